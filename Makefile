@@ -1,0 +1,35 @@
+# hpbench: `make report` sets up .venv and renders reports/index.html; `make test` runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH ?= torch==2.13.0
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: setup report test benchmarks clean-results
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# CPU torch first (a plain `torch` requirement would pull a multi-GB CUDA build); GPU users: make TORCH=torch
+	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+setup: $(VENV)/.installed
+
+report: setup
+	$(VENV)/bin/papermill notebooks/run_all.ipynb reports/run_all.ipynb --cwd . --no-progress-bar $(ARGS)
+	$(PY) -c "from hpbench.grid import to_html; from pathlib import Path; to_html(Path('reports/run_all.ipynb'), Path('reports/run_all.html'))"
+	@echo "open reports/index.html"
+
+test: setup
+	$(PY) -m pytest -q tests
+
+benchmarks: setup
+	$(PY) benchmarks/scoring_speed.py
+	$(PY) benchmarks/pruning_speed.py
+
+clean-results:
+	rm -rf results reports/runs reports/*.html reports/*.ipynb reports/*.csv

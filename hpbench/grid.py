@@ -1,0 +1,153 @@
+"""Execute the benchmark grid with papermill and render the HTML reports.
+
+Each grid cell (model x task x language) runs ``notebooks/benchmark.ipynb`` with its parameters; the
+executed notebook is saved and exported to HTML with code hidden. A cell that raises is recorded
+with its error and executed notebook, the other cells go on, and ``reports/index.html`` lists it.
+A finished cell (same parameters) is skipped on a rerun.
+"""
+from __future__ import annotations
+
+import html
+import json
+import os
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from .cache import atomic_write_bytes, atomic_write_json, config_hash, writable_dir
+from .datadir import PROJECT_ROOT
+
+NOTEBOOKS = PROJECT_ROOT / "notebooks"
+EXECUTORS = ("local", "dask")
+
+
+def grid_cells(models: Sequence[str], tasks: Sequence[str], languages: Sequence[str] | dict = ("en",),
+               common: dict | None = None, overrides: dict | None = None) -> list[dict[str, Any]]:
+    """Parameter dicts for every model x task x language; ``overrides[task]`` (or ``[model]``) adjusts per cell."""
+    cells = []
+    for m in models:
+        for t in tasks:
+            langs = languages.get(t, ["en"]) if isinstance(languages, dict) else languages
+            for lang in langs:
+                p = {"model": m, "task": t, "language": lang, **(common or {})}
+                for key in (m, t, f"{m}/{t}"):
+                    p.update((overrides or {}).get(key, {}))
+                cells.append(p)
+    return cells
+
+
+def to_html(nb_path: Path, html_path: Path) -> None:
+    """Export an executed notebook to HTML with code, prompts and stderr (progress bars) hidden."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(str(nb_path), as_version=4)
+    for cell in nb.cells:
+        if cell.get("cell_type") == "code":
+            cell["outputs"] = [o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(nb)
+    atomic_write_bytes(html_path, body.encode())
+
+
+def execute(notebook: Path, output: Path, parameters: dict, *, kernel_name: str | None = None, timeout: int | None = None) -> None:
+    import papermill as pm
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    pm.execute_notebook(str(notebook), str(output), parameters=parameters, cwd=str(PROJECT_ROOT),
+                        kernel_name=kernel_name, progress_bar=False, log_output=False, execution_timeout=timeout)
+
+
+def run_cell(params: dict, results_dir: str, reports_dir: str, *, kernel_name: str | None = None) -> dict:
+    """Run one grid cell's notebook (skipped when already finished); return its status record."""
+    params = {**params, "results_dir": str(Path(results_dir).resolve())}
+    run_id = f"{Path(str(params['model'])).name}-{params['task']}-{params.get('language', 'en')}"
+    key = config_hash(params)
+    status_path = Path(results_dir) / "_cells" / f"{run_id}-{key}.json"
+    nb_out = Path(reports_dir) / "runs" / f"{run_id}.ipynb"
+    html_out = Path(reports_dir) / "runs" / f"{run_id}.html"
+    if status_path.is_file():
+        st = json.loads(status_path.read_text())
+        if st.get("status") == "ok" and html_out.is_file():
+            return {**st, "skipped": True}
+    t0 = time.perf_counter()
+    rec: dict[str, Any] = {"run_id": run_id, "params": params, "notebook": str(nb_out), "html": str(html_out)}
+    try:
+        execute(NOTEBOOKS / "benchmark.ipynb", nb_out, params, kernel_name=kernel_name)
+        rec["status"] = "ok"
+    except Exception as e:  # noqa: BLE001 - a failing cell must not stop the grid
+        rec["status"] = "failed"
+        rec["error"] = f"{type(e).__name__}: {e}"[:4000]
+        rec["traceback"] = traceback.format_exc()[-4000:]
+    if nb_out.is_file():
+        try:
+            to_html(nb_out, html_out)
+        except Exception as e:  # noqa: BLE001
+            rec.setdefault("error", f"HTML export failed: {e}")
+    rec["seconds"] = time.perf_counter() - t0
+    atomic_write_json(status_path, rec)
+    return {**rec, "skipped": False}
+
+
+def run_grid(cells: Sequence[dict], *, results_dir: str = "results", reports_dir: str = "reports", executor: str = "local",
+             scheduler: str | None = None, n_workers: int = 2, resources: dict | None = None,
+             kernel_name: str | None = None) -> pd.DataFrame:
+    """Run every cell (``executor="local"``: one after another; ``"dask"``: one dask task per cell)."""
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; allowed: {', '.join(EXECUTORS)}")
+    writable_dir(results_dir)
+    writable_dir(reports_dir, "reports folder")
+    from tqdm.auto import tqdm
+
+    if executor == "local":
+        statuses = [run_cell(c, results_dir, reports_dir, kernel_name=kernel_name) for c in tqdm(cells, desc="grid")]
+    else:
+        from .dask_executor import run_cells_dask
+
+        statuses = run_cells_dask(cells, results_dir, reports_dir, scheduler=scheduler, n_workers=n_workers,
+                                  resources=resources, kernel_name=kernel_name)
+    return pd.DataFrame([{k: s.get(k) for k in ("run_id", "status", "skipped", "seconds", "error", "html", "notebook")} for s in statuses])
+
+
+def render_comparison(results_dir: str, reports_dir: str, *, status: pd.DataFrame | None = None,
+                      kernel_name: str | None = None, title: str = "hpbench comparison") -> Path:
+    """Execute ``notebooks/comparison.ipynb`` over ``results_dir`` and write its HTML; return the HTML path."""
+    nb_out = Path(reports_dir) / "comparison.ipynb"
+    status_csv = Path(reports_dir) / "grid_status.csv"
+    if status is not None:
+        atomic_write_bytes(status_csv, status.to_csv(index=False).encode())
+    execute(NOTEBOOKS / "comparison.ipynb", nb_out, {"results_dir": str(Path(results_dir).resolve()),
+                                                      "status_csv": str(status_csv.resolve()), "title": title},
+            kernel_name=kernel_name)
+    out = Path(reports_dir) / "comparison.html"
+    to_html(nb_out, out)
+    return out
+
+
+def write_index(reports_dir: str, status: pd.DataFrame, *, extra_links: Sequence[tuple[str, str]] = (),
+                note: str = "") -> Path:
+    """``reports/index.html``: links to the comparison report and every run, failed cells listed."""
+    root = Path(reports_dir).resolve()
+    rows = []
+    for _, r in status.iterrows():
+        link = os.path.relpath(r["html"], root) if isinstance(r.get("html"), str) and Path(r["html"]).is_file() else None
+        name = f'<a href="{html.escape(link)}">{html.escape(r["run_id"])}</a>' if link else html.escape(r["run_id"])
+        err = html.escape(str(r["error"])) if isinstance(r.get("error"), str) else ""
+        rows.append(f"<tr><td>{name}</td><td class='{r['status']}'>{r['status']}</td>"
+                    f"<td>{(r['seconds'] or 0):.0f}</td><td><code>{err}</code></td></tr>")
+    n_fail = int((status["status"] != "ok").sum()) if len(status) else 0
+    links = "".join(f'<li><a href="{html.escape(h)}">{html.escape(t)}</a></li>' for t, h in extra_links)
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>hpbench reports</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto}}td,th{{padding:4px 10px;border-bottom:1px solid #ddd}}
+.ok{{color:#176}}.failed{{color:#b00;font-weight:bold}}</style></head><body>
+<h1>hpbench reports</h1><p>{html.escape(note)}</p>
+<ul><li><a href="comparison.html">Comparison across runs</a> (curves, head maps, stability, AUC, prunable heads, overlap)</li>{links}</ul>
+<h2>Runs ({len(status)} cells, {n_fail} failed)</h2>
+<table><tr><th>run</th><th>status</th><th>seconds</th><th>error</th></tr>{''.join(rows)}</table>
+</body></html>"""
+    out = root / "index.html"
+    atomic_write_bytes(out, page.encode())
+    return out

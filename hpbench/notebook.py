@@ -1,0 +1,77 @@
+"""Small helpers that notebooks call to describe runs in Markdown."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .tasks import get_task
+
+
+def _hies_note() -> str:
+    return ("HIES is hpbench's reconstruction (no code released): alpha·N(HIS) + (1−alpha)·N(sign·entropy), "
+            "min-max N; default alpha = 0.5, global normalisation, sign = −1 (focused, low-entropy heads kept). "
+            "The paper reports up to 15.2 % better quality and 2.04× better stability than HIS (arXiv v1/v2; "
+            "the OpenReview version says 17.62 % and 2.05×); stability here = std of the metric across seeds.")
+
+
+def run_header(cfg, tables: dict[str, pd.DataFrame]) -> str:
+    task = get_task(cfg.task)
+    run = tables["run"].iloc[0]
+    dense = {k[len("dense_"):]: v for k, v in run.items() if str(k).startswith("dense_")}
+    seeds_note = ("one fine-tuned model per seed" if cfg.finetune_per_seed else
+                  "one fine-tuned model (seed %d); seeds vary the scoring subset (and the random baseline)" % cfg.seeds[0])
+    return "\n".join([
+        f"# {cfg.model} on {task.description or cfg.task} ({cfg.language})",
+        "",
+        f"* **Fine-tuning**: {cfg.n_train or 'all'} training examples, {cfg.epochs} epoch(s), lr {cfg.lr}, "
+        f"batch {cfg.batch_size}, max length {cfg.max_len}; {run['finetune_seconds'] or 0:.0f} s.",
+        f"* **Evaluation**: dev split, {'all' if cfg.n_dev is None else f'a fixed random subset of {int(run.n_dev)}'} "
+        f"examples; main metric **{task.main_metric}**. Unpruned model: "
+        + ", ".join(f"{k} = {v:.4f}" for k, v in dense.items()) + ".",
+        f"* **Scoring**: {cfg.n_score} training examples per seed; seeds {cfg.seeds}: {seeds_note}.",
+        f"* **Pruning**: global ranking, {'iterative re-scoring (Michel et al.)' if cfg.iterative else 'one-shot'}; "
+        f"sparsities {', '.join(f'{int(round(100 * s))}%' for s in cfg.sparsities)} of heads; pruned models are "
+        "physically pruned (smaller Q/K/V/O matrices), not masked.",
+        f"* **Criteria**: {', '.join(cfg.criteria)}. HIS = E_x|dL/dξ_h| with per-layer L2 normalisation; entropy keeps "
+        "low-entropy heads. " + _hies_note(),
+    ])
+
+
+def comparison_header(t: dict[str, pd.DataFrame]) -> str:
+    if t["run"].empty:
+        return "No finished runs found."
+    r = t["run"]
+    lines = ["| model | task | language | main metric | unpruned (mean over seeds) | dev examples | train examples | epochs |",
+             "|---|---|---|---|---|---|---|---|"]
+    for (m, task, lang), g in r.groupby(["model", "task", "language"]):
+        mm = g["main_metric"].iloc[0]
+        lines.append(f"| {m} | {task} | {lang} | {mm} | {g[f'dense_{mm}'].mean():.4f} | {int(g['n_dev'].iloc[0])} | "
+                     f"{g['n_train'].iloc[0]} | {g['epochs'].iloc[0]} |")
+    return "\n".join(lines) + "\n\n" + _hies_note()
+
+
+def failed_cells(status_csv: str) -> str:
+    if not status_csv or not Path(status_csv).is_file():
+        return ""
+    s = pd.read_csv(status_csv)
+    bad = s[s["status"] != "ok"]
+    if bad.empty:
+        return f"All {len(s)} grid cells finished."
+    rows = "\n".join(f"| {r.run_id} | {r.status} | `{str(r.error)[:300]}` |" for r in bad.itertuples())
+    return f"**{len(bad)} of {len(s)} grid cells failed** (their executed notebooks are linked from index.html):\n\n| run | status | error |\n|---|---|---|\n{rows}"
+
+
+def masks_of(results_dir: str) -> pd.DataFrame:
+    """Pruned-head sets of every run (``masks.csv``), with run keys."""
+    import ast
+
+    frames = []
+    for run in sorted(Path(results_dir).iterdir()):
+        if (run / "masks.csv").is_file() and (run / "run.csv").is_file():
+            m = pd.read_csv(run / "masks.csv")
+            meta = pd.read_csv(run / "run.csv").iloc[0]
+            m["pruned"] = m["pruned"].apply(ast.literal_eval)
+            m["model"], m["task"], m["language"] = meta["model"], meta["task"], meta["language"]
+            frames.append(m)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -1,0 +1,122 @@
+"""Tables and seaborn figures for the HTML reports (per run and across runs).
+
+All functions take the tidy tables written by :func:`hpbench.sweep.run_benchmark`.
+Metric values are in [0, 1] (correlations in [-1, 1]); "1 point" = 0.01.
+"""
+from __future__ import annotations
+
+from itertools import combinations
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+RUN_KEYS = ["model", "task", "language"]
+
+
+def main_results(results: pd.DataFrame) -> pd.DataFrame:
+    """Rows of each task's main metric only."""
+    return results[results["main"].astype(bool)].copy()
+
+
+def curves(results: pd.DataFrame, *, col: str = "task", hue: str = "criterion", height: float = 3.2):
+    """Main metric vs % heads pruned, one line per criterion; band = +/- 1 std across seeds."""
+    df = main_results(results)
+    df["% heads pruned"] = 100 * df["n_pruned"] / df["heads_total"]
+    g = sns.relplot(data=df, x="% heads pruned", y="value", hue=hue, col=col, kind="line", marker="o",
+                    errorbar="sd", height=height, aspect=1.25, facet_kws={"sharey": False},
+                    col_wrap=min(4, df[col].nunique()))
+    names = df.groupby(col)["metric"].first()
+    for key, ax in g.axes_dict.items():
+        ax.set_ylabel(f"dev {names.get(key, 'metric')}")
+    g.set_titles("{col_name}")
+    return g.figure
+
+
+def head_maps(scores: pd.DataFrame, *, title: str = ""):
+    """Layer x head heatmap of each criterion's scores (mean over seeds; per-criterion min-max colour scale)."""
+    crits = list(dict.fromkeys(scores["criterion"]))
+    fig, axes = plt.subplots(1, len(crits), figsize=(3.3 * len(crits), 2.8), squeeze=False)
+    for ax, c in zip(axes[0], crits):
+        m = scores[scores["criterion"] == c].groupby(["layer", "head"])["score"].mean().unstack("head")
+        sns.heatmap(m, ax=ax, cmap="viridis", cbar=True, xticklabels=2, yticklabels=1)
+        ax.set_title(c)
+        ax.set_xlabel("head")
+        ax.set_ylabel("layer")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def stability(results: pd.DataFrame) -> pd.DataFrame:
+    """Std of the main metric across seeds, per run, criterion and sparsity (lower = more stable)."""
+    df = main_results(results)
+    t = df.groupby(RUN_KEYS + ["criterion", "sparsity"])["value"].std(ddof=1).unstack("sparsity")
+    t.columns = [f"{int(round(100 * c))}%" for c in t.columns]
+    return t.round(4)
+
+
+def auc(results: pd.DataFrame) -> pd.DataFrame:
+    """Area under main metric vs fraction pruned (trapezoid over the swept range, divided by its width)."""
+    df = main_results(results).groupby(RUN_KEYS + ["criterion", "seed", "sparsity"])["value"].mean().reset_index()
+
+    def area(g: pd.DataFrame) -> float:
+        g = g.sort_values("sparsity")
+        x, y = g["sparsity"].to_numpy(), g["value"].to_numpy()
+        return float(np.trapezoid(y, x) / (x[-1] - x[0])) if len(x) > 1 else float(y[0])
+
+    per_seed = df.groupby(RUN_KEYS + ["criterion", "seed"]).apply(area, include_groups=False).rename("auc").reset_index()
+    return per_seed.groupby(RUN_KEYS + ["criterion"])["auc"].agg(["mean", "std"]).round(4).rename(
+        columns={"mean": "AUC mean", "std": "AUC std"})
+
+
+def prunable_within(results: pd.DataFrame, tol: float = 0.01) -> pd.DataFrame:
+    """Largest % of heads pruned whose mean main metric (over seeds) stays >= dense - tol (1 point)."""
+    df = main_results(results)
+    mean = df.groupby(RUN_KEYS + ["criterion", "sparsity"])["value"].mean().reset_index()
+    rows = []
+    for key, g in mean.groupby(RUN_KEYS + ["criterion"]):
+        dense = g.loc[g["sparsity"] == g["sparsity"].min(), "value"].iloc[0]
+        ok = g[g["value"] >= dense - tol]
+        rows.append({**dict(zip(RUN_KEYS + ["criterion"], key)), "dense": round(dense, 4),
+                     "max % pruned within 1 pt": int(round(100 * ok["sparsity"].max())) if len(ok) else 0})
+    return pd.DataFrame(rows).set_index(RUN_KEYS + ["criterion"])
+
+
+def jaccard(masks: pd.DataFrame, sparsity: float, by: str = "criterion") -> pd.DataFrame:
+    """Mean Jaccard overlap of pruned-head sets between groups (criteria or languages) at one sparsity,
+    averaged over seeds present in both."""
+    df = masks[np.isclose(masks["sparsity"], sparsity)]
+    names = list(dict.fromkeys(df[by]))
+    sets = {(r[by], r["seed"]): set(r["pruned"]) for _, r in df.iterrows()}
+    out = pd.DataFrame(np.nan, index=names, columns=names)
+    for a in names:
+        for b in names:
+            vals = []
+            for (na, seed), sa in sets.items():
+                if na == a and (b, seed) in sets:
+                    sb = sets[(b, seed)]
+                    u = sa | sb
+                    vals.append(len(sa & sb) / len(u) if u else 1.0)
+            out.loc[a, b] = np.mean(vals) if vals else np.nan
+    return out
+
+
+def jaccard_map(masks: pd.DataFrame, sparsity: float = 0.5, by: str = "criterion", title: str = ""):
+    j = jaccard(masks, sparsity, by)
+    fig, ax = plt.subplots(figsize=(1.1 * len(j) + 2, 0.9 * len(j) + 1.5))
+    sns.heatmap(j.astype(float), annot=True, fmt=".2f", vmin=0, vmax=1, cmap="mako", ax=ax)
+    ax.set_title(title or f"Jaccard overlap of pruned heads at {int(100 * sparsity)}% pruned")
+    fig.tight_layout()
+    return fig
+
+
+def summary(results: pd.DataFrame) -> pd.DataFrame:
+    """Main metric mean +/- std across seeds at each sparsity (wide table)."""
+    df = main_results(results)
+    g = df.groupby(RUN_KEYS + ["criterion", "sparsity"])["value"]
+    t = (g.mean().round(3).astype(str) + " ± " + g.std(ddof=1).fillna(0).round(3).astype(str)).unstack("sparsity")
+    t.columns = [f"{int(round(100 * c))}%" for c in t.columns]
+    return t

@@ -1,0 +1,236 @@
+"""The benchmark for one model x task x language: fine-tune, score, mask, evaluate, tabulate.
+
+For each seed and criterion it scores the heads once on a seed-dependent scoring subset of the
+training split, builds masks at every sparsity (global ranking, one-shot or iterative) and
+evaluates each mask on a fixed dev subset with the heads *physically pruned* (a pruned copy of
+the fine-tuned model). Every finished (criterion, seed) scoring and every (criterion, seed,
+sparsity) evaluation is stored under its configuration hash, so an interrupted run resumes.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from . import __version__
+from .batching import encode
+from .criteria import ScoringContext, masks_for_sparsities, n_to_prune, parse_spec, validate_sparsities
+from .datadir import data_dir
+from .evaluation import evaluate
+from .finetune import FinetuneConfig, finetune, set_seed
+from .heads import from_pretrained, prune_heads
+from .models import resolve_model
+from .store import ResultStore
+from .tasks import get_task
+
+DEFAULT_SPARSITIES = [round(0.1 * i, 1) for i in range(10)]
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines one benchmark run (papermill parameters map onto these fields)."""
+
+    model: str = "minilm"
+    task: str = "sst2"
+    language: str = "en"
+    criteria: list[str] = field(default_factory=lambda: ["his", "entropy", "hies", "random"])
+    sparsities: list[float] = field(default_factory=lambda: list(DEFAULT_SPARSITIES))
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    iterative: bool = False
+    finetune_per_seed: bool = False  # False: one fine-tuned model (seed 0); seeds vary the scoring data
+    n_train: int | None = 4000
+    epochs: float = 2.0
+    lr: float = 1e-4
+    batch_size: int = 32
+    max_len: int = 128
+    n_dev: int | None = None
+    n_score: int = 256
+    eval_batch_size: int = 64
+    results_dir: str = "results"
+    data_root: str | None = None
+
+    def validate(self) -> "RunConfig":
+        resolve_model(self.model)
+        task = get_task(self.task)
+        if self.language not in task.languages:
+            raise ValueError(f"unknown language {self.language!r} for task {self.task!r}; available: {', '.join(task.languages)}")
+        if isinstance(self.criteria, str) or not self.criteria:
+            raise ValueError(f"criteria must be a non-empty list of criterion names, got {self.criteria!r}")
+        for c in self.criteria:
+            parse_spec(c)
+        self.sparsities = validate_sparsities(self.sparsities)
+        if isinstance(self.seeds, (int, str)) or not self.seeds:
+            raise ValueError(f"seeds must be a non-empty list of integers, got {self.seeds!r}")
+        for s in self.seeds:
+            if isinstance(s, bool) or not isinstance(s, int):
+                raise ValueError(f"seed {s!r} is not an integer; seeds must be a list of integers, e.g. [0, 1, 2]")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds {self.seeds} contain duplicates")
+        for name in ("n_train", "n_dev"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
+                raise ValueError(f"{name} must be a positive integer or None (all), got {v!r}")
+        for name in ("n_score", "batch_size", "eval_batch_size", "max_len"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if not isinstance(self.epochs, (int, float)) or self.epochs <= 0:
+            raise ValueError(f"epochs must be a positive number, got {self.epochs!r}")
+        data_dir(self.data_root)  # raises if an explicit data directory does not exist
+        return self
+
+    @property
+    def run_id(self) -> str:
+        return f"{Path(str(self.model)).name}-{self.task}-{self.language}"
+
+    def finetune_config(self, seed: int) -> FinetuneConfig:
+        return FinetuneConfig(self.model, self.task, self.language, seed, self.n_train, self.epochs, self.lr,
+                              self.batch_size, self.max_len)
+
+
+def _mask_key(keep: torch.Tensor) -> str:
+    return "".join("1" if k else "0" for k in keep.flatten().tolist())
+
+
+def run_benchmark(cfg: RunConfig | None = None, **kwargs) -> dict[str, pd.DataFrame]:
+    """Run (or resume) one model x task x language benchmark; return tidy tables.
+
+    Returns ``{"results": one row per (criterion, seed, sparsity, metric), "scores": one row per
+    (criterion, seed, layer, head), "masks": pruned-head sets, "run": one-row run summary}`` and writes
+    them as Parquet + CSV under ``<results_dir>/<run_id>/``.
+    """
+    cfg = (cfg or RunConfig(**kwargs)).validate() if cfg is None or not kwargs else RunConfig(**{**asdict(cfg), **kwargs}).validate()
+    task = get_task(cfg.task)
+    out = Path(cfg.results_dir) / cfg.run_id
+    store = ResultStore(out)
+    base = {"model": cfg.model, "task": cfg.task, "language": cfg.language, "n_dev": cfg.n_dev,
+            "version": __version__}
+    dev_examples = task.load("dev", language=cfg.language, n=cfg.n_dev, seed=12345, data_root=cfg.data_root)
+
+    ft_seeds = cfg.seeds if cfg.finetune_per_seed else [cfg.seeds[0]]
+    checkpoints = {s: finetune(cfg.finetune_config(s), data_root=cfg.data_root) for s in ft_seeds}
+    run_rows = []
+    rows: list[dict] = []
+    score_rows: list[dict] = []
+    mask_rows: list[dict] = []
+    for seed in cfg.seeds:
+        ck = checkpoints[seed if cfg.finetune_per_seed else ft_seeds[0]]
+        model = from_pretrained(ck)
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(ck)
+        pad = tok.pad_token_id or 0
+        dev = encode(task, tok, dev_examples, cfg.max_len)
+        ft_cfg = asdict(cfg.finetune_config(seed if cfg.finetune_per_seed else ft_seeds[0]))
+        dense_cfg = {**base, "finetune": ft_cfg, "kind": "dense"}
+        dense = store.get("dense", dense_cfg) or store.put("dense", dense_cfg, {"metrics": evaluate(model, task, dev, batch_size=cfg.eval_batch_size, pad_id=pad)})
+        run_rows.append({"seed": seed, **{f"dense_{k}": v for k, v in dense["metrics"].items()}})
+        score_examples = None
+        evaluated: dict[str, dict] = {_mask_key(torch.ones(model.config.num_hidden_layers, model.config.num_attention_heads, dtype=torch.bool)): dense["metrics"]}
+        for spec in tqdm(cfg.criteria, desc=f"{cfg.run_id} seed {seed}", leave=False):
+            crit, params = parse_spec(spec)
+            ccfg = {**base, "finetune": ft_cfg, "criterion": crit.name, "params": params, "seed": seed,
+                    "iterative": cfg.iterative, "n_score": cfg.n_score, "sparsities": cfg.sparsities}
+            rec = store.get("scores", ccfg)
+            if rec is None:
+                if score_examples is None:
+                    set_seed(seed)
+                    score_examples = encode(task, tok, task.load("train", language=cfg.language, n=cfg.n_score,
+                                                                 seed=10_000 + seed, data_root=cfg.data_root), cfg.max_len)
+                ctx = ScoringContext(model, task, score_examples, seed=seed, batch_size=cfg.batch_size, pad_id=pad,
+                                     extras={"config": cfg, "dev_examples": None, "tokenizer": tok})
+                set_seed(seed)
+                masks, scores, info = masks_for_sparsities(crit, params, ctx, cfg.sparsities, iterative=cfg.iterative)
+                rec = store.put("scores", ccfg, {"scores": scores.tolist(),
+                                                 "masks": {str(s): _mask_key(m) for s, m in masks.items()}, "info": info})
+            L, H = len(rec["scores"]), len(rec["scores"][0])
+            for layer in range(L):
+                for head in range(H):
+                    score_rows.append({"criterion": spec, "seed": seed, "layer": layer, "head": head,
+                                       "score": rec["scores"][layer][head]})
+            for s in cfg.sparsities:
+                mkey = rec["masks"][str(s)]
+                ecfg = {**ccfg, "sparsity": s, "mask": mkey}
+                ev = store.get("evals", ecfg)
+                if ev is None:
+                    t0 = time.perf_counter()
+                    if mkey in evaluated:
+                        metrics = evaluated[mkey]
+                    else:
+                        keep = torch.tensor([c == "1" for c in mkey]).view(L, H)
+                        pruned = prune_heads(copy.deepcopy(model), keep)
+                        metrics = evaluate(pruned, task, dev, batch_size=cfg.eval_batch_size, pad_id=pad)
+                        del pruned
+                    ev = store.put("evals", ecfg, {"metrics": metrics, "seconds": time.perf_counter() - t0})
+                evaluated[mkey] = ev["metrics"]
+                n_pruned = mkey.count("0")
+                mask_rows.append({"criterion": spec, "seed": seed, "sparsity": s, "n_pruned": n_pruned,
+                                  "pruned": [i for i, c in enumerate(mkey) if c == "0"]})
+                for metric, value in ev["metrics"].items():
+                    rows.append({"model": cfg.model, "task": cfg.task, "language": cfg.language, "criterion": spec,
+                                 "protocol": crit.protocol, "seed": seed, "sparsity": s, "n_pruned": n_pruned,
+                                 "heads_total": L * H, "metric": metric, "value": value,
+                                 "main": metric == task.main_metric, "iterative": cfg.iterative,
+                                 "score_seconds": rec["info"].get("score_seconds"),
+                                 **{k: v for k, v in rec["info"].items() if k != "score_seconds"}})
+    tables = {
+        "results": pd.DataFrame(rows),
+        "scores": pd.DataFrame(score_rows),
+        "masks": pd.DataFrame(mask_rows),
+        "run": pd.DataFrame([{**r, "model": cfg.model, "task": cfg.task, "language": cfg.language,
+                              "main_metric": task.main_metric, "n_dev": len(dev_examples), "n_score": cfg.n_score,
+                              "n_train": cfg.n_train, "epochs": cfg.epochs, "iterative": cfg.iterative,
+                              "finetune_per_seed": cfg.finetune_per_seed,
+                              "finetune_seconds": _train_seconds(checkpoints, r["seed"], cfg)} for r in run_rows]),
+    }
+    save_tables(tables, out)
+    return tables
+
+
+def _train_seconds(checkpoints: dict, seed: int, cfg: RunConfig) -> float | None:
+    import json
+
+    ck = checkpoints.get(seed) or next(iter(checkpoints.values()))
+    try:
+        return json.loads((Path(ck) / "hpbench_train.json").read_text()).get("seconds")
+    except OSError:
+        return None
+
+
+def save_tables(tables: dict[str, pd.DataFrame], out: Path) -> None:
+    from .cache import atomic_write_bytes
+
+    out.mkdir(parents=True, exist_ok=True)
+    for name, df in tables.items():
+        atomic_write_bytes(out / f"{name}.csv", df.to_csv(index=False).encode())
+        if name != "masks":
+            import io
+
+            buf = io.BytesIO()
+            df.to_parquet(buf, index=False)
+            atomic_write_bytes(out / f"{name}.parquet", buf.getvalue())
+
+
+def load_tables(results_dir: str | Path) -> dict[str, pd.DataFrame]:
+    """Concatenate the tables of every run under ``results_dir``."""
+    root = Path(results_dir)
+    out: dict[str, list[pd.DataFrame]] = {"results": [], "scores": [], "run": []}
+    for run in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+        meta = run / "run.csv"
+        if not meta.is_file():
+            continue
+        run_df = pd.read_csv(meta)
+        out["run"].append(run_df)
+        res = pd.read_csv(run / "results.csv")
+        out["results"].append(res)
+        sc = pd.read_csv(run / "scores.csv")
+        sc["model"], sc["task"], sc["language"] = run_df["model"].iloc[0], run_df["task"].iloc[0], run_df["language"].iloc[0]
+        out["scores"].append(sc)
+    return {k: (pd.concat(v, ignore_index=True) if v else pd.DataFrame()) for k, v in out.items()}

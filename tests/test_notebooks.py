@@ -1,0 +1,34 @@
+"""run_all.ipynb executes through papermill with tiny parameters and renders the HTML reports."""
+import json
+from pathlib import Path
+
+import papermill as pm
+import pytest
+
+from conftest import needs_shared
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@needs_shared
+def test_run_all_renders_reports(tiny_model_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("HPBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    res, rep = tmp_path / "results", tmp_path / "reports"
+    pm.execute_notebook(
+        str(ROOT / "notebooks" / "run_all.ipynb"), str(tmp_path / "run_all.out.ipynb"), cwd=str(ROOT),
+        progress_bar=False,
+        parameters=dict(models=[tiny_model_dir], tasks=["sst2", "stsb"], criteria=["his", "hies", "random"],
+                        sparsities=[0.0, 0.5], seeds=[0, 1], n_dev=16, n_score=8,
+                        overrides={"sst2": {"n_train": 32, "epochs": 1.0, "max_len": 32},
+                                   "stsb": {"n_train": 32, "epochs": 1.0, "max_len": 32}},
+                        results_dir=str(res), reports_dir=str(rep)),
+    )
+    index = (rep / "index.html").read_text()
+    assert "comparison.html" in index and "2 cells, 0 failed" in index
+    comp = (rep / "comparison.html").read_text()
+    assert comp.count("data:image/png;base64") >= 4  # curves, 2 head maps, jaccard maps
+    assert "Metric vs % of heads pruned" in comp and "Stability" in comp and "within 1 point" in comp
+    assert "def " not in comp and "import hpbench" not in comp  # code hidden
+    run_html = (rep / "runs" / f"{Path(tiny_model_dir).name}-sst2-en.html").read_text()
+    assert "data:image/png;base64" in run_html and "hies" in run_html

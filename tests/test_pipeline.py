@@ -1,0 +1,64 @@
+"""End-to-end on a tiny random local model (unit-test scale only) and the real GLUE files."""
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import needs_shared
+
+pytestmark = needs_shared
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("HPBENCH_CACHE", str(tmp_path / "cache"))
+    return tmp_path
+
+
+def _run(tiny_model_dir, results, **kw):
+    from hpbench.sweep import run_benchmark
+
+    args = dict(model=tiny_model_dir, task="sst2", criteria=["his", "entropy", "hies", "random"],
+                sparsities=[0.0, 0.25, 0.5], seeds=[0, 1], n_train=32, epochs=1.0, max_len=32, n_dev=24, n_score=8,
+                results_dir=str(results))
+    args.update(kw)
+    return run_benchmark(**args)
+
+
+def test_run_benchmark_tables_and_resume(tiny_model_dir, cache):
+    t = _run(tiny_model_dir, cache / "res")
+    r = t["results"]
+    assert set(r["criterion"]) == {"his", "entropy", "hies", "random"}
+    assert set(r["seed"]) == {0, 1} and set(r["sparsity"]) == {0.0, 0.25, 0.5}
+    # 2 layers x 4 heads = 8 heads: 25 % -> 2 pruned, 50 % -> 4 pruned
+    assert sorted(set(r["n_pruned"])) == [0, 2, 4]
+    dense = r[r["sparsity"] == 0.0]["value"]
+    assert dense.nunique() == 1  # every criterion and seed share the same unpruned model and dev subset
+    assert len(t["scores"]) == 4 * 2 * 8
+    for name in ("results", "scores", "run"):
+        assert (cache / "res" / f"{Path(tiny_model_dir).name}-sst2-en" / f"{name}.parquet").is_file()
+    # rerun: nothing recomputed, identical tables
+    evals = sorted((cache / "res").rglob("evals/*.json"))
+    mtimes = {p: p.stat().st_mtime_ns for p in evals}
+    t2 = _run(tiny_model_dir, cache / "res")
+    assert {p: p.stat().st_mtime_ns for p in evals} == mtimes
+    pd.testing.assert_frame_equal(t["results"], t2["results"])
+
+
+def test_iterative_masks_are_nested(tiny_model_dir, cache):
+    t = _run(tiny_model_dir, cache / "res", criteria=["his"], seeds=[0], iterative=True)
+    m = t["masks"].sort_values("sparsity")
+    sets = [set(p) for p in m["pruned"]]
+    assert all(a <= b for a, b in zip(sets, sets[1:]))
+    assert [len(s) for s in sets] == [0, 2, 4]
+
+
+def test_determinism_same_config_same_numbers(tiny_model_dir, tmp_path, monkeypatch):
+    outs = []
+    for i in range(2):
+        monkeypatch.setenv("HPBENCH_CACHE", str(tmp_path / f"cache{i}"))
+        outs.append(_run(tiny_model_dir, tmp_path / f"res{i}", criteria=["his", "random"], seeds=[3]))
+    timing = [c for c in outs[0]["results"] if c.endswith("seconds")]
+    pd.testing.assert_frame_equal(outs[0]["results"].drop(columns=timing), outs[1]["results"].drop(columns=timing))
+    pd.testing.assert_frame_equal(outs[0]["scores"], outs[1]["scores"])

@@ -1,0 +1,107 @@
+import math
+
+import torch
+
+from hpbench.batching import collate
+from hpbench.scoring import attention_entropy, head_stats
+from hpbench.tasks import get_task
+from hpbench.heads import gated
+from conftest import tiny_batch, tiny_model
+
+
+def _encoded(batch, labels):
+    items = []
+    for i in range(batch["input_ids"].shape[0]):
+        n = int(batch["attention_mask"][i].sum())
+        items.append({"input_ids": batch["input_ids"][i, :n].tolist(), "attention_mask": [1] * n,
+                      "token_type_ids": [0] * n, "labels": labels[i]})
+    return items
+
+
+def test_his_equals_finite_difference_of_gates():
+    """E_x |dL(x)/d xi_h| from the one-pass scorer vs central finite differences per example."""
+    task = get_task("sst2")
+    m = tiny_model("bert").double()
+    b = tiny_batch(n=3, T=8, seed=3)
+    enc = _encoded(b, [0, 1, 1])
+    stats = head_stats(m, task, enc, batch_size=2, entropy=False)  # two batches: 2 + 1 examples
+    eps = 1e-6
+    fd = torch.zeros(3, 4, dtype=torch.float64)
+    for item in enc:
+        x = collate([item])
+        inputs = {k: v for k, v in x.items() if k != "labels"}
+        for l in range(3):
+            for h in range(4):
+                vals = []
+                for sgn in (1, -1):
+                    g = torch.ones(3, 4, dtype=torch.float64)
+                    g[l, h] += sgn * eps
+                    with torch.no_grad(), gated(m, g):
+                        vals.append(float(task.loss_per_example(m(**inputs).logits, x["labels"])[0]))
+                fd[l, h] += abs(vals[0] - vals[1]) / (2 * eps)
+    fd /= len(enc)
+    assert torch.allclose(stats.his.double(), fd, atol=1e-4, rtol=1e-4), (stats.his - fd).abs().max()
+    assert fd.abs().max() > 1e-3  # a non-trivial check
+
+
+def test_his_under_a_mask_matches_finite_difference_at_that_mask():
+    task = get_task("sst2")
+    m = tiny_model("bert").double()
+    b = tiny_batch(n=2, T=7, seed=5)
+    enc = _encoded(b, [1, 0])
+    keep = torch.ones(3, 4)
+    keep[0, 1] = 0
+    stats = head_stats(m, task, enc, batch_size=2, entropy=False, keep=keep)
+    x = collate(enc[:1])
+    inputs = {k: v for k, v in x.items() if k != "labels"}
+    eps = 1e-6
+    out = []
+    for sgn in (1, -1):
+        g = keep.double().clone()
+        g[2, 3] += sgn * eps
+        with torch.no_grad(), gated(m, g):
+            out.append(float(task.loss_per_example(m(**inputs).logits, x["labels"])[0]))
+    x2 = collate(enc[1:])
+    inputs2 = {k: v for k, v in x2.items() if k != "labels"}
+    out2 = []
+    for sgn in (1, -1):
+        g = keep.double().clone()
+        g[2, 3] += sgn * eps
+        with torch.no_grad(), gated(m, g):
+            out2.append(float(task.loss_per_example(m(**inputs2).logits, x2["labels"])[0]))
+    want = (abs(out[0] - out[1]) + abs(out2[0] - out2[1])) / (2 * eps) / 2
+    assert abs(float(stats.his[2, 3]) - want) < 1e-4
+
+
+def test_entropy_hand_computed():
+    p = torch.tensor([[[[0.5, 0.5, 0.0], [1.0, 0.0, 0.0], [0.25, 0.25, 0.5]]]])  # [1, 1, 3, 3]
+    mask = torch.tensor([[1, 1, 0]])  # query 3 is padding: excluded
+    h = attention_entropy(p, mask)
+    want = (math.log(2) + 0.0) / 2
+    assert abs(float(h[0, 0]) - want) < 1e-7
+    h_all = attention_entropy(p, torch.ones(1, 3))
+    want_all = (math.log(2) + 0 + (2 * 0.25 * math.log(4) + 0.5 * math.log(2))) / 3
+    assert abs(float(h_all[0, 0]) - want_all) < 1e-7
+
+
+def test_entropy_ignores_padding_keys_in_model():
+    """The scorer's entropy for a padded example equals that of the same example alone (no padding)."""
+    task = get_task("sst2")
+    m = tiny_model("bert")
+    b = tiny_batch(n=2, T=9, seed=1)
+    enc = _encoded(b, [0, 1])
+    together = head_stats(m, task, enc, batch_size=2, gradients=False).entropy
+    alone = (head_stats(m, task, enc[:1], batch_size=1, gradients=False).entropy
+             + head_stats(m, task, enc[1:], batch_size=1, gradients=False).entropy) / 2
+    assert torch.allclose(together, alone, atol=1e-5)
+    assert (together > 0).all() and (together <= math.log(9) + 1e-6).all()
+
+
+def test_scoring_leaves_model_unchanged():
+    task = get_task("sst2")
+    m = tiny_model("bert", attn="sdpa")
+    enc = _encoded(tiny_batch(n=2), [0, 1])
+    head_stats(m, task, enc)
+    assert m.config._attn_implementation == "sdpa"
+    assert all(p.requires_grad for p in m.parameters())
+    assert all(p.grad is None for p in m.parameters())
