@@ -6,7 +6,7 @@ TORCH ?= torch==2.13.0
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup report test benchmarks clean-results
+.PHONY: setup report report-search test benchmarks clean-results
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ report: setup
 	$(VENV)/bin/papermill notebooks/run_all.ipynb reports/run_all.ipynb --cwd . --no-progress-bar $(ARGS)
 	$(PY) -c "from hpbench.grid import to_html; from pathlib import Path; to_html(Path('reports/run_all.ipynb'), Path('reports/run_all.html'))"
 	@echo "open reports/index.html"
+
+# A*, DSP and SMP on SST-2 and RTE, added to the same comparison report (reuses `make report`'s checkpoints)
+report-search: setup
+	$(VENV)/bin/papermill notebooks/run_all.ipynb reports/run_all_search.ipynb --cwd . --no-progress-bar -f notebooks/search_methods.yaml $(ARGS)
 
 test: setup
 	$(PY) -m pytest -q tests

@@ -19,7 +19,7 @@ def config_hash(config: dict[str, Any]) -> str:
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.pid{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -40,7 +40,7 @@ def atomic_dir(final: str | os.PathLike) -> Path:
     """A temporary sibling folder to fill, then :func:`commit_dir` renames it to ``final``."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
+    return Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.pid{os.getpid()}.", suffix=".tmp"))
 
 
 def commit_dir(tmp: Path, final: str | os.PathLike) -> None:
@@ -62,3 +62,29 @@ def writable_dir(path: str | os.PathLike, what: str = "results folder") -> Path:
     except OSError as e:
         raise PermissionError(f"{what} {str(p)!r} is not writable ({e.strerror}); choose another folder") from None
     return p
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temp(root: str | os.PathLike) -> int:
+    """Delete temp files/folders left by killed writers (their pid is gone); returns how many."""
+    import re
+
+    n = 0
+    root = Path(root)
+    if not root.is_dir():
+        return 0
+    for p in list(root.rglob(".*.tmp")):
+        m = re.search(r"\.pid(\d+)\.", p.name)
+        if m and not _pid_alive(int(m.group(1))):
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            n += 1
+    return n

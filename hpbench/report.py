@@ -24,7 +24,8 @@ def curves(results: pd.DataFrame, *, col: str = "task", hue: str = "criterion", 
     """Main metric vs % heads pruned, one line per criterion; band = +/- 1 std across seeds."""
     df = main_results(results)
     df["% heads pruned"] = 100 * df["n_pruned"] / df["heads_total"]
-    g = sns.relplot(data=df, x="% heads pruned", y="value", hue=hue, col=col, kind="line", marker="o",
+    style = "protocol" if "protocol" in df and df["protocol"].nunique() > 1 else None
+    g = sns.relplot(data=df, x="% heads pruned", y="value", hue=hue, style=style, col=col, kind="line", marker="o",
                     errorbar="sd", height=height, aspect=1.25, facet_kws={"sharey": False},
                     col_wrap=min(4, df[col].nunique()))
     names = df.groupby(col)["metric"].first()
@@ -120,3 +121,17 @@ def summary(results: pd.DataFrame) -> pd.DataFrame:
     t = (g.mean().round(3).astype(str) + " ± " + g.std(ddof=1).fillna(0).round(3).astype(str)).unstack("sparsity")
     t.columns = [f"{int(round(100 * c))}%" for c in t.columns]
     return t
+
+
+COST_COLUMNS = ["evaluations", "training_steps", "score_seconds", "search_seconds", "train_seconds", "eval_seconds"]
+
+
+def cost(results: pd.DataFrame) -> pd.DataFrame:
+    """Cost per method and sparsity: masks evaluated by a search, training steps, seconds (mean over seeds).
+
+    ``score_seconds`` covers scoring and mask search for all sparsities of a (criterion, seed);
+    ``eval_seconds`` is the dev evaluation of one sparsity (for SMP it includes fine-tuning the pruned model)."""
+    df = main_results(results)
+    cols = [c for c in COST_COLUMNS if c in df]
+    t = df.groupby(RUN_KEYS + ["criterion", "sparsity"])[cols].mean().round(2)
+    return t.dropna(axis=1, how="all")

@@ -9,12 +9,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .cache import atomic_write_json, config_hash, writable_dir
+from .cache import atomic_write_json, config_hash, remove_stale_temp, writable_dir
 
 
 class ResultStore:
     def __init__(self, root: str | Path) -> None:
         self.root = writable_dir(root)
+        remove_stale_temp(self.root)
 
     def path(self, kind: str, config: dict[str, Any]) -> Path:
         return self.root / kind / f"{config_hash(config)}.json"
@@ -31,7 +32,10 @@ class ResultStore:
 
     def put(self, kind: str, config: dict[str, Any], payload: dict[str, Any]) -> dict:
         record = {"config": config, **payload}
-        atomic_write_json(self.path(kind, config), record)
+        path = self.path(kind, config)
+        atomic_write_json(path, record)
+        with open(self.root / "_writes.log", "a") as fh:  # one line per computed result (audits recomputation)
+            fh.write(f"{kind}/{path.stem}\n")
         return record
 
     def all(self, kind: str) -> list[dict]:

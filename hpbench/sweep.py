@@ -9,7 +9,9 @@ sparsity) evaluation is stored under its configuration hash, so an interrupted r
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
+import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -52,6 +54,7 @@ class RunConfig:
     max_len: int = 128
     n_dev: int | None = None
     n_score: int = 256
+    n_val: int = 256  # held-out validation subset of train (not used for fine-tuning) for search methods
     eval_batch_size: int = 64
     results_dir: str = "results"
     data_root: str | None = None
@@ -77,13 +80,16 @@ class RunConfig:
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
                 raise ValueError(f"{name} must be a positive integer or None (all), got {v!r}")
-        for name in ("n_score", "batch_size", "eval_batch_size", "max_len"):
+        for name in ("n_score", "n_val", "batch_size", "eval_batch_size", "max_len"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         if not isinstance(self.epochs, (int, float)) or self.epochs <= 0:
             raise ValueError(f"epochs must be a positive number, got {self.epochs!r}")
         data_dir(self.data_root)  # raises if an explicit data directory does not exist
+        from .cache import writable_dir
+
+        writable_dir(self.results_dir)
         return self
 
     @property
@@ -93,6 +99,24 @@ class RunConfig:
     def finetune_config(self, seed: int) -> FinetuneConfig:
         return FinetuneConfig(self.model, self.task, self.language, seed, self.n_train, self.epochs, self.lr,
                               self.batch_size, self.max_len)
+
+
+def n_pr_of(mkey: str) -> int:
+    return mkey.count("0")
+
+
+def total_heads(model) -> int:
+    return model.config.num_hidden_layers * model.config.num_attention_heads
+
+
+def heldout_validation(task, cfg: RunConfig, seed: int) -> list:
+    """``n_val`` training examples that the fine-tuning subset did not use (search methods' validation data)."""
+    train = task.load("train", language=cfg.language, data_root=cfg.data_root)
+    ft_seed = seed if cfg.finetune_per_seed else cfg.seeds[0]
+    used = set(random.Random(ft_seed).sample(range(len(train)), cfg.n_train)) if cfg.n_train and cfg.n_train < len(train) else set()
+    rest = [i for i in range(len(train)) if i not in used] or list(range(len(train)))
+    pick = sorted(random.Random(20_000 + seed).sample(rest, min(cfg.n_val, len(rest))))
+    return [train[i] for i in pick]
 
 
 def _mask_key(keep: torch.Tensor) -> str:
@@ -133,6 +157,8 @@ def run_benchmark(cfg: RunConfig | None = None, **kwargs) -> dict[str, pd.DataFr
         dense = store.get("dense", dense_cfg) or store.put("dense", dense_cfg, {"metrics": evaluate(model, task, dev, batch_size=cfg.eval_batch_size, pad_id=pad)})
         run_rows.append({"seed": seed, **{f"dense_{k}": v for k, v in dense["metrics"].items()}})
         score_examples = None
+        val_examples = None
+        pretrained = None
         evaluated: dict[str, dict] = {_mask_key(torch.ones(model.config.num_hidden_layers, model.config.num_attention_heads, dtype=torch.bool)): dense["metrics"]}
         for spec in tqdm(cfg.criteria, desc=f"{cfg.run_id} seed {seed}", leave=False):
             crit, params = parse_spec(spec)
@@ -144,12 +170,28 @@ def run_benchmark(cfg: RunConfig | None = None, **kwargs) -> dict[str, pd.DataFr
                     set_seed(seed)
                     score_examples = encode(task, tok, task.load("train", language=cfg.language, n=cfg.n_score,
                                                                  seed=10_000 + seed, data_root=cfg.data_root), cfg.max_len)
-                ctx = ScoringContext(model, task, score_examples, seed=seed, batch_size=cfg.batch_size, pad_id=pad,
-                                     extras={"config": cfg, "dev_examples": None, "tokenizer": tok})
+                if val_examples is None:
+                    val_examples = encode(task, tok, heldout_validation(task, cfg, seed), cfg.max_len)
+                ctx_model = model
+                if crit.protocol == "prune-before-finetune":
+                    if pretrained is None:
+                        from .models import load as load_model
+
+                        pretrained = load_model(cfg.model, task)[0].eval()
+                    ctx_model = pretrained
+                ctx = ScoringContext(ctx_model, task, score_examples, seed=seed, batch_size=cfg.batch_size, pad_id=pad,
+                                     extras={"config": cfg, "validation": val_examples, "tokenizer": tok})
                 set_seed(seed)
                 masks, scores, info = masks_for_sparsities(crit, params, ctx, cfg.sparsities, iterative=cfg.iterative)
+                own_models = ctx.extras.get("models_for_mask", {})
+                info = {k: v for k, v in info.items() if isinstance(v, (int, float, str, bool)) or v is None}
+                within = ctx.info.get("astar_within_bound")
                 rec = store.put("scores", ccfg, {"scores": scores.tolist(),
-                                                 "masks": {str(s): _mask_key(m) for s, m in masks.items()}, "info": info})
+                                                 "masks": {str(s): _mask_key(m) for s, m in masks.items()}, "info": info,
+                                                 "within_bound": {str(s): within.get(n_to_prune(total_heads(model), s))
+                                                                  for s in cfg.sparsities} if within else None})
+            else:
+                own_models = {}
             L, H = len(rec["scores"]), len(rec["scores"][0])
             for layer in range(L):
                 for head in range(H):
@@ -161,15 +203,26 @@ def run_benchmark(cfg: RunConfig | None = None, **kwargs) -> dict[str, pd.DataFr
                 ev = store.get("evals", ecfg)
                 if ev is None:
                     t0 = time.perf_counter()
-                    if mkey in evaluated:
+                    n_pr = mkey.count("0")
+                    keep = torch.tensor([c == "1" for c in mkey]).view(L, H)
+                    if crit.protocol == "prune-before-finetune" and n_pr > 0:
+                        # SMP protocol: fine-tune the pruned *pretrained* model with the run's settings
+                        ft = dataclasses.replace(cfg.finetune_config(seed if cfg.finetune_per_seed else ft_seeds[0]),
+                                                 prune_mask=mkey)
+                        ck_pruned = finetune(ft, data_root=cfg.data_root)
+                        metrics = evaluate(from_pretrained(ck_pruned), task, dev, batch_size=cfg.eval_batch_size, pad_id=pad)
+                    elif n_pr in own_models:  # e.g. DSP joint: weights trained together with this mask
+                        pruned = prune_heads(own_models[n_pr], keep)
+                        metrics = evaluate(pruned, task, dev, batch_size=cfg.eval_batch_size, pad_id=pad)
+                    elif mkey in evaluated:
                         metrics = evaluated[mkey]
                     else:
-                        keep = torch.tensor([c == "1" for c in mkey]).view(L, H)
                         pruned = prune_heads(copy.deepcopy(model), keep)
                         metrics = evaluate(pruned, task, dev, batch_size=cfg.eval_batch_size, pad_id=pad)
                         del pruned
                     ev = store.put("evals", ecfg, {"metrics": metrics, "seconds": time.perf_counter() - t0})
-                evaluated[mkey] = ev["metrics"]
+                if crit.protocol == "prune-after-finetune" and n_pr_of(mkey) not in own_models:
+                    evaluated[mkey] = ev["metrics"]
                 n_pruned = mkey.count("0")
                 mask_rows.append({"criterion": spec, "seed": seed, "sparsity": s, "n_pruned": n_pruned,
                                   "pruned": [i for i, c in enumerate(mkey) if c == "0"]})
@@ -178,7 +231,8 @@ def run_benchmark(cfg: RunConfig | None = None, **kwargs) -> dict[str, pd.DataFr
                                  "protocol": crit.protocol, "seed": seed, "sparsity": s, "n_pruned": n_pruned,
                                  "heads_total": L * H, "metric": metric, "value": value,
                                  "main": metric == task.main_metric, "iterative": cfg.iterative,
-                                 "score_seconds": rec["info"].get("score_seconds"),
+                                 "score_seconds": rec["info"].get("score_seconds"), "eval_seconds": ev.get("seconds"),
+                                 "within_bound": (rec.get("within_bound") or {}).get(str(s)),
                                  **{k: v for k, v in rec["info"].items() if k != "score_seconds"}})
     tables = {
         "results": pd.DataFrame(rows),
@@ -190,8 +244,38 @@ def run_benchmark(cfg: RunConfig | None = None, **kwargs) -> dict[str, pd.DataFr
                               "finetune_per_seed": cfg.finetune_per_seed,
                               "finetune_seconds": _train_seconds(checkpoints, r["seed"], cfg)} for r in run_rows]),
     }
+    tables = merge_previous(tables, out, cfg)
     save_tables(tables, out)
     return tables
+
+
+_SAME_RUN = ["n_dev", "n_score", "n_train", "epochs", "iterative", "finetune_per_seed"]
+
+
+def merge_previous(tables: dict[str, pd.DataFrame], out: Path, cfg: RunConfig) -> dict[str, pd.DataFrame]:
+    """Keep the rows of criteria run earlier into the same folder with the same settings (so a later
+    invocation with other criteria adds series instead of replacing them)."""
+    import ast
+
+    try:
+        old_run = pd.read_csv(out / "run.csv")
+    except (OSError, pd.errors.EmptyDataError):
+        return tables
+    new_run = tables["run"]
+    if old_run.empty or any(str(old_run[c].iloc[0]) != str(new_run[c].iloc[0]) for c in _SAME_RUN if c in old_run):
+        return tables
+    merged = dict(tables)
+    for name in ("results", "scores", "masks"):
+        try:
+            old = pd.read_csv(out / f"{name}.csv")
+        except (OSError, pd.errors.EmptyDataError):
+            continue
+        old = old[~old["criterion"].isin(set(cfg.criteria))]
+        if name == "masks" and len(old):
+            old["pruned"] = old["pruned"].apply(ast.literal_eval)
+        if len(old):
+            merged[name] = pd.concat([old, tables[name]], ignore_index=True)
+    return merged
 
 
 def _train_seconds(checkpoints: dict, seed: int, cfg: RunConfig) -> float | None:

@@ -1,2 +1,2 @@
 """Built-in criteria; importing this package registers them."""
-from . import entropy, hies, his, random  # noqa: F401
+from . import astar, dsp, entropy, hies, his, random, smp  # noqa: F401

@@ -1,0 +1,147 @@
+"""Bad input gets a clear error naming the bad value and what is allowed (no deep torch traceback)."""
+from pathlib import Path
+
+import pytest
+
+from hpbench.datadir import DataError
+from hpbench.sweep import RunConfig
+
+OK = dict(model="minilm", task="sst2", results_dir=None)
+
+
+def cfg(tmp_path, **kw):
+    return RunConfig(**{**OK, "results_dir": str(tmp_path / "res"), **kw}).validate()
+
+
+@pytest.mark.parametrize("field,value,pattern", [
+    ("model", "gpt5", r"unknown model 'gpt5'; available: bert, mbert, me5-small, minilm, xlmr, or a local model directory"),
+    ("task", "qnli", r"unknown task 'qnli'; available: .*sst2"),
+    ("language", "xx", r"unknown language 'xx' for task 'sst2'; available: en"),
+    ("criteria", ["his", "magic"], r"unknown criterion 'magic'; available: .*his"),
+    ("criteria", "his", r"criteria must be a non-empty list"),
+    ("sparsities", [0.5, 1.0], r"sparsity 1.0 is outside \[0, 1\)"),
+    ("sparsities", [-0.1], r"sparsity -0.1 is outside \[0, 1\)"),
+    ("sparsities", [], r"sparsities is empty"),
+    ("sparsities", [0.1, 0.1], r"strictly increasing without duplicates"),
+    ("sparsities", [0.3, 0.1], r"strictly increasing"),
+    ("seeds", [0, 1.5], r"seed 1.5 is not an integer"),
+    ("seeds", "0,1", r"seeds must be a non-empty list of integers, got '0,1'"),
+    ("seeds", [], r"seeds must be a non-empty list"),
+    ("n_dev", "200", r"n_dev must be a positive integer or None \(all\), got '200'"),
+    ("n_score", 0, r"n_score must be a positive integer, got 0"),
+    ("epochs", "two", r"epochs must be a positive number, got 'two'"),
+    ("data_root", "/no/such/dir", r"data directory '/no/such/dir' does not exist"),
+])
+def test_run_config_errors(tmp_path, field, value, pattern):
+    with pytest.raises((ValueError, KeyError)) as e:
+        cfg(tmp_path, **{field: value})
+    import re
+
+    assert re.search(pattern, str(e.value)), str(e.value)
+
+
+def test_results_folder_not_writable(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(PermissionError, match=r"results folder '.*a-file/res' is not writable"):
+        RunConfig(results_dir=str(blocker / "res")).validate()
+
+
+def test_data_dir_env_that_does_not_exist(monkeypatch):
+    from hpbench.tasks import get_task
+
+    monkeypatch.setenv("HPBENCH_DATA_DIR", "/nope/data")
+    with pytest.raises(DataError, match=r"data directory '/nope/data' does not exist.*HPBENCH_DATA_DIR"):
+        get_task("sst2").load("dev")
+
+
+def _glue(tmp_path, text):
+    d = tmp_path / "data" / "glue" / "SST-2"
+    d.mkdir(parents=True)
+    (d / "dev.tsv").write_text(text)
+    return str(tmp_path / "data")
+
+
+@pytest.mark.parametrize("text,pattern", [
+    ("sentence\tscore\ngood\t1\n", r"dev.tsv: missing column\(s\) \['label'\]; header has \['sentence', 'score'\]"),
+    ("sentence\tlabel\ngood\t1\nbad\t7\n", r"dev.tsv row 2: label 7 not in allowed labels \[0, 1\] for sst2"),
+    ("sentence\tlabel\ngood\tyes\n", r"dev.tsv row 1: label 'yes' is not a class id for sst2"),
+    ("", r"dev.tsv: file is empty"),
+    ("sentence\tlabel\n", r"dev.tsv: file is empty"),
+    ("sentence\tlabel\ngood\n", r"dev.tsv:2: expected at least 2 tab-separated fields, got 1"),
+])
+def test_tsv_errors(tmp_path, text, pattern):
+    from hpbench.tasks import get_task
+
+    root = _glue(tmp_path, text)
+    with pytest.raises(DataError, match=pattern):
+        get_task("sst2").load("dev", data_root=root)
+
+
+def test_missing_tsv_file(tmp_path):
+    from hpbench.tasks import get_task
+
+    (tmp_path / "d").mkdir()
+    with pytest.raises(DataError, match=r"glue/SST-2/dev.tsv' not found"):
+        get_task("sst2").load("dev", data_root=str(tmp_path / "d"))
+
+
+def test_conllu_malformed_line_names_file_and_line(tmp_path):
+    from hpbench.conll import read_conllu
+
+    p = tmp_path / "x.conllu"
+    p.write_text("# sent_id = 1\n1\tThe\tthe\tDET\tDT\t_\t2\tdet\t_\t_\n2\tcat\tcat\tNOUN\n\n")
+    with pytest.raises(DataError, match=r"x.conllu:3: malformed CoNLL-U line: expected 10 tab-separated fields, got 4"):
+        read_conllu(p)
+    p.write_text("1\tThe\tthe\tDT\tDT\t_\t2\tdet\t_\t_\n")
+    with pytest.raises(DataError, match=r"x.conllu:1: unknown UPOS tag 'DT'; allowed: ADJ"):
+        read_conllu(p)
+
+
+def test_conll_malformed_line(tmp_path):
+    from hpbench.conll import read_conll
+
+    p = tmp_path / "ner.txt"
+    p.write_text("Paris X B-X B-LOC\nis X B-X O\n\nlonely\n")
+    with pytest.raises(DataError, match=r"ner.txt:4: malformed line: expected at least 2 fields, got 1"):
+        read_conll(p)
+
+
+def test_tokenizer_model_mismatch(tmp_path, tiny_model_dir):
+    import shutil
+
+    from transformers import BertConfig, BertModel
+
+    from hpbench.models import load
+    from hpbench.tasks import get_task
+
+    d = tmp_path / "mismatch"
+    BertModel(BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=32)).save_pretrained(d)
+    for f in Path(tiny_model_dir).iterdir():
+        if "token" in f.name or f.name == "vocab.txt":
+            shutil.copy(f, d / f.name)
+    with pytest.raises(ValueError, match=r"tokenizer/model mismatch.*30522 tokens.*100 rows"):
+        load(str(d), get_task("sst2"))
+
+
+def test_local_dir_without_config(tmp_path):
+    from hpbench.models import resolve_model
+
+    with pytest.raises(ValueError, match=r"has no config.json"):
+        resolve_model(str(tmp_path))
+
+
+def test_unknown_executor(tmp_path):
+    from hpbench.grid import run_grid
+
+    with pytest.raises(ValueError, match=r"unknown executor 'slurm'; allowed: local, dask"):
+        run_grid([], results_dir=str(tmp_path / "r"), reports_dir=str(tmp_path / "p"), executor="slurm")
+
+
+@pytest.mark.parametrize("name", ["HIS", "", None])
+def test_bad_criterion_spec(name):
+    from hpbench.criteria import parse_spec
+
+    with pytest.raises((KeyError, ValueError), match=r"criterion"):
+        parse_spec(name)

@@ -1,0 +1,123 @@
+"""The grid survives SIGKILL at random points, resumes without recomputing, and runs on Dask."""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import needs_shared
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = needs_shared
+
+
+def _params(model_dir, res, rep, executor="local"):
+    small = {"n_train": 32, "epochs": 1.0, "max_len": 32}
+    return dict(models=[model_dir], tasks=["sst2", "stsb"], criteria=["his", "hies", "random"],
+                sparsities=[0.0, 0.25, 0.5, 0.75], seeds=[0, 1], n_dev=16, n_score=8,
+                overrides={"sst2": small, "stsb": small}, results_dir=str(res), reports_dir=str(rep),
+                executor=executor, n_workers=2)
+
+
+def _start(params, tmp, token, env_extra=None):
+    env = {**os.environ, "HPBENCH_CACHE": str(tmp / "cache"), "TQDM_DISABLE": "1", "HPBENCH_TEST_TOKEN": token,
+           **(env_extra or {})}
+    cmd = [sys.executable, "-m", "papermill", str(ROOT / "notebooks" / "run_all.ipynb"),
+           str(tmp / f"run_all-{token}.ipynb"), "--cwd", str(ROOT), "--no-progress-bar", "-y", yaml.safe_dump(params)]
+    return subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _kill_everything_with(token):
+    """SIGKILL the run and every kernel it started (they live in their own sessions)."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            env = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue
+        if f"HPBENCH_TEST_TOKEN={token}".encode() in env:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _table(res):
+    frames = [pd.read_csv(p) for p in sorted(Path(res).glob("*/results.csv"))]
+    df = pd.concat(frames, ignore_index=True)
+    df = df.drop(columns=[c for c in df if c.endswith("seconds")])
+    return df.sort_values(["task", "criterion", "seed", "sparsity", "metric"]).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_model_dir, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ref")
+    p = _start(_params(tiny_model_dir, tmp / "res", tmp / "rep"), tmp, "ref")
+    _, err = p.communicate(timeout=600)
+    assert p.returncode == 0, err.decode()[-3000:]
+    return _table(tmp / "res")
+
+
+def test_sigkill_at_random_points_then_resume(tiny_model_dir, tmp_path, reference):
+    params = _params(tiny_model_dir, tmp_path / "res", tmp_path / "rep")
+    rng = random.Random(7)
+    kills = 0
+    for i in range(6):
+        token = f"kill{i}-{os.getpid()}"
+        p = _start(params, tmp_path, token)
+        try:
+            p.wait(timeout=rng.uniform(4, 30))
+        except subprocess.TimeoutExpired:
+            _kill_everything_with(token)
+            p.wait()
+            kills += 1
+        time.sleep(0.5)
+        _kill_everything_with(token)  # orphaned kernels too
+    p = _start(params, tmp_path, "final")
+    _, err = p.communicate(timeout=600)
+    assert p.returncode == 0, err.decode()[-3000:]
+    assert kills >= 5
+    pd.testing.assert_frame_equal(_table(tmp_path / "res"), reference)
+    # no partial or corrupt file
+    assert not list(tmp_path.rglob("*.tmp"))
+    for f in (tmp_path / "res").rglob("*.json"):
+        json.loads(f.read_text())
+    # no finished result computed twice: every stored key was written exactly once
+    lines = [l for log in (tmp_path / "res").rglob("_writes.log") for l in log.read_text().split()]
+    assert lines and len(lines) == len(set(lines)), "a finished result was recomputed"
+    n_results = len(list((tmp_path / "res").rglob("evals/*.json"))) + len(list((tmp_path / "res").rglob("scores/*.json")))
+    assert sum(1 for l in lines if not l.startswith("dense/")) == n_results
+    # and the checkpoint cache has one finished checkpoint per task, no leftovers
+    assert len(list((tmp_path / "cache" / "finetuned").iterdir())) == 2
+
+
+def test_dask_executor_gives_the_local_results(tiny_model_dir, tmp_path, reference):
+    p = _start(_params(tiny_model_dir, tmp_path / "res", tmp_path / "rep", executor="dask"), tmp_path, "dask")
+    _, err = p.communicate(timeout=600)
+    assert p.returncode == 0, err.decode()[-3000:]
+    pd.testing.assert_frame_equal(_table(tmp_path / "res"), reference)
+    idx = (tmp_path / "rep" / "index.html").read_text()
+    assert "2 cells, 0 failed" in idx
+
+
+def test_failing_cell_is_recorded_and_others_go_on(tiny_model_dir, tmp_path):
+    from hpbench.grid import all_statuses, run_grid
+
+    os.environ.setdefault("HPBENCH_CACHE", str(tmp_path / "cache"))
+    small = {"n_train": 16, "epochs": 1.0, "max_len": 32, "criteria": ["random"], "sparsities": [0.0, 0.5],
+             "seeds": [0], "n_dev": 8, "n_score": 4}
+    cells = [{"model": tiny_model_dir, "task": "sst2", "language": "en", **small},
+             {"model": tiny_model_dir, "task": "sst2", "language": "en", **small, "seeds": [0, 0.5]}]
+    status = run_grid(cells, results_dir=str(tmp_path / "res"), reports_dir=str(tmp_path / "rep"))
+    assert list(status["status"]) == ["ok", "failed"]
+    assert "seed 0.5 is not an integer" in status["error"].iloc[1]
+    assert Path(status["notebook"].iloc[1]).is_file()  # the executed notebook is kept for debugging
+    assert len(all_statuses(str(tmp_path / "res"))) == 2
