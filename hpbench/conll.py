@@ -80,24 +80,34 @@ def read_conll(path: str | Path, *, tag_col: int = -1, sep: str | None = None, m
 
 
 def to_iob2(tags: list[str], rename: dict[str, str] | None = None) -> list[str]:
-    """IOB1 or IOB2 -> IOB2, renaming entity types (e.g. PERSON -> PER, OTH -> MISC).
+    """IOB1 or IOB2 -> IOB2 with entity types renamed by ``rename`` (a type ending in ``*`` there, e.g.
+    ``{"ORGpart": "MISC"}``, is matched exactly; see :func:`normalise_type`)."""
+    return _to_iob2(tags, rename)
 
-    In IOB1 an entity may start with I-; in IOB2 it starts with B-. An I-X that follows O or
-    an entity of another type becomes B-X.
-    """
+
+def normalise_type(kind: str, rename: dict[str, str] | None = None) -> str:
+    """PERSON -> PER etc. via ``rename``; GermEval's nested-derivation types (``LOCderiv``, ``ORGpart``, ...)
+    become MISC, as they are not names of the outer type."""
+    if kind in (rename or {}):
+        return rename[kind]
+    if kind.endswith("deriv") or kind.endswith("part"):
+        return "MISC"
+    return kind
+
+
+def _to_iob2(tags: list[str], rename: dict[str, str] | None = None) -> list[str]:
     out: list[str] = []
-    prev = "O"
+    prev = None  # original entity type of the previous token (None after O)
     for t in tags:
         if t == "O":
             out.append("O")
-            prev = "O"
+            prev = None
             continue
         if len(t) < 3 or t[1] != "-" or t[0] not in "BI":
             raise ValueError(f"tag {t!r} is not IOB (expected O, B-TYPE or I-TYPE)")
-        kind = (rename or {}).get(t[2:], t[2:])
-        if t[0] == "I" and (prev == "O" or prev[2:] != kind):
-            out.append(f"B-{kind}")
-        else:
-            out.append(f"{t[0]}-{kind}")
-        prev = out[-1]
+        raw = t[2:]
+        kind = normalise_type(raw, rename)
+        # continuity is decided on the original type, before renaming merges types
+        out.append(f"B-{kind}" if t[0] == "B" or prev != raw else f"I-{kind}")
+        prev = raw
     return out

@@ -17,7 +17,11 @@ def run_cells_dask(cells: Sequence[dict], results_dir: str, reports_dir: str, *,
 
     from .grid import run_cell
 
+    import os
+
     cluster = None
+    if not scheduler:  # cells run side by side: split the cores between them (kernels inherit this)
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) // max(1, n_workers))))
     if scheduler:
         client = Client(scheduler)
     else:

@@ -36,6 +36,7 @@ class FinetuneConfig:
     warmup: float = 0.06
     weight_decay: float = 0.01
     prune_mask: str | None = None  # heads pruned before fine-tuning (SMP protocol), as a 0/1 string
+    freeze_word_embeddings: bool = True  # the vocabulary matrix stays pretrained (faster on CPU; 250k rows for me5)
 
     def key(self) -> str:
         d = asdict(self)
@@ -115,6 +116,8 @@ def finetune(cfg: FinetuneConfig, *, data_root=None, cache: Path | None = None, 
             from .heads import head_shape, prune_heads
 
             prune_heads(model, torch.tensor([c == "1" for c in cfg.prune_mask]).view(head_shape(model)))
+    if cfg.freeze_word_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
     train = task.load("train", language=cfg.language, n=cfg.n_train, seed=cfg.seed, data_root=data_root)
     enc = encode(task, tokenizer, train, cfg.max_len)
     t0 = time.perf_counter()

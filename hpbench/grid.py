@@ -64,7 +64,12 @@ def execute(notebook: Path, output: Path, parameters: dict, *, kernel_name: str 
 def run_cell(params: dict, results_dir: str, reports_dir: str, *, kernel_name: str | None = None) -> dict:
     """Run one grid cell's notebook (skipped when already finished); return its status record."""
     params = {**params, "results_dir": str(Path(results_dir).resolve())}
-    run_id = f"{Path(str(params['model'])).name}-{params['task']}-{params.get('language', 'en')}"
+    from .sweep import RunConfig
+
+    try:
+        run_id = RunConfig(**{k: v for k, v in params.items() if k in RunConfig.__dataclass_fields__}).run_id
+    except Exception:  # noqa: BLE001 - bad parameters: the notebook will report them
+        run_id = f"{Path(str(params['model'])).name}-{params['task']}-{params.get('language', 'en')}"
     key = config_hash(params)
     status_path = Path(results_dir) / "_cells" / f"{run_id}-{key}.json"
     nb_out = Path(reports_dir) / "runs" / f"{run_id}-{key[:8]}.ipynb"
@@ -112,19 +117,28 @@ def run_grid(cells: Sequence[dict], *, results_dir: str = "results", reports_dir
     return pd.DataFrame([{k: s.get(k) for k in ("run_id", "status", "skipped", "seconds", "error", "html", "notebook")} for s in statuses])
 
 
+def render_notebook(name: str, reports_dir: str, parameters: dict, *, kernel_name: str | None = None) -> Path:
+    """Execute ``notebooks/<name>.ipynb`` with ``parameters`` into ``reports/<name>.ipynb`` and export its HTML."""
+    nb_out = Path(reports_dir) / f"{name}.ipynb"
+    execute(NOTEBOOKS / f"{name}.ipynb", nb_out, parameters, kernel_name=kernel_name)
+    out = Path(reports_dir) / f"{name}.html"
+    to_html(nb_out, out)
+    return out
+
+
 def render_comparison(results_dir: str, reports_dir: str, *, status: pd.DataFrame | None = None,
-                      kernel_name: str | None = None, title: str = "hpbench comparison") -> Path:
-    """Execute ``notebooks/comparison.ipynb`` over ``results_dir`` and write its HTML; return the HTML path."""
-    nb_out = Path(reports_dir) / "comparison.ipynb"
+                      kernel_name: str | None = None, title: str = "hpbench comparison") -> list[Path]:
+    """Render ``comparison.html`` over every run in ``results_dir`` and, when zero-shot runs exist,
+    ``crosslingual.html``; return the HTML paths."""
     status_csv = Path(reports_dir) / "grid_status.csv"
     if status is not None:
         atomic_write_bytes(status_csv, status.to_csv(index=False).encode())
-    execute(NOTEBOOKS / "comparison.ipynb", nb_out, {"results_dir": str(Path(results_dir).resolve()),
-                                                      "status_csv": str(status_csv.resolve()), "title": title},
-            kernel_name=kernel_name)
-    out = Path(reports_dir) / "comparison.html"
-    to_html(nb_out, out)
-    return out
+    res = str(Path(results_dir).resolve())
+    pages = [render_notebook("comparison", reports_dir, {"results_dir": res, "status_csv": str(status_csv.resolve()),
+                                                         "title": title}, kernel_name=kernel_name)]
+    if any(p.is_dir() and "-zeroshot" in p.name for p in Path(results_dir).iterdir()):
+        pages.append(render_notebook("crosslingual", reports_dir, {"results_dir": res}, kernel_name=kernel_name))
+    return pages
 
 
 def all_statuses(results_dir: str) -> pd.DataFrame:
@@ -158,7 +172,8 @@ def write_index(reports_dir: str, status: pd.DataFrame, *, extra_links: Sequence
 <style>body{{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto}}td,th{{padding:4px 10px;border-bottom:1px solid #ddd}}
 .ok{{color:#176}}.failed{{color:#b00;font-weight:bold}}</style></head><body>
 <h1>hpbench reports</h1><p>{html.escape(note)}</p>
-<ul><li><a href="comparison.html">Comparison across runs</a> (curves, head maps, stability, AUC, prunable heads, overlap)</li>{links}</ul>
+<ul><li><a href="comparison.html">Comparison across runs</a> (curves, head maps, stability, AUC, prunable heads, overlap, cost)</li>
+{'<li><a href="crosslingual.html">Cross-lingual report</a> (language x criterion, zero-shot transfer, head overlap across languages)</li>' if (root / "crosslingual.html").is_file() else ''}{links}</ul>
 <h2>Runs ({len(status)} cells, {n_fail} failed)</h2>
 <table><tr><th>run</th><th>criteria</th><th>status</th><th>seconds</th><th>error</th></tr>{''.join(rows)}</table>
 </body></html>"""

@@ -151,11 +151,13 @@ def prune_heads(model: nn.Module, keep: torch.Tensor) -> nn.Module:
         sa = block.self
         d = sa.attention_head_size
         pos_keep = [i for i, h in enumerate(remaining) if keep[layer, h]]
+        dtype = sa.query.weight.dtype if pos_keep else block.output.dense.weight.dtype
         if pos_keep:
             index = torch.cat([torch.arange(i * d, (i + 1) * d) for i in pos_keep]).to(sa.query.weight.device)
-            sa.query = prune_linear_layer(sa.query, index)
-            sa.key = prune_linear_layer(sa.key, index)
-            sa.value = prune_linear_layer(sa.value, index)
+            # prune_linear_layer builds float32 layers: keep the model's dtype (bf16/fp16 models)
+            sa.query = prune_linear_layer(sa.query, index).to(dtype)
+            sa.key = prune_linear_layer(sa.key, index).to(dtype)
+            sa.value = prune_linear_layer(sa.value, index).to(dtype)
             sa.num_attention_heads = len(pos_keep)
             sa.all_head_size = len(pos_keep) * d
         else:
@@ -163,7 +165,7 @@ def prune_heads(model: nn.Module, keep: torch.Tensor) -> nn.Module:
             block.self = _NoHeads(d)
         with warnings.catch_warnings():  # "Initializing zero-element tensors" for a fully pruned layer
             warnings.simplefilter("ignore", UserWarning)
-            block.output.dense = prune_linear_layer(block.output.dense, index, dim=1)
+            block.output.dense = prune_linear_layer(block.output.dense, index, dim=1).to(dtype)
         done[str(layer)] = sorted(already + drop)
     model.config.hpbench_pruned_heads = done
     return model

@@ -75,3 +75,29 @@ def masks_of(results_dir: str) -> pd.DataFrame:
             m["model"], m["task"], m["language"] = meta["model"], meta["task"], meta["language"]
             frames.append(m)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def crosslingual_tables(results_dir: str) -> dict:
+    """Results of zero-shot runs and masks of every run (for cross-language head overlap), with a header."""
+    root = Path(results_dir)
+    res, masks = [], masks_of(results_dir)
+    for run in sorted(root.glob("*-zeroshot*")):
+        if (run / "results.csv").is_file():
+            res.append(pd.read_csv(run / "results.csv"))
+    results = pd.concat(res, ignore_index=True) if res else pd.DataFrame()
+    if "score_language" not in masks:
+        masks["score_language"] = masks.get("language")
+    lines = ["# Cross-lingual head pruning", ""]
+    if results.empty:
+        lines.append("No zero-shot runs found.")
+    else:
+        for (m, t, tl), g in results.groupby(["model", "task", "train_language"]):
+            task = get_task(t)
+            langs = ", ".join(sorted(g["language"].unique()))
+            lines.append(f"* **{m} / {t}**: {task.description}. Fine-tuned and scored on **{tl}**, evaluated zero-shot on "
+                         f"{langs}; main metric {task.main_metric}; criteria {', '.join(sorted(g['criterion'].unique()))}; "
+                         f"seeds {sorted(g['seed'].unique().tolist())}.")
+        lines.append("")
+        lines.append("Labelled XTREME test sets are not available offline: PAN-X and UD POS are evaluated on dev, "
+                     "XNLI on a fixed third of dev (see the task descriptions).")
+    return {"results": results, "masks": masks, "header": "\n".join(lines)}

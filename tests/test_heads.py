@@ -92,3 +92,14 @@ def test_hooks_removed_on_exit():
     with HeadGates(m, torch.zeros(3, 4)):
         pass
     assert all(len(l.attention.output.dense._forward_pre_hooks) == 0 for l in m.bert.encoder.layer)
+
+
+def test_pruning_keeps_the_model_dtype():
+    m = tiny_model("bert").to(torch.bfloat16)
+    keep = torch.ones(3, 4, dtype=torch.bool)
+    keep[0, 1] = False
+    keep[1, :] = False
+    p = prune_heads(copy.deepcopy(m), keep)
+    assert {t.dtype for t in p.parameters()} == {torch.bfloat16}
+    with torch.no_grad():
+        p(**tiny_batch())  # runs without a dtype mismatch

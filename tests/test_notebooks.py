@@ -18,14 +18,15 @@ def test_run_all_renders_reports(tiny_model_dir, tmp_path, monkeypatch):
     pm.execute_notebook(
         str(ROOT / "notebooks" / "run_all.ipynb"), str(tmp_path / "run_all.out.ipynb"), cwd=str(ROOT),
         progress_bar=False,
-        parameters=dict(models=[tiny_model_dir], tasks=["sst2", "stsb"], criteria=["his", "hies", "random"],
+        parameters=dict(models=[tiny_model_dir], tasks=["sst2", "stsb", "xnli"], criteria=["his", "hies", "random"],
                         sparsities=[0.0, 0.5], seeds=[0, 1], n_dev=16, n_score=8,
                         overrides={"sst2": {"n_train": 32, "epochs": 1.0, "max_len": 32},
-                                   "stsb": {"n_train": 32, "epochs": 1.0, "max_len": 32}},
+                                   "stsb": {"n_train": 32, "epochs": 1.0, "max_len": 32},
+                                   "xnli": {"n_train": 32, "epochs": 1.0, "max_len": 32, "eval_languages": ["en", "de", "fr"]}},
                         results_dir=str(res), reports_dir=str(rep)),
     )
     index = (rep / "index.html").read_text()
-    assert "comparison.html" in index and "2 cells, 0 failed" in index
+    assert "comparison.html" in index and "3 cells, 0 failed" in index and "crosslingual.html" in index
     comp = (rep / "comparison.html").read_text()
     assert comp.count("data:image/png;base64") >= 4  # curves, 2 head maps, jaccard maps
     assert "Metric vs % of heads pruned" in comp and "Stability" in comp and "within 1 point" in comp
@@ -33,3 +34,7 @@ def test_run_all_renders_reports(tiny_model_dir, tmp_path, monkeypatch):
     (run_page,) = (rep / "runs").glob(f"{Path(tiny_model_dir).name}-sst2-en-*.html")
     run_html = run_page.read_text()
     assert "data:image/png;base64" in run_html and "hies" in run_html
+    xl = (rep / "crosslingual.html").read_text()
+    assert xl.count("data:image/png;base64") >= 2  # language x criterion heatmaps, per-language curves
+    assert "Fine-tuned and scored on <strong>en</strong>" in xl and "de, en, fr" in xl
+    assert "pruning helped" in xl
