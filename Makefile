@@ -40,6 +40,7 @@ test: setup
 benchmarks: setup
 	$(PY) benchmarks/scoring_speed.py
 	$(PY) benchmarks/pruning_speed.py
+	$(PY) benchmarks/memory.py
 
 clean-results:
 	rm -rf results reports/runs reports/*.html reports/*.ipynb reports/*.csv
