@@ -151,7 +151,7 @@ def all_statuses(results_dir: str) -> pd.DataFrame:
         recs.append(r)
     cols = ["run_id", "status", "seconds", "error", "html", "notebook", "criteria"]
     df = pd.DataFrame(recs)
-    return df.sort_values("mtime")[cols] if len(df) else pd.DataFrame(columns=cols)
+    return df.sort_values("mtime").reindex(columns=cols) if len(df) else pd.DataFrame(columns=cols)
 
 
 def write_index(reports_dir: str, status: pd.DataFrame, *, extra_links: Sequence[tuple[str, str]] = (),

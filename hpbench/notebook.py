@@ -42,13 +42,21 @@ def comparison_header(t: dict[str, pd.DataFrame]) -> str:
     if t["run"].empty:
         return "No finished runs found."
     r = t["run"]
-    lines = ["| model | task | language | main metric | unpruned (mean over seeds) | dev examples | train examples | epochs |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | task | language | main metric | unpruned, dev subset | unpruned, whole dev | majority-class baseline | dev examples | train examples | epochs |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    warn = []
     for (m, task, lang), g in r.groupby(["model", "task", "language"]):
         mm = g["main_metric"].iloc[0]
-        lines.append(f"| {m} | {task} | {lang} | {mm} | {g[f'dense_{mm}'].mean():.4f} | {int(g['n_dev'].iloc[0])} | "
+        dense = g[f"dense_{mm}"].mean()
+        full = g[f"dense_full_dev_{mm}"].dropna().mean() if f"dense_full_dev_{mm}" in g else float("nan")
+        base = g[f"majority_{mm}"].mean() if f"majority_{mm}" in g else float("nan")
+        lines.append(f"| {m} | {task} | {lang} | {mm} | {dense:.4f} | {full:.4f} | {base:.4f} | {int(g['n_dev'].iloc[0])} | "
                      f"{g['n_train'].iloc[0]} | {g['epochs'].iloc[0]} |")
-    return "\n".join(lines) + "\n\n" + _hies_note()
+        if base == base and dense <= base + 0.01:
+            warn.append(f"{m}/{task}/{lang}")
+    note = ("\n\n**Warning**: the unpruned model does not beat the majority-class baseline on "
+            + ", ".join(warn) + ": its pruning curves say little (train longer or on more data).") if warn else ""
+    return "\n".join(lines) + note + "\n\n" + _hies_note()
 
 
 def failed_cells(status_csv: str) -> str:

@@ -177,9 +177,11 @@ def run_benchmark(cfg: RunConfig | None = None, **kwargs) -> dict[str, pd.DataFr
             if cfg.n_dev is not None:  # the unpruned model on the whole dev split too, for reference
                 d0 = encode(task, tok, task.load("dev", language=eval_langs[0], data_root=cfg.data_root), cfg.max_len)
                 full = evaluate(model, task, d0, batch_size=cfg.eval_batch_size, pad_id=pad)
-            dense = store.put("dense", dense_cfg, {"metrics": evaluate_all(model), "full_dev": full})
+            dense = store.put("dense", dense_cfg, {"metrics": evaluate_all(model), "full_dev": full,
+                                                   "majority": {lang: majority_baseline(task, ex) for lang, ex in dev_examples.items()}})
         for lang, mets in dense["metrics"].items():
             run_rows.append({"seed": seed, "eval_language": lang, **{f"dense_{k}": v for k, v in mets.items()},
+                             **{f"majority_{k}": v for k, v in (dense.get("majority") or {}).get(lang, {}).items()},
                              **{f"dense_full_dev_{k}": v for k, v in (dense.get("full_dev") or {}).items()
                                 if lang == eval_langs[0]}})
         contexts: dict[str, ScoringContext] = {}  # one per protocol: criteria share one scoring pass
@@ -257,6 +259,20 @@ def run_benchmark(cfg: RunConfig | None = None, **kwargs) -> dict[str, pd.DataFr
     tables = merge_previous(tables, out, cfg)
     save_tables(tables, out)
     return tables
+
+
+def majority_baseline(task, examples) -> dict[str, float]:
+    """The task's metrics for always predicting the most frequent label (classification tasks only):
+    an unpruned model that does not beat this has learned nothing worth pruning."""
+    if task.kind != "classification":
+        return {}
+    from collections import Counter
+
+    from .metrics import compute
+
+    ys = [e.label for e in examples]
+    top = Counter(ys).most_common(1)[0][0]
+    return compute(task.metrics, ys, [top] * len(ys))
 
 
 def _context(cfg: RunConfig, task, tok, model, seed: int, pad: int, protocol: str, score_lang: str) -> ScoringContext:
