@@ -168,3 +168,27 @@ def transfer_effect(results: pd.DataFrame) -> pd.DataFrame:
     delta = (mean - dense).round(4).unstack("sparsity")
     delta.columns = [f"{int(round(100 * c))}%" for c in delta.columns]
     return delta
+
+
+def pareto(results: pd.DataFrame, run: pd.DataFrame):
+    """Main metric vs measured inference time of the physically pruned models (dev-subset evaluation,
+    seconds per 100 examples, mean over seeds), one panel per task: the accuracy/latency trade-off.
+    Search/learned methods whose evaluation time includes training are left out."""
+    df = main_results(results)
+    df = df[(df["protocol"] == "prune-after-finetune")] if "protocol" in df else df
+    if "training_steps" in df:
+        df = df[df["training_steps"].isna()]
+    dense_s = run.groupby(["model", "task"])["dense_seconds"].mean() if "dense_seconds" in run else None
+    n_dev = run.groupby(["model", "task"])["n_dev"].first()
+    df = df.copy()
+    if dense_s is not None:
+        key = list(zip(df["model"], df["task"]))
+        df.loc[df["sparsity"] == 0, "eval_seconds"] = [dense_s.get(k) for k, s0 in zip(key, df["sparsity"] == 0) if s0]
+    df["s per 100 examples"] = 100 * df["eval_seconds"] / [n_dev.get(k, np.nan) for k in zip(df["model"], df["task"])]
+    g = df.groupby(["task", "criterion", "sparsity"]).agg(metric=("value", "mean"), t=("s per 100 examples", "mean")).reset_index()
+    grid = sns.relplot(data=g, x="t", y="metric", hue="criterion", col="task", kind="line", marker="o", sort=False,
+                       height=3.0, aspect=1.2, facet_kws={"sharex": False, "sharey": False},
+                       col_wrap=min(4, g["task"].nunique()))
+    grid.set_axis_labels("measured s per 100 dev examples (pruned model)", "main metric")
+    grid.set_titles("{col_name}")
+    return grid.figure

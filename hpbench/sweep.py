@@ -177,10 +177,13 @@ def run_benchmark(cfg: RunConfig | None = None, **kwargs) -> dict[str, pd.DataFr
             if cfg.n_dev is not None:  # the unpruned model on the whole dev split too, for reference
                 d0 = encode(task, tok, task.load("dev", language=eval_langs[0], data_root=cfg.data_root), cfg.max_len)
                 full = evaluate(model, task, d0, batch_size=cfg.eval_batch_size, pad_id=pad)
-            dense = store.put("dense", dense_cfg, {"metrics": evaluate_all(model), "full_dev": full,
+            t0 = time.perf_counter()
+            metrics0 = evaluate_all(model)
+            dense = store.put("dense", dense_cfg, {"metrics": metrics0, "seconds": time.perf_counter() - t0, "full_dev": full,
                                                    "majority": {lang: majority_baseline(task, ex) for lang, ex in dev_examples.items()}})
         for lang, mets in dense["metrics"].items():
-            run_rows.append({"seed": seed, "eval_language": lang, **{f"dense_{k}": v for k, v in mets.items()},
+            run_rows.append({"seed": seed, "eval_language": lang, "dense_seconds": dense.get("seconds"),
+                             **{f"dense_{k}": v for k, v in mets.items()},
                              **{f"majority_{k}": v for k, v in (dense.get("majority") or {}).get(lang, {}).items()},
                              **{f"dense_full_dev_{k}": v for k, v in (dense.get("full_dev") or {}).items()
                                 if lang == eval_langs[0]}})

@@ -27,8 +27,10 @@ def _params(model_dir, res, rep, executor="local"):
 
 
 def _start(params, tmp, token, env_extra=None):
+    # one thread per process in every run: float reductions (e.g. Pearson on STS-B) then sum in the same
+    # order locally and in dask workers, so results are bitwise identical, not only close
     env = {**os.environ, "HPBENCH_CACHE": str(tmp / "cache"), "TQDM_DISABLE": "1", "HPBENCH_TEST_TOKEN": token,
-           **(env_extra or {})}
+           "OMP_NUM_THREADS": "1", **(env_extra or {})}
     cmd = [sys.executable, "-m", "papermill", str(ROOT / "notebooks" / "run_all.ipynb"),
            str(tmp / f"run_all-{token}.ipynb"), "--cwd", str(ROOT), "--no-progress-bar", "-y", yaml.safe_dump(params)]
     return subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
