@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import os
 import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import pandas as pd
 import torch

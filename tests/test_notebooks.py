@@ -1,9 +1,7 @@
 """run_all.ipynb executes through papermill with tiny parameters and renders the HTML reports."""
-import json
 from pathlib import Path
 
 import papermill as pm
-import pytest
 
 from conftest import needs_shared
 

@@ -1,5 +1,4 @@
 """End-to-end on a tiny random local model (unit-test scale only) and the real GLUE files."""
-import json
 from pathlib import Path
 
 import pandas as pd
