@@ -142,7 +142,8 @@ def render_comparison(results_dir: str, reports_dir: str, *, status: pd.DataFram
 
 
 def all_statuses(results_dir: str) -> pd.DataFrame:
-    """Latest status record of every grid cell ever run into ``results_dir`` (for the index page)."""
+    """Latest status record per run and criteria set ever run into ``results_dir`` (for the index page);
+    earlier attempts of the same run with other settings are superseded."""
     recs = []
     for p in sorted((Path(results_dir) / "_cells").glob("*.json")):
         r = json.loads(p.read_text())
@@ -151,7 +152,9 @@ def all_statuses(results_dir: str) -> pd.DataFrame:
         recs.append(r)
     cols = ["run_id", "status", "seconds", "error", "html", "notebook", "criteria"]
     df = pd.DataFrame(recs)
-    return df.sort_values("mtime").reindex(columns=cols) if len(df) else pd.DataFrame(columns=cols)
+    if not len(df):
+        return pd.DataFrame(columns=cols)
+    return df.sort_values("mtime").drop_duplicates(["run_id", "criteria"], keep="last").reindex(columns=cols)
 
 
 def write_index(reports_dir: str, status: pd.DataFrame, *, extra_links: Sequence[tuple[str, str]] = (),
