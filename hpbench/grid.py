@@ -142,8 +142,7 @@ def render_comparison(results_dir: str, reports_dir: str, *, status: pd.DataFram
 
 
 def all_statuses(results_dir: str) -> pd.DataFrame:
-    """Latest status record per run and criteria set ever run into ``results_dir`` (for the index page);
-    earlier attempts of the same run with other settings are superseded."""
+    """Latest status record of every grid cell ever run into ``results_dir`` (for the index page)."""
     recs = []
     for p in sorted((Path(results_dir) / "_cells").glob("*.json")):
         r = json.loads(p.read_text())
@@ -152,9 +151,7 @@ def all_statuses(results_dir: str) -> pd.DataFrame:
         recs.append(r)
     cols = ["run_id", "status", "seconds", "error", "html", "notebook", "criteria"]
     df = pd.DataFrame(recs)
-    if not len(df):
-        return pd.DataFrame(columns=cols)
-    return df.sort_values("mtime").drop_duplicates(["run_id", "criteria"], keep="last").reindex(columns=cols)
+    return df.sort_values("mtime").reindex(columns=cols) if len(df) else pd.DataFrame(columns=cols)
 
 
 def write_index(reports_dir: str, status: pd.DataFrame, *, extra_links: Sequence[tuple[str, str]] = (),
