@@ -5,8 +5,8 @@ state space, cost and heuristic could not be read here and no code exists, so th
 own formulation, stated fully:
 
 * **State** S: a set of pruned heads; start S = {} (the unpruned fine-tuned model).
-* **Successors** of S: S u {r} for a head r not in S; with ``branching=b`` only the b candidates
-  with the lowest cheap score (HIS, per-layer normalised) among the heads still allowed are tried.
+* **Successors** of S: S u {r} for a head r not in S, tried in order of a cheap score (HIS,
+  per-layer normalised, lowest first); with ``branching=b`` expansion stops after b admissible children.
 * **Admissible** (the accuracy guarantee): v(S) >= v({}) - epsilon, with v the main metric of the
   model with S gated off on a fixed held-out *validation subset of the training split* (never the
   reported dev data).
@@ -81,19 +81,18 @@ def astar_prune(evaluate: Callable[[frozenset], float], n_heads: int, epsilon: f
     optimal = False
     while heap and not out_of_budget():
         _, _, _, _, s, allowed, is_goal = heapq.heappop(heap)
-        if is_goal:  # f(S) = |S| exactly and no frontier state has a larger bound: optimal
-            optimal = branching is None
+        if is_goal:  # f(S) = |S| exactly and no frontier state has a larger bound
+            optimal = branching is None  # with a branching limit the frontier is incomplete
             best, best_v = s, cache[s]
             break
         if s in closed:
             continue
         closed.add(s)
-        cands = [h for h in allowed if h not in s]
-        if branching is not None:
-            cands = sorted(cands, key=lambda h: rank[h])[:branching]
+        # candidates in cheap-score order; with ``branching=b`` stop once b admissible children are found
+        cands = sorted((h for h in allowed if h not in s), key=lambda h: rank[h])
         admissible = []
         for h in cands:
-            if out_of_budget():
+            if out_of_budget() or (branching is not None and len(admissible) >= branching):
                 break
             if value(s | {h}) >= bound:
                 admissible.append(h)
@@ -105,7 +104,7 @@ def astar_prune(evaluate: Callable[[frozenset], float], n_heads: int, epsilon: f
             if child not in closed:
                 f = len(child) + len(admissible) - 1  # optimistic: only heads admissible at S can follow
                 heapq.heappush(heap, (-f, -len(child), base - v, next(tie), child, tuple(admissible), False))
-        if not admissible and not out_of_budget():
+        if not admissible and not out_of_budget():  # no child keeps the bound: S is a leaf
             heapq.heappush(heap, (-len(s), -len(s), base - cache[s], next(tie), s, (), True))
     return SearchResult(best, best_v, base, len(cache), time.perf_counter() - t0, optimal, cache)
 

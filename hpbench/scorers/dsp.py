@@ -122,6 +122,8 @@ def _dsp_mask(ctx: ScoringContext, n_prune: int, mode: str = "pipelined", steps:
     k = L * H - n_prune
     if n_prune == 0:
         return torch.ones(L, H, dtype=torch.bool)
+    if ("dsp_logits", n_prune) in ctx._stats:  # already learned (e.g. for the head map)
+        return hard_topk_mask(ctx._stats[("dsp_logits", n_prune)], k)
     model = ctx.model if mode == "pipelined" else copy.deepcopy(ctx.model)
     task, dev = ctx.task, next(ctx.model.parameters()).device
 

@@ -64,6 +64,8 @@ def _smp_mask(ctx: ScoringContext, n_prune: int, steps: int = 40, tau0: float = 
     L, H = ctx.shape
     if n_prune == 0:
         return torch.ones(L, H, dtype=torch.bool)
+    if ("smp_logits", n_prune) in ctx._stats:  # already learned (e.g. for the head map)
+        return hard_topk_mask(ctx._stats[("smp_logits", n_prune)], L * H - n_prune)
     t0 = time.perf_counter()
     model = ctx.model
     w, losses = learn_subset(model, smp_objective(model, ctx.encoded, ctx.pad_id), ctx.encoded, L * H - n_prune,
