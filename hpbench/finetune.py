@@ -113,9 +113,9 @@ def finetune(cfg: FinetuneConfig, *, data_root=None, cache: Path | None = None, 
     if model is None:
         model, tokenizer = load(cfg.model, task)
         if cfg.prune_mask is not None:
-            from .heads import head_shape, prune_heads
+            from .heads import head_shape, mask_from_key, prune_heads
 
-            prune_heads(model, torch.tensor([c == "1" for c in cfg.prune_mask]).view(head_shape(model)))
+            prune_heads(model, mask_from_key(cfg.prune_mask, head_shape(model)))
     if cfg.freeze_word_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     train = task.load("train", language=cfg.language, n=cfg.n_train, seed=cfg.seed, data_root=data_root)

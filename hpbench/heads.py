@@ -223,6 +223,16 @@ def keep_mask_from_pruned(model: nn.Module) -> torch.Tensor:
     return keep
 
 
+def mask_to_key(keep: torch.Tensor) -> str:
+    """A keep mask as a 0/1 string (row-major), the form stored in results and cache keys."""
+    return "".join("1" if k else "0" for k in torch.as_tensor(keep).flatten().tolist())
+
+
+def mask_from_key(key: str, shape: tuple[int, int]) -> torch.Tensor:
+    """Inverse of :func:`mask_to_key`."""
+    return torch.tensor([c == "1" for c in key]).view(shape)
+
+
 def count_heads(keep: torch.Tensor) -> int:
     return int(torch.as_tensor(keep).bool().sum())
 

@@ -25,7 +25,7 @@ from .criteria import ScoringContext, masks_for_sparsities, n_to_prune, parse_sp
 from .datadir import data_dir
 from .evaluation import evaluate
 from .finetune import FinetuneConfig, finetune, set_seed
-from .heads import from_pretrained, prune_heads
+from .heads import from_pretrained, mask_from_key, mask_to_key, prune_heads
 from .models import resolve_model
 from .store import ResultStore
 from .tasks import get_task
@@ -129,8 +129,6 @@ def heldout_validation(task, cfg: RunConfig, seed: int) -> list:
     return [train[i] for i in pick]
 
 
-def _mask_key(keep: torch.Tensor) -> str:
-    return "".join("1" if k else "0" for k in keep.flatten().tolist())
 
 
 def run_benchmark(cfg: RunConfig | None = None, **kwargs) -> dict[str, pd.DataFrame]:
@@ -141,7 +139,7 @@ def run_benchmark(cfg: RunConfig | None = None, **kwargs) -> dict[str, pd.DataFr
     them as Parquet + CSV under ``<results_dir>/<run_id>/``. With ``eval_languages`` the model fine-tuned
     and scored on ``language`` is evaluated zero-shot on every listed language.
     """
-    cfg = (cfg or RunConfig(**kwargs)).validate() if cfg is None or not kwargs else RunConfig(**{**asdict(cfg), **kwargs}).validate()
+    cfg = RunConfig(**{**(asdict(cfg) if cfg is not None else {}), **kwargs}).validate()
     task = get_task(cfg.task)
     out = Path(cfg.results_dir) / cfg.run_id
     store = ResultStore(out)
@@ -186,7 +184,7 @@ def run_benchmark(cfg: RunConfig | None = None, **kwargs) -> dict[str, pd.DataFr
                              **{f"dense_full_dev_{k}": v for k, v in (dense.get("full_dev") or {}).items()
                                 if lang == eval_langs[0]}})
         contexts: dict[str, ScoringContext] = {}  # one per protocol: criteria share one scoring pass
-        evaluated: dict[str, dict] = {_mask_key(torch.ones(model.config.num_hidden_layers,
+        evaluated: dict[str, dict] = {mask_to_key(torch.ones(model.config.num_hidden_layers,
                                                            model.config.num_attention_heads, dtype=torch.bool)): dense["metrics"]}
         for spec in tqdm(cfg.criteria, desc=f"{cfg.run_id} seed {seed}", leave=False):
             crit, params = parse_spec(spec)
@@ -205,7 +203,7 @@ def run_benchmark(cfg: RunConfig | None = None, **kwargs) -> dict[str, pd.DataFr
                 info = {k: v for k, v in info.items() if isinstance(v, (int, float, str, bool)) or v is None}
                 within = ctx.info.get("astar_within_bound")
                 rec = store.put("scores", ccfg, {"scores": scores.tolist(),
-                                                 "masks": {str(s): _mask_key(m) for s, m in masks.items()}, "info": info,
+                                                 "masks": {str(s): mask_to_key(m) for s, m in masks.items()}, "info": info,
                                                  "within_bound": {str(s): within.get(n_to_prune(total_heads(model), s))
                                                                   for s in cfg.sparsities} if within else None})
             L, H = len(rec["scores"]), len(rec["scores"][0])
@@ -220,7 +218,7 @@ def run_benchmark(cfg: RunConfig | None = None, **kwargs) -> dict[str, pd.DataFr
                 ev = store.get("evals", ecfg)
                 if ev is None:
                     t0 = time.perf_counter()
-                    keep = torch.tensor([c == "1" for c in mkey]).view(L, H)
+                    keep = mask_from_key(mkey, (L, H))
                     if crit.protocol == "prune-before-finetune" and n_pr > 0:
                         # SMP protocol: fine-tune the pruned *pretrained* model with the run's settings
                         ck = finetune(dataclasses.replace(cfg.finetune_config(ft_seed), prune_mask=mkey),
