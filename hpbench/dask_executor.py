@@ -15,13 +15,11 @@ def run_cells_dask(cells: Sequence[dict], results_dir: str, reports_dir: str, *,
     from dask.distributed import Client, LocalCluster, as_completed
     from tqdm.auto import tqdm
 
-    from .grid import run_cell
-
-    import os
+    from .grid import _set_threads, run_cell, threads_per_worker
 
     cluster = None
-    if not scheduler:  # cells run side by side: split the cores between them (kernels inherit this)
-        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) // max(1, n_workers))))
+    if not scheduler:  # cells run side by side: split the cores between them (workers and kernels inherit this)
+        _set_threads(threads_per_worker(n_workers))
     if scheduler:
         client = Client(scheduler)
     else:

@@ -100,21 +100,66 @@ def run_cell(params: dict, results_dir: str, reports_dir: str, *, kernel_name: s
 def run_grid(cells: Sequence[dict], *, results_dir: str = "results", reports_dir: str = "reports", executor: str = "local",
              scheduler: str | None = None, n_workers: int = 2, resources: dict | None = None,
              kernel_name: str | None = None) -> pd.DataFrame:
-    """Run every cell (``executor="local"``: one after another; ``"dask"``: one dask task per cell)."""
+    """Run every cell. ``executor="local"``: ``n_workers`` cells side by side on this machine (1: one after
+    another); ``"dask"``: one dask task per cell on a LocalCluster of ``n_workers`` or on ``scheduler``."""
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}; allowed: {', '.join(EXECUTORS)}")
     writable_dir(results_dir)
     writable_dir(reports_dir, "reports folder")
     from tqdm.auto import tqdm
 
-    if executor == "local":
+    if executor == "local" and (n_workers <= 1 or len(cells) <= 1):
         statuses = [run_cell(c, results_dir, reports_dir, kernel_name=kernel_name) for c in tqdm(cells, desc="grid")]
+    elif executor == "local":
+        statuses = _run_cells_side_by_side(cells, results_dir, reports_dir, n_workers=n_workers, kernel_name=kernel_name)
     else:
         from .dask_executor import run_cells_dask
 
         statuses = run_cells_dask(cells, results_dir, reports_dir, scheduler=scheduler, n_workers=n_workers,
                                   resources=resources, kernel_name=kernel_name)
     return pd.DataFrame([{k: s.get(k) for k in ("run_id", "status", "skipped", "seconds", "error", "html", "notebook")} for s in statuses])
+
+
+def threads_per_worker(n_workers: int) -> int:
+    """Cores split evenly between cells that run side by side."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, n_workers))
+
+
+def _set_threads(n: int) -> None:
+    # read by torch/MKL/OpenMP in the worker and in the notebook kernels it starts; a user's setting wins
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, str(n))
+
+
+def _run_cells_side_by_side(cells: Sequence[dict], results_dir: str, reports_dir: str, *, n_workers: int,
+                            kernel_name: str | None) -> list[dict]:
+    """``n_workers`` cells at a time, each in its own process with cores // n_workers threads.
+
+    On 2 CPU cores two one-thread cells do more work per second than one two-thread cell (matrix
+    products at these sizes scale 1.5-1.7x from 1 to 2 threads; ``benchmarks/thread_scaling.py``), and
+    the single-threaded parts (kernel start, tokenising, HTML export) overlap. Longest cells start first."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from tqdm.auto import tqdm
+
+    n = min(n_workers, len(cells))
+    order = sorted(range(len(cells)), key=lambda i: -_expected_cost(cells[i]))
+    with ProcessPoolExecutor(n, mp_context=mp.get_context("spawn"), initializer=_set_threads,
+                             initargs=(threads_per_worker(n),)) as pool:
+        futs = {pool.submit(run_cell, cells[i], results_dir, reports_dir, kernel_name=kernel_name): i for i in order}
+        done: dict[int, dict] = {}
+        for f in tqdm(as_completed(futs), total=len(futs), desc=f"grid ({n} side by side)"):
+            done[futs[f]] = f.result()
+    return [done[i] for i in range(len(cells))]
+
+
+def _expected_cost(p: dict) -> float:
+    """Rough relative cost of a cell (training tokens + evaluations), to schedule long cells first."""
+    n_train = p.get("n_train") or 10_000
+    evals = len(p.get("criteria", [1])) * len(p.get("sparsities", [1])) * len(p.get("seeds", [1]))
+    return n_train * float(p.get("epochs", 1)) * p.get("max_len", 128) + 50 * evals * (p.get("n_dev") or 500) * p.get("max_len", 128)
 
 
 def render_notebook(name: str, reports_dir: str, parameters: dict, *, kernel_name: str | None = None) -> Path:
