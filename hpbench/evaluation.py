@@ -11,9 +11,13 @@ from .batching import batches, model_inputs
 from .heads import gated
 from .tasks import Task
 
+# Small length-sorted batches: at 64, padding to each batch's longest example added 22-52 % to the
+# dev subsets' tokens (STS-B worst); at 16 it adds 5-13 % and evaluation ran 16-25 % faster on CPU.
+EVAL_BATCH_SIZE = 16
+
 
 @torch.inference_mode()
-def predict(model, task: Task, encoded: Sequence[dict], *, batch_size: int = 64, gates: torch.Tensor | None = None,
+def predict(model, task: Task, encoded: Sequence[dict], *, batch_size: int = EVAL_BATCH_SIZE, gates: torch.Tensor | None = None,
             pad_id: int = 0):
     """(labels, predictions) in the order of ``encoded``; token tasks give per-sentence lists."""
     model.eval()
@@ -55,7 +59,7 @@ def score(task: Task, ys, ps) -> dict[str, float]:
     return M.compute(task.metrics, ys, ps)
 
 
-def evaluate(model, task: Task, encoded: Sequence[dict], *, batch_size: int = 64, gates: torch.Tensor | None = None,
+def evaluate(model, task: Task, encoded: Sequence[dict], *, batch_size: int = EVAL_BATCH_SIZE, gates: torch.Tensor | None = None,
              pad_id: int = 0) -> dict[str, float]:
     """Metrics of ``model`` (optionally gated) on ``encoded`` examples."""
     ys, ps = predict(model, task, encoded, batch_size=batch_size, gates=gates, pad_id=pad_id)

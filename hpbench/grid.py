@@ -156,10 +156,24 @@ def _run_cells_side_by_side(cells: Sequence[dict], results_dir: str, reports_dir
 
 
 def _expected_cost(p: dict) -> float:
-    """Rough relative cost of a cell (training tokens + evaluations), to schedule long cells first."""
-    n_train = p.get("n_train") or 10_000
+    """Rough relative cost of a cell in token passes, to start long cells first: a training example
+    counts ~3 forward passes plus a per-step overhead worth ~16 tokens; lengths are estimated from
+    200 local training examples (4 characters per token), else ``max_len``."""
     evals = len(p.get("criteria", [1])) * len(p.get("sparsities", [1])) * len(p.get("seeds", [1]))
-    return n_train * float(p.get("epochs", 1)) * p.get("max_len", 128) + 50 * evals * (p.get("n_dev") or 500) * p.get("max_len", 128)
+    max_len = p.get("max_len", 128)
+    length = float(max_len)
+    try:
+        from .datadir import data_dir
+        from .tasks import get_task
+
+        if data_dir(p.get("data_root")) is not None:  # never the hub just for a schedule
+            ex = get_task(p["task"]).load("train", language=p.get("language", "en"), n=200, data_root=p.get("data_root"))
+            chars = [len(" ".join(e.text) if isinstance(e.text, list) else e.text) + len(e.text_pair or "") for e in ex]
+            length = min(max_len, sum(chars) / len(chars) / 4 + 3)
+    except Exception:  # noqa: BLE001 - bad parameters fail in the cell itself, with a clear error
+        pass
+    train = 3 * (p.get("n_train") or 10_000) * float(p.get("epochs", 1)) * (length + 16)
+    return train + evals * (p.get("n_dev") or 500) * length * len(p.get("eval_languages") or [1])
 
 
 def render_notebook(name: str, reports_dir: str, parameters: dict, *, kernel_name: str | None = None) -> Path:

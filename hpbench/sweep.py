@@ -53,7 +53,7 @@ class RunConfig:
     n_dev: int | None = None
     n_score: int = 256
     n_val: int = 256  # held-out validation subset of train (not used for fine-tuning) for search methods
-    eval_batch_size: int = 64
+    eval_batch_size: int = 16  # small length-sorted batches carry little padding (see evaluation.EVAL_BATCH_SIZE)
     results_dir: str = "results"
     data_root: str | None = None
     eval_languages: list[str] | None = None  # zero-shot: evaluate on these languages (default: [language])

@@ -122,7 +122,7 @@ def _validation_evaluator(ctx: ScoringContext):
     def ev(s: frozenset) -> float:
         keep = torch.ones(L * H)
         keep[list(s)] = 0.0
-        return evaluate(ctx.model, ctx.task, val, gates=keep.view(L, H), batch_size=64, pad_id=ctx.pad_id)[metric]
+        return evaluate(ctx.model, ctx.task, val, gates=keep.view(L, H), pad_id=ctx.pad_id)[metric]
 
     return ev
 
