@@ -41,6 +41,7 @@ benchmarks: setup
 	$(PY) benchmarks/scoring_speed.py
 	$(PY) benchmarks/pruning_speed.py
 	$(PY) benchmarks/memory.py
+	$(PY) benchmarks/thread_scaling.py
 
 clean-results:
 	rm -rf results reports/runs reports/*.html reports/*.ipynb reports/*.csv

@@ -1,5 +1,6 @@
 import copy
 
+import numpy as np
 import pytest
 import torch
 
@@ -103,3 +104,21 @@ def test_pruning_keeps_the_model_dtype():
     assert {t.dtype for t in p.parameters()} == {torch.bfloat16}
     with torch.no_grad():
         p(**tiny_batch())  # runs without a dtype mismatch
+
+
+@pytest.mark.parametrize("attn", ["eager", "sdpa"])
+def test_evaluation_does_not_depend_on_batch_size(attn):
+    """Length-sorted batches of any size give the same logits: padding is masked, order is restored."""
+    from hpbench.evaluation import predict
+    from hpbench.tasks import get_task
+
+    task = get_task("stsb")  # regression: compares real-valued outputs, not only argmax
+    m = tiny_model("bert", num_labels=1, attn=attn)
+    g = torch.Generator().manual_seed(3)
+    enc = [{"input_ids": torch.randint(5, 200, (int(n),), generator=g).tolist(), "attention_mask": [1] * int(n),
+            "labels": float(i)} for i, n in enumerate(torch.randint(3, 40, (23,), generator=g))]
+    ref = predict(m, task, enc, batch_size=1)
+    for bs in (4, 16, 64):
+        ys, ps = predict(m, task, enc, batch_size=bs)
+        assert ys == ref[0]
+        np.testing.assert_allclose(ps, ref[1], rtol=1e-4, atol=1e-5)
