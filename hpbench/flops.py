@@ -26,9 +26,12 @@ def layer_flops(batch: int, seq: int, hidden: int, heads: int, head_size: int, f
     }
 
 
+def flops_for_heads(config, heads: list[int], batch: int, seq: int) -> int:
+    """Forward FLOPs of an encoder with ``config``'s shapes and ``heads[l]`` heads kept in layer ``l``."""
+    d_h = config.hidden_size // config.num_attention_heads
+    return sum(sum(layer_flops(batch, seq, config.hidden_size, h, d_h, config.intermediate_size).values()) for h in heads)
+
+
 def encoder_flops(model, batch: int, seq: int) -> int:
     """Forward FLOPs of ``model``'s encoder at its current (pruned) head counts."""
-    cfg = model.config
-    d_h = cfg.hidden_size // cfg.num_attention_heads
-    return sum(sum(layer_flops(batch, seq, cfg.hidden_size, h, d_h, cfg.intermediate_size).values())
-               for h in heads_per_layer(model))
+    return flops_for_heads(model.config, heads_per_layer(model), batch, seq)

@@ -169,25 +169,54 @@ def transfer_effect(results: pd.DataFrame) -> pd.DataFrame:
     return delta
 
 
-def pareto(results: pd.DataFrame, run: pd.DataFrame):
-    """Main metric vs measured inference time of the physically pruned models (dev-subset evaluation,
-    seconds per 100 examples, mean over seeds), one panel per task: the accuracy/latency trade-off.
-    Search/learned methods whose evaluation time includes training are left out."""
+def pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Indices of the non-dominated points when lower ``x`` (cost) and higher ``y`` (metric) are better,
+    ordered by cost: a point is on the front when every cheaper point scores lower."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    order = np.lexsort((-y, x))  # by cost, best metric first among equal costs
+    front, best = [], -np.inf
+    for i in order:
+        if y[i] > best:
+            front.append(i)
+            best = y[i]
+    return np.array(front, dtype=int)
+
+
+def pareto(results: pd.DataFrame, run: pd.DataFrame, x: str = "seconds"):
+    """Main metric vs cost of the physically pruned models, one panel per task, mean over seeds, with the
+    Pareto front over all criteria and sparsities (black steps). ``x="seconds"``: measured dev-subset
+    evaluation time (s per 100 examples; cells running side by side share the CPU, so it is noisy);
+    ``x="gflops"``: encoder GFLOPs per 128-token sequence (the FLOP count, exact). Search/learned
+    methods whose evaluation time includes training are left out of the time view."""
     df = main_results(results)
     df = df[(df["protocol"] == "prune-after-finetune")] if "protocol" in df else df
-    if "training_steps" in df:
-        df = df[df["training_steps"].isna()]
-    dense_s = run.groupby(["model", "task"])["dense_seconds"].mean() if "dense_seconds" in run else None
-    n_dev = run.groupby(["model", "task"])["n_dev"].first()
-    df = df.copy()
-    if dense_s is not None:
-        key = list(zip(df["model"], df["task"]))
-        df.loc[df["sparsity"] == 0, "eval_seconds"] = [dense_s.get(k) for k, s0 in zip(key, df["sparsity"] == 0) if s0]
-    df["s per 100 examples"] = 100 * df["eval_seconds"] / [n_dev.get(k, np.nan) for k in zip(df["model"], df["task"])]
-    g = df.groupby(["task", "criterion", "sparsity"]).agg(metric=("value", "mean"), t=("s per 100 examples", "mean")).reset_index()
+    if x == "gflops":
+        col = next((c for c in df if c.startswith("encoder_gflops_")), None)
+        if col is None:
+            raise ValueError("these results carry no encoder_gflops_* column (made by an older hpbench); use x='seconds'")
+        df = df.rename(columns={col: "t"})
+        label = f"encoder GFLOPs per {col.rsplit('_', 1)[1]}-token sequence"
+    elif x == "seconds":
+        if "training_steps" in df:
+            df = df[df["training_steps"].isna()]
+        dense_s = run.groupby(["model", "task"])["dense_seconds"].mean() if "dense_seconds" in run else None
+        n_dev = run.groupby(["model", "task"])["n_dev"].first()
+        df = df.copy()
+        if dense_s is not None:
+            key = list(zip(df["model"], df["task"]))
+            df.loc[df["sparsity"] == 0, "eval_seconds"] = [dense_s.get(k) for k, s0 in zip(key, df["sparsity"] == 0) if s0]
+        df["t"] = 100 * df["eval_seconds"] / [n_dev.get(k, np.nan) for k in zip(df["model"], df["task"])]
+        label = "measured s per 100 dev examples (pruned model)"
+    else:
+        raise ValueError(f"unknown x {x!r}; allowed: 'seconds', 'gflops'")
+    g = df.groupby(["task", "criterion", "sparsity"]).agg(metric=("value", "mean"), t=("t", "mean")).reset_index()
     grid = sns.relplot(data=g, x="t", y="metric", hue="criterion", col="task", kind="line", marker="o", sort=False,
                        height=3.0, aspect=1.2, facet_kws={"sharex": False, "sharey": False},
                        col_wrap=min(4, g["task"].nunique()))
-    grid.set_axis_labels("measured s per 100 dev examples (pruned model)", "main metric")
+    for task, ax in grid.axes_dict.items():
+        sub = g[(g["task"] == task) & g["t"].notna()].reset_index(drop=True)
+        front = sub.iloc[pareto_front(sub["t"], sub["metric"])]
+        ax.step(front["t"], front["metric"], where="post", color="black", lw=1.2, ls="--", label="Pareto front")
+    grid.set_axis_labels(label, "main metric")
     grid.set_titles("{col_name}")
     return grid.figure

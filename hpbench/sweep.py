@@ -25,12 +25,14 @@ from .criteria import ScoringContext, masks_for_sparsities, n_to_prune, parse_sp
 from .datadir import data_dir
 from .evaluation import evaluate
 from .finetune import FinetuneConfig, finetune, set_seed
+from .flops import flops_for_heads
 from .heads import from_pretrained, mask_from_key, mask_to_key, prune_heads
 from .models import resolve_model
 from .store import ResultStore
 from .tasks import get_task
 
 DEFAULT_SPARSITIES = [round(0.1 * i, 1) for i in range(10)]
+FLOPS_SEQ = 128  # results carry each pruned model's encoder GFLOPs per sequence of this many tokens
 
 
 @dataclass
@@ -233,6 +235,7 @@ def run_benchmark(cfg: RunConfig | None = None, **kwargs) -> dict[str, pd.DataFr
                     ev = store.put("evals", ecfg, {"metrics": metrics, "seconds": time.perf_counter() - t0})
                 if crit.protocol == "prune-after-finetune" and n_pr not in own_models:
                     evaluated[mkey] = ev["metrics"]
+                gflops = flops_for_heads(model.config, mask_from_key(mkey, (L, H)).sum(1).tolist(), 1, FLOPS_SEQ) / 1e9
                 mask_rows.append({"criterion": spec, "seed": seed, "score_language": score_lang, "sparsity": s,
                                   "n_pruned": n_pr, "pruned": [i for i, c in enumerate(mkey) if c == "0"]})
                 for lang, mets in ev["metrics"].items():
@@ -241,6 +244,7 @@ def run_benchmark(cfg: RunConfig | None = None, **kwargs) -> dict[str, pd.DataFr
                                      "score_language": score_lang, "criterion": spec, "protocol": crit.protocol,
                                      "seed": seed, "sparsity": s, "n_pruned": n_pr, "heads_total": L * H,
                                      "metric": metric, "value": value, "main": metric == task.main_metric,
+                                     f"encoder_gflops_{FLOPS_SEQ}": gflops,
                                      "iterative": cfg.iterative, "score_seconds": rec["info"].get("score_seconds"),
                                      "eval_seconds": ev.get("seconds"),
                                      "within_bound": (rec.get("within_bound") or {}).get(str(s)),

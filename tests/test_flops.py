@@ -31,3 +31,24 @@ def test_minilm_half_heads_is_about_18_percent_of_flops():
     keep[:, :6] = False
     half = encoder_flops(prune_heads(m, keep), 1, 128)
     assert abs((full - half) / full - 0.184) < 0.005
+
+
+def test_pareto_front_matches_brute_force():
+    import numpy as np
+
+    from hpbench.report import pareto_front
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        n = int(rng.integers(1, 15))
+        x, y = rng.integers(0, 6, n).astype(float), rng.integers(0, 6, n).astype(float)  # ties on purpose
+        front = set(pareto_front(x, y).tolist())
+        # brute force: i is on the front iff no point is at most as costly and scores higher, and no
+        # cheaper point scores the same; among exact duplicates one representative is kept
+        for i in range(n):
+            dominated = any((x[j] <= x[i] and y[j] > y[i]) or (x[j] < x[i] and y[j] >= y[i]) for j in range(n))
+            if dominated:
+                assert i not in front
+            else:
+                twins = [j for j in range(n) if x[j] == x[i] and y[j] == y[i]]
+                assert len(front.intersection(twins)) == 1

@@ -35,6 +35,21 @@ def test_run_benchmark_tables_and_resume(tiny_model_dir, cache):
     dense = r[r["sparsity"] == 0.0]["value"]
     assert dense.nunique() == 1  # every criterion and seed share the same unpruned model and dev subset
     assert len(t["scores"]) == 4 * 2 * 8
+    # each row's FLOP column is the FLOP count of that mask's physically pruned model
+    import torch
+    from transformers import BertModel
+
+    from hpbench.flops import encoder_flops
+    from hpbench.heads import prune_heads
+
+    base = BertModel.from_pretrained(tiny_model_dir)
+    for _, m in t["masks"].drop_duplicates(["n_pruned"]).iterrows():
+        keep = torch.ones(8, dtype=torch.bool)
+        keep[list(m["pruned"])] = False
+        want = encoder_flops(prune_heads(BertModel.from_pretrained(tiny_model_dir), keep.view(2, 4)), 1, 128) / 1e9
+        got = r[(r["criterion"] == m["criterion"]) & (r["seed"] == m["seed"]) & (r["sparsity"] == m["sparsity"])]
+        assert got["encoder_gflops_128"].tolist() == pytest.approx([want] * len(got), rel=1e-9)
+    assert encoder_flops(base, 1, 128) / 1e9 == pytest.approx(r[r["sparsity"] == 0]["encoder_gflops_128"].iloc[0], rel=1e-9)
     for name in ("results", "scores", "run"):
         assert (cache / "res" / f"{Path(tiny_model_dir).name}-sst2-en" / f"{name}.parquet").is_file()
     # rerun: nothing recomputed, identical tables
