@@ -195,7 +195,7 @@ def pareto(results: pd.DataFrame, run: pd.DataFrame, x: str = "seconds"):
         if col is None:
             raise ValueError("these results carry no encoder_gflops_* column (made by an older hpbench); use x='seconds'")
         df = df.rename(columns={col: "t"})
-        label = f"encoder GFLOPs per {col.rsplit('_', 1)[1]}-token sequence"
+        label = f"GFLOPs / {col.rsplit('_', 1)[1]}-token sequence"
     elif x == "seconds":
         if "training_steps" in df:
             df = df[df["training_steps"].isna()]
@@ -206,7 +206,7 @@ def pareto(results: pd.DataFrame, run: pd.DataFrame, x: str = "seconds"):
             key = list(zip(df["model"], df["task"]))
             df.loc[df["sparsity"] == 0, "eval_seconds"] = [dense_s.get(k) for k, s0 in zip(key, df["sparsity"] == 0) if s0]
         df["t"] = 100 * df["eval_seconds"] / [n_dev.get(k, np.nan) for k in zip(df["model"], df["task"])]
-        label = "measured s per 100 dev examples (pruned model)"
+        label = "measured s / 100 dev examples"
     else:
         raise ValueError(f"unknown x {x!r}; allowed: 'seconds', 'gflops'")
     g = df.groupby(["task", "criterion", "sparsity"]).agg(metric=("value", "mean"), t=("t", "mean")).reset_index()
