@@ -15,20 +15,29 @@ def _hies_note() -> str:
             "the OpenReview version says 17.62 % and 2.05×); stability here = std of the metric across seeds.")
 
 
+def _num(v, fmt: str = ".4f") -> str:
+    """A number for Markdown; "n/a" for a missing one (None or NaN, e.g. results stored by an older version)."""
+    return "n/a" if v is None or v != v else format(v, fmt)
+
+
 def run_header(cfg, tables: dict[str, pd.DataFrame]) -> str:
     task = get_task(cfg.task)
     run = tables["run"].iloc[0]
-    dense = {k[len("dense_"):]: v for k, v in run.items() if str(k).startswith("dense_")}
+    # the unpruned model's metrics on the dev subset (not its timing, not the whole-dev reference)
+    dense = {k[len("dense_"):]: v for k, v in run.items()
+             if str(k).startswith("dense_") and k != "dense_seconds" and not str(k).startswith("dense_full_dev_")}
+    full = {k[len("dense_full_dev_"):]: v for k, v in run.items() if str(k).startswith("dense_full_dev_")}
     seeds_note = ("one fine-tuned model per seed" if cfg.finetune_per_seed else
                   "one fine-tuned model (seed %d); seeds vary the scoring subset (and the random baseline)" % cfg.seeds[0])
     return "\n".join([
         f"# {cfg.model} on {task.description or cfg.task} ({cfg.language})",
         "",
         f"* **Fine-tuning**: {cfg.n_train or 'all'} training examples, {cfg.epochs} epoch(s), lr {cfg.lr}, "
-        f"batch {cfg.batch_size}, max length {cfg.max_len}; {run['finetune_seconds'] or 0:.0f} s.",
+        f"batch {cfg.batch_size}, max length {cfg.max_len}; {_num(run.get('finetune_seconds'), '.0f')} s.",
         f"* **Evaluation**: dev split, {'all' if cfg.n_dev is None else f'a fixed random subset of {int(run.n_dev)}'} "
         f"examples; main metric **{task.main_metric}**. Unpruned model: "
-        + ", ".join(f"{k} = {v:.4f}" for k, v in dense.items()) + ".",
+        + ", ".join(f"{k} = {_num(v)}" for k, v in dense.items())
+        + ("" if not full else " (whole dev split: " + ", ".join(f"{k} = {_num(v)}" for k, v in full.items()) + ")") + ".",
         f"* **Scoring**: {cfg.n_score} training examples per seed; seeds {cfg.seeds}: {seeds_note}.",
         f"* **Pruning**: global ranking, {'iterative re-scoring (Michel et al.)' if cfg.iterative else 'one-shot'}; "
         f"sparsities {', '.join(f'{int(round(100 * s))}%' for s in cfg.sparsities)} of heads; pruned models are "

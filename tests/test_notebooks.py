@@ -36,3 +36,18 @@ def test_run_all_renders_reports(tiny_model_dir, tmp_path, monkeypatch):
     assert xl.count("data:image/png;base64") >= 2  # language x criterion heatmaps, per-language curves
     assert "Fine-tuned and scored on <strong>en</strong>" in xl and "de, en, fr" in xl
     assert "pruning helped" in xl
+
+
+def test_run_header_lists_metrics_only_and_survives_missing_values():
+    """The run header names the unpruned metrics (not timings) and copes with values an older store lacks."""
+    import pandas as pd
+
+    from hpbench.notebook import run_header
+    from hpbench.sweep import RunConfig
+
+    cfg = RunConfig(model="minilm", task="sst2", n_dev=160)
+    run = pd.DataFrame([{"seed": 0, "dense_seconds": None, "dense_accuracy": 0.85625,
+                         "dense_full_dev_accuracy": float("nan"), "n_dev": 160, "finetune_seconds": None}])
+    text = run_header(cfg, {"run": run})
+    assert "accuracy = 0.8562" in text and "(whole dev split: accuracy = n/a)" in text
+    assert "seconds =" not in text and "full_dev" not in text
