@@ -142,9 +142,11 @@ def language_heatmaps(results: pd.DataFrame, sparsities=(0.0, 0.3, 0.5), title: 
     df = main_results(results)
     sps = [s for s in sparsities if np.isclose(df["sparsity"], s).any()]
     fig, axes = plt.subplots(1, len(sps), figsize=(4.2 * len(sps), 0.45 * df["language"].nunique() + 1.8), squeeze=False)
-    for ax, s in zip(axes[0], sps):
-        m = df[np.isclose(df["sparsity"], s)].groupby(["language", "criterion"])["value"].mean().unstack("criterion")
-        sns.heatmap(m, annot=True, fmt=".2f", cmap="rocket_r", ax=ax, cbar=False)
+    mats = [df[np.isclose(df["sparsity"], s)].groupby(["language", "criterion"])["value"].mean().unstack("criterion")
+            for s in sps]
+    lo, hi = min(m.min().min() for m in mats), max(m.max().max() for m in mats)  # one colour scale for all panels
+    for ax, s, m in zip(axes[0], sps, mats):
+        sns.heatmap(m, annot=True, fmt=".2f", cmap="rocket_r", ax=ax, cbar=False, vmin=lo, vmax=hi)
         ax.set_title(f"{int(round(100 * s))}% heads pruned")
     if title:
         fig.suptitle(title)
