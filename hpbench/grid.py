@@ -151,7 +151,13 @@ def _run_cells_side_by_side(cells: Sequence[dict], results_dir: str, reports_dir
         futs = {pool.submit(run_cell, cells[i], results_dir, reports_dir, kernel_name=kernel_name): i for i in order}
         done: dict[int, dict] = {}
         for f in tqdm(as_completed(futs), total=len(futs), desc=f"grid ({n} side by side)"):
-            done[futs[f]] = f.result()
+            try:
+                done[futs[f]] = f.result()
+            except Exception as e:  # noqa: BLE001 - e.g. a worker killed by the OOM killer: record, go on
+                c = cells[futs[f]]
+                done[futs[f]] = {"run_id": f"{Path(str(c.get('model'))).name}-{c.get('task')}-{c.get('language', 'en')}",
+                                 "status": "failed", "error": f"worker process died: {type(e).__name__}: {e}"[:4000],
+                                 "seconds": None, "skipped": False}
     return [done[i] for i in range(len(cells))]
 
 
