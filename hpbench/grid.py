@@ -61,15 +61,20 @@ def execute(notebook: Path, output: Path, parameters: dict, *, kernel_name: str 
                         kernel_name=kernel_name, progress_bar=False, log_output=False, execution_timeout=timeout)
 
 
-def run_cell(params: dict, results_dir: str, reports_dir: str, *, kernel_name: str | None = None) -> dict:
-    """Run one grid cell's notebook (skipped when already finished); return its status record."""
-    params = {**params, "results_dir": str(Path(results_dir).resolve())}
+def cell_run_id(params: dict) -> str:
+    """The run id of a cell's parameters (model-task-language[-zeroshot...]), also for bad parameters."""
     from .sweep import RunConfig
 
     try:
-        run_id = RunConfig(**{k: v for k, v in params.items() if k in RunConfig.__dataclass_fields__}).run_id
+        return RunConfig(**{k: v for k, v in params.items() if k in RunConfig.__dataclass_fields__}).run_id
     except Exception:  # noqa: BLE001 - bad parameters: the notebook will report them
-        run_id = f"{Path(str(params['model'])).name}-{params['task']}-{params.get('language', 'en')}"
+        return f"{Path(str(params.get('model'))).name}-{params.get('task')}-{params.get('language', 'en')}"
+
+
+def run_cell(params: dict, results_dir: str, reports_dir: str, *, kernel_name: str | None = None) -> dict:
+    """Run one grid cell's notebook (skipped when already finished); return its status record."""
+    params = {**params, "results_dir": str(Path(results_dir).resolve())}
+    run_id = cell_run_id(params)
     key = config_hash(params)
     status_path = Path(results_dir) / "_cells" / f"{run_id}-{key}.json"
     nb_out = Path(reports_dir) / "runs" / f"{run_id}-{key[:8]}.ipynb"
@@ -154,9 +159,7 @@ def _run_cells_side_by_side(cells: Sequence[dict], results_dir: str, reports_dir
             try:
                 done[futs[f]] = f.result()
             except Exception as e:  # noqa: BLE001 - e.g. a worker killed by the OOM killer: record, go on
-                c = cells[futs[f]]
-                done[futs[f]] = {"run_id": f"{Path(str(c.get('model'))).name}-{c.get('task')}-{c.get('language', 'en')}",
-                                 "status": "failed", "error": f"worker process died: {type(e).__name__}: {e}"[:4000],
+                done[futs[f]] = {"run_id": cell_run_id(cells[futs[f]]), "status": "failed", "error": f"worker process died: {type(e).__name__}: {e}"[:4000],
                                  "seconds": None, "skipped": False}
     return [done[i] for i in range(len(cells))]
 

@@ -5,7 +5,6 @@ Metric values are in [0, 1] (correlations in [-1, 1]); "1 point" = 0.01.
 """
 from __future__ import annotations
 
-
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402

@@ -23,7 +23,7 @@ from . import __version__
 from .batching import encode
 from .criteria import ScoringContext, masks_for_sparsities, n_to_prune, parse_spec, validate_sparsities
 from .datadir import data_dir
-from .evaluation import evaluate
+from .evaluation import EVAL_BATCH_SIZE, evaluate
 from .finetune import FinetuneConfig, finetune, set_seed
 from .flops import flops_for_heads
 from .heads import from_pretrained, mask_from_key, mask_to_key, prune_heads
@@ -55,7 +55,7 @@ class RunConfig:
     n_dev: int | None = None
     n_score: int = 256
     n_val: int = 256  # held-out validation subset of train (not used for fine-tuning) for search methods
-    eval_batch_size: int = 16  # small length-sorted batches carry little padding (see evaluation.EVAL_BATCH_SIZE)
+    eval_batch_size: int = EVAL_BATCH_SIZE  # small length-sorted batches carry little padding
     results_dir: str = "results"
     data_root: str | None = None
     eval_languages: list[str] | None = None  # zero-shot: evaluate on these languages (default: [language])
@@ -129,8 +129,6 @@ def heldout_validation(task, cfg: RunConfig, seed: int) -> list:
     rest = [i for i in range(len(train)) if i not in used] or list(range(len(train)))
     pick = sorted(random.Random(20_000 + seed).sample(rest, min(cfg.n_val, len(rest))))
     return [train[i] for i in pick]
-
-
 
 
 def run_benchmark(cfg: RunConfig | None = None, **kwargs) -> dict[str, pd.DataFrame]:
@@ -217,10 +215,10 @@ def run_benchmark(cfg: RunConfig | None = None, **kwargs) -> dict[str, pd.DataFr
                 mkey = rec["masks"][str(s)]
                 n_pr = n_pr_of(mkey)
                 ecfg = {**ccfg, "sparsity": s, "mask": mkey}
+                keep = mask_from_key(mkey, (L, H))
                 ev = store.get("evals", ecfg)
                 if ev is None:
                     t0 = time.perf_counter()
-                    keep = mask_from_key(mkey, (L, H))
                     if crit.protocol == "prune-before-finetune" and n_pr > 0:
                         # SMP protocol: fine-tune the pruned *pretrained* model with the run's settings
                         ck = finetune(dataclasses.replace(cfg.finetune_config(ft_seed), prune_mask=mkey),
@@ -235,7 +233,7 @@ def run_benchmark(cfg: RunConfig | None = None, **kwargs) -> dict[str, pd.DataFr
                     ev = store.put("evals", ecfg, {"metrics": metrics, "seconds": time.perf_counter() - t0})
                 if crit.protocol == "prune-after-finetune" and n_pr not in own_models:
                     evaluated[mkey] = ev["metrics"]
-                gflops = flops_for_heads(model.config, mask_from_key(mkey, (L, H)).sum(1).tolist(), 1, FLOPS_SEQ) / 1e9
+                gflops = flops_for_heads(model.config, keep.sum(1).tolist(), 1, FLOPS_SEQ) / 1e9
                 mask_rows.append({"criterion": spec, "seed": seed, "score_language": score_lang, "sparsity": s,
                                   "n_pruned": n_pr, "pruned": [i for i, c in enumerate(mkey) if c == "0"]})
                 for lang, mets in ev["metrics"].items():
