@@ -23,7 +23,7 @@ setup: $(VENV)/.installed
 
 report: setup
 	$(VENV)/bin/papermill notebooks/run_all.ipynb reports/run_all.ipynb --cwd . --no-progress-bar $(ARGS)
-	$(PY) -c "from hpbench.grid import to_html; from pathlib import Path; to_html(Path('reports/run_all.ipynb'), Path('reports/run_all.html'))"
+	$(PY) -c "from hpbench.report.html import to_html; from pathlib import Path; to_html(Path('reports/run_all.ipynb'), Path('reports/run_all.html'))"
 	@echo "open reports/index.html"
 
 # A*, DSP and SMP on SST-2 and RTE, added to the same comparison report (reuses `make report`'s checkpoints)

@@ -18,17 +18,17 @@ import json, resource, sys, os
 os.environ.setdefault("TQDM_DISABLE", "1")
 what, n, tmp = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 from hpbench import models
-from hpbench.batching import encode
+from hpbench.tasks.encoding import encode
 from hpbench.tasks import get_task
 task = get_task("sst2")
 model, tok = models.load("minilm", task)
 enc = encode(task, tok, task.load("dev", n=n, seed=0), 128)
 lengths = [len(e["input_ids"]) for e in enc]
 if what == "scoring":
-    from hpbench.scoring import head_stats
+    from hpbench.criteria.stats import head_stats
     head_stats(model, task, enc, batch_size=32)
 elif what == "sweep":
-    from hpbench.sweep import run_benchmark
+    from hpbench.run import run_benchmark
     run_benchmark(model="minilm", task="sst2", criteria=["his", "entropy", "hies", "random"], seeds=[0],
                   n_train=256, epochs=1.0, n_dev=n, n_score=n, results_dir=tmp)
 print(json.dumps({"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

@@ -29,8 +29,8 @@ import torch
 from tqdm.auto import tqdm
 from transformers import BertConfig, BertModel
 
-from hpbench.flops import encoder_flops
-from hpbench.heads import gated, prune_heads
+from hpbench.models.flops import encoder_flops
+from hpbench.models.heads import gated, prune_heads
 
 SHAPES = {
     "minilm": dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536),

@@ -17,9 +17,9 @@ import time
 import torch
 
 from hpbench import models
-from hpbench.batching import batches, collate, encode, model_inputs
-from hpbench.heads import HeadGates, head_shape
-from hpbench.scoring import attention_entropy, attn_implementation, frozen, head_stats
+from hpbench.tasks.encoding import batches, collate, encode, model_inputs
+from hpbench.models.heads import HeadGates, head_shape
+from hpbench.criteria.stats import attention_entropy, attn_implementation, frozen, head_stats
 from hpbench.tasks import get_task
 
 

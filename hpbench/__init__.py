@@ -1,15 +1,19 @@
-"""hpbench: a reproducible benchmark for attention-head pruning of Transformer encoders."""
-__version__ = "0.1.0"
+"""hpbench: a reproducible benchmark for attention-head pruning of Transformer encoders.
 
-from .criteria import Criterion, ScoringContext, list_criteria, register_criterion  # noqa: E402
-from .heads import HeadGates, from_pretrained, gated, prune_heads  # noqa: E402
-from .models import list_models, register_model  # noqa: E402
-from .registry import UnknownNameError  # noqa: E402
-from .tasks import list_tasks, register_task  # noqa: E402
-from . import tasks_multilingual  # noqa: E402,F401  (registers panx, udpos, ud, xnli, ner)
-from . import scorers  # noqa: E402,F401  (registers the built-in criteria)
+The pipeline, one subpackage per stage:
+``models`` (weights, head gates, pruning, FLOPs) -> ``tasks`` (data, encoding, metrics) ->
+``criteria`` (scores -> masks) -> ``evaluation`` (pruned model -> metrics) -> ``run`` (stages, result
+tables, grid) -> ``report`` (figures, HTML). ``core`` holds the plumbing they share.
+"""
+from .core import VERSION as __version__
+from .core.registry import NameCollisionError, UnknownNameError
+from .criteria import Criterion, MaskResult, ScoringContext, list_criteria, register_criterion
+from .models import HeadGates, from_pretrained, gated, list_models, prune_heads, register_model
+from .run import RunConfig, load_tables, run_benchmark
+from .tasks import list_tasks, register_task
 
 __all__ = [
-    "Criterion", "ScoringContext", "list_criteria", "register_criterion", "HeadGates", "gated", "prune_heads",
-    "from_pretrained", "list_models", "register_model", "list_tasks", "register_task", "UnknownNameError",
+    "__version__", "Criterion", "MaskResult", "ScoringContext", "list_criteria", "register_criterion", "HeadGates",
+    "gated", "prune_heads", "from_pretrained", "list_models", "register_model", "list_tasks", "register_task",
+    "UnknownNameError", "NameCollisionError", "RunConfig", "run_benchmark", "load_tables",
 ]

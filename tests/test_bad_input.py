@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from hpbench.datadir import DataError
-from hpbench.sweep import RunConfig
+from hpbench.tasks.datadir import DataError
+from hpbench.run import RunConfig
 
 OK = dict(model="minilm", task="sst2", results_dir=None)
 
@@ -87,7 +87,7 @@ def test_missing_tsv_file(tmp_path):
 
 
 def test_conllu_malformed_line_names_file_and_line(tmp_path):
-    from hpbench.conll import read_conllu
+    from hpbench.tasks.conll import read_conllu
 
     p = tmp_path / "x.conllu"
     p.write_text("# sent_id = 1\n1\tThe\tthe\tDET\tDT\t_\t2\tdet\t_\t_\n2\tcat\tcat\tNOUN\n\n")
@@ -99,7 +99,7 @@ def test_conllu_malformed_line_names_file_and_line(tmp_path):
 
 
 def test_conll_malformed_line(tmp_path):
-    from hpbench.conll import read_conll
+    from hpbench.tasks.conll import read_conll
 
     p = tmp_path / "ner.txt"
     p.write_text("Paris X B-X B-LOC\nis X B-X O\n\nlonely\n")
@@ -133,9 +133,9 @@ def test_local_dir_without_config(tmp_path):
 
 
 def test_unknown_executor(tmp_path):
-    from hpbench.grid import run_grid
+    from hpbench.run.grid import run_grid
 
-    with pytest.raises(ValueError, match=r"unknown executor 'slurm'; allowed: local, dask"):
+    with pytest.raises(ValueError, match=r"unknown executor 'slurm'; available: dask, local"):
         run_grid([], results_dir=str(tmp_path / "r"), reports_dir=str(tmp_path / "p"), executor="slurm")
 
 

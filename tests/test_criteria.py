@@ -4,8 +4,8 @@ import torch
 import hpbench
 from hpbench.criteria import (CRITERIA, ScoringContext, keep_from_scores, layer_l2, masks_for_sparsities, minmax,
                               n_to_prune, parse_spec, validate_sparsities)
-from hpbench.scorers.hies import hies_score
-from hpbench.scoring import HeadStats
+from hpbench.criteria.hies import hies_score
+from hpbench.criteria.stats import HeadStats
 
 
 def test_registry_lists_builtins():
@@ -87,7 +87,7 @@ def _ctx(seed=0, his=None, ent=None):
     st = HeadStats(his=his if his is not None else torch.arange(6.0).view(2, 3), his_batch=torch.zeros(2, 3),
                    entropy=ent if ent is not None else torch.tensor([[1.0, 2.0, 3.0], [0.5, 0.4, 0.3]]),
                    n_examples=1, n_tokens=1, seconds=0.0)
-    ctx._stats[None] = st
+    ctx.memo[("head_stats", None)] = st
     return ctx
 
 
@@ -108,6 +108,7 @@ def test_criteria_directions():
 
 def test_masks_for_sparsities_one_shot_are_nested_and_exact():
     crit, params = parse_spec("his:normalize=false")
-    masks, scores, info = masks_for_sparsities(crit, params, _ctx(), [0.0, 0.2, 0.5])
+    cm = masks_for_sparsities(crit, params, _ctx(), [0.0, 0.2, 0.5])
+    masks = {s: r.keep for s, r in cm.levels.items()}
     assert [int((~m).sum()) for m in masks.values()] == [0, 1, 3]
     assert (masks[0.5] <= masks[0.2]).all()

@@ -2,8 +2,8 @@ import copy
 
 import torch
 
-from hpbench.flops import encoder_flops
-from hpbench.heads import prune_heads
+from hpbench.models.flops import encoder_flops
+from hpbench.models.heads import prune_heads
 from conftest import tiny_model
 
 
@@ -36,7 +36,7 @@ def test_minilm_half_heads_is_about_18_percent_of_flops():
 def test_pareto_front_matches_brute_force():
     import numpy as np
 
-    from hpbench.report import pareto_front
+    from hpbench.report.figures import pareto_front
 
     rng = np.random.default_rng(0)
     for _ in range(50):

@@ -111,7 +111,8 @@ def test_dask_executor_gives_the_local_results(tiny_model_dir, tmp_path, referen
 
 
 def test_failing_cell_is_recorded_and_others_go_on(tiny_model_dir, tmp_path):
-    from hpbench.grid import all_statuses, run_grid
+    from hpbench.run.grid import run_grid
+    from hpbench.run.results import all_statuses
 
     os.environ.setdefault("HPBENCH_CACHE", str(tmp_path / "cache"))
     small = {"n_train": 16, "epochs": 1.0, "max_len": 32, "criteria": ["random"], "sparsities": [0.0, 0.5],

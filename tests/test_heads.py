@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from hpbench.heads import HeadGates, from_pretrained, gated, heads_per_layer, prune_heads, save_pretrained
+from hpbench.models.heads import HeadGates, from_pretrained, gated, heads_per_layer, prune_heads, save_pretrained
 from conftest import tiny_batch, tiny_model
 
 

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from hpbench import metrics as M
+from hpbench.tasks import metrics as M
 
 
 def test_accuracy_and_f1_hand_checked():

@@ -1,6 +1,6 @@
 import pytest
 
-from hpbench.conll import to_iob2
+from hpbench.tasks.conll import to_iob2
 from conftest import needs_shared
 
 
@@ -16,7 +16,7 @@ def test_iob1_to_iob2_and_type_names():
 def test_first_subword_label_alignment(tiny_model_dir):
     from transformers import AutoTokenizer
 
-    from hpbench.batching import encode
+    from hpbench.tasks.encoding import encode
     from hpbench.tasks import Example, get_task
 
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)

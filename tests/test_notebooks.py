@@ -42,8 +42,8 @@ def test_run_header_lists_metrics_only_and_survives_missing_values():
     """The run header names the unpruned metrics (not timings) and copes with values an older store lacks."""
     import pandas as pd
 
-    from hpbench.notebook import run_header
-    from hpbench.sweep import RunConfig
+    from hpbench.report.text import run_header
+    from hpbench.run import RunConfig
 
     cfg = RunConfig(model="minilm", task="sst2", n_dev=160)
     run = pd.DataFrame([{"seed": 0, "dense_seconds": None, "dense_accuracy": 0.85625,

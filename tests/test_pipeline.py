@@ -16,7 +16,7 @@ def cache(tmp_path, monkeypatch):
 
 
 def _run(tiny_model_dir, results, **kw):
-    from hpbench.sweep import run_benchmark
+    from hpbench.run import run_benchmark
 
     args = dict(model=tiny_model_dir, task="sst2", criteria=["his", "entropy", "hies", "random"],
                 sparsities=[0.0, 0.25, 0.5], seeds=[0, 1], n_train=32, epochs=1.0, max_len=32, n_dev=24, n_score=8,
@@ -39,13 +39,13 @@ def test_run_benchmark_tables_and_resume(tiny_model_dir, cache):
     import torch
     from transformers import BertModel
 
-    from hpbench.flops import encoder_flops
-    from hpbench.heads import prune_heads
+    from hpbench.models.flops import encoder_flops
+    from hpbench.models.heads import prune_heads
 
     base = BertModel.from_pretrained(tiny_model_dir)
     for _, m in t["masks"].drop_duplicates(["n_pruned"]).iterrows():
         keep = torch.ones(8, dtype=torch.bool)
-        keep[list(m["pruned"])] = False
+        keep[[i for i, c in enumerate(m["mask"]) if c == "0"]] = False  # independent decoding of the stored key
         want = encoder_flops(prune_heads(BertModel.from_pretrained(tiny_model_dir), keep.view(2, 4)), 1, 128) / 1e9
         got = r[(r["criterion"] == m["criterion"]) & (r["seed"] == m["seed"]) & (r["sparsity"] == m["sparsity"])]
         assert got["encoder_gflops_128"].tolist() == pytest.approx([want] * len(got), rel=1e-9)
@@ -63,7 +63,7 @@ def test_run_benchmark_tables_and_resume(tiny_model_dir, cache):
 def test_iterative_masks_are_nested(tiny_model_dir, cache):
     t = _run(tiny_model_dir, cache / "res", criteria=["his"], seeds=[0], iterative=True)
     m = t["masks"].sort_values("sparsity")
-    sets = [set(p) for p in m["pruned"]]
+    sets = [{i for i, c in enumerate(k) if c == "0"} for k in m["mask"]]
     assert all(a <= b for a, b in zip(sets, sets[1:]))
     assert [len(s) for s in sets] == [0, 2, 4]
 

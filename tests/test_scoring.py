@@ -2,10 +2,10 @@ import math
 
 import torch
 
-from hpbench.batching import collate
-from hpbench.scoring import attention_entropy, head_stats
+from hpbench.tasks.encoding import collate
+from hpbench.criteria.stats import attention_entropy, head_stats
 from hpbench.tasks import get_task
-from hpbench.heads import gated
+from hpbench.models.heads import gated
 from conftest import tiny_batch, tiny_model
 
 

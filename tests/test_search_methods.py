@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from hpbench.criteria import ScoringContext, parse_spec
-from hpbench.scorers.astar import astar_prune
-from hpbench.scorers.dsp import gumbel_soft_topk, hard_topk_mask, learn_subset, sample_gumbel, tau_at
-from hpbench.scorers.smp import representation_distance, smp_objective
+from hpbench.criteria.astar import astar_prune
+from hpbench.criteria.dsp import gumbel_soft_topk, hard_topk_mask, learn_subset, sample_gumbel, tau_at
+from hpbench.criteria.smp import representation_distance, smp_objective
 from conftest import tiny_batch, tiny_model
 
 
@@ -63,16 +63,17 @@ def test_astar_on_a_tiny_model_satisfies_the_bound_on_validation():
     enc = [{"input_ids": b["input_ids"][i, : int(b["attention_mask"][i].sum())].tolist(),
             "attention_mask": [1] * int(b["attention_mask"][i].sum()), "labels": i % 2} for i in range(8)]
     crit, params = parse_spec("astar:epsilon=0.13,branching=0,max_evals=400")
-    ctx = ScoringContext(m, task, enc, seed=0, extras={"validation": enc})
-    mask = crit.mask_fn(ctx, 3, **params)
+    ctx = ScoringContext(m, task, enc, seed=0, validation=enc)
+    res = crit.mask_fn(ctx, 3, **params)
+    mask = res.keep
     assert int((~mask).sum()) == 3
     base = evaluate(m, task, enc)["accuracy"]
-    if ctx.info["astar_within_bound"][3]:
+    if res.within_bound:
         assert evaluate(m, task, enc, gates=mask.float())["accuracy"] >= base - 0.13
     best = crit.fn(ctx, **params)
     pruned = best < 0.5
     assert evaluate(m, task, enc, gates=(~pruned).float())["accuracy"] >= base - 0.13
-    assert ctx.info["evaluations"] >= 1
+    assert res.info["evaluations"] >= 1
 
 
 @pytest.mark.parametrize("k", [1, 5, 17, 35])
@@ -119,8 +120,8 @@ def test_representation_distance_hand_computed():
 
 
 def _distance_of_mask(m, data, keep):
-    from hpbench.batching import collate
-    from hpbench.heads import gated
+    from hpbench.tasks.encoding import collate
+    from hpbench.models.heads import gated
 
     b = collate(data)
     inputs = {k: v for k, v in b.items() if k != "labels"}
@@ -160,13 +161,15 @@ def test_dsp_keeps_exactly_k_and_is_deterministic():
     masks = []
     for _ in range(2):
         ctx = ScoringContext(m, task, _enc(), seed=1)
-        masks.append([crit.mask_fn(ctx, n, **params) for n in (0, 3, 6, 9)])
+        masks.append([crit.mask_fn(ctx, n, **params).keep for n in (0, 3, 6, 9)])
     for n, mk in zip((0, 3, 6, 9), masks[0]):
         assert int((~mk).sum()) == n
     assert all(torch.equal(a, b) for a, b in zip(*masks))
     joint, jp = parse_spec("dsp:mode=joint,steps=4")
     ctx = ScoringContext(m, task, _enc(), seed=1)
     before = [p.clone() for p in m.parameters()]
-    assert int((~joint.mask_fn(ctx, 6, **jp)).sum()) == 6
+    res = joint.mask_fn(ctx, 6, **jp)
+    assert int((~res.keep).sum()) == 6
     assert all(torch.equal(a, p) for a, p in zip(before, m.parameters()))  # joint trains a copy
-    assert 6 in ctx.extras["models_for_mask"]
+    assert res.model is not None and res.model is not m  # the jointly trained weights travel with the mask
+    assert any(not torch.equal(a, p) for a, p in zip(before, res.model.parameters()))

@@ -1,0 +1,164 @@
+"""The criterion interface, its registry and the helpers every criterion shares.
+
+A criterion is a function ``fn(ctx: ScoringContext, **params) -> Tensor[layers, heads]`` whose
+output is an importance score: **higher = keep**, the lowest are pruned first. Register one with::
+
+    @hpbench.register_criterion("my_score")
+    def my_score(ctx, temperature: float = 1.0):
+        return -ctx.stats().entropy / temperature
+
+Criteria that search for masks directly (A*, DSP, SMP) also give ``mask_fn(ctx, n_prune, **params)``
+returning a :class:`MaskResult` (or a bare ``[layers, heads]`` keep mask) with exactly ``n_prune``
+heads pruned. Work shared between calls (one scoring pass, a search, learned logits) goes into the
+context's memo (``ctx.remember(key, compute)``), never into ad-hoc attributes.
+
+A criterion is named in sweeps by a spec string: ``"his"`` or with parameters
+``"hies:alpha=0.3,entropy_sign=1"``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, Hashable, Sequence, TypeVar
+
+import torch
+
+from ..core.registry import Registry
+from .stats import HeadStats, head_stats
+
+T = TypeVar("T")
+
+
+@dataclass
+class Criterion:
+    name: str
+    fn: Callable[..., torch.Tensor]
+    description: str = ""
+    mask_fn: Callable[..., torch.Tensor] | None = None
+    protocol: str = "prune-after-finetune"  # or "prune-before-finetune" (SMP)
+    rescoring: bool = True  # whether iterative re-scoring changes anything (False for random)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        sig = inspect.signature(self.fn)
+        return {k: p.default for k, p in list(sig.parameters.items())[1:] if p.default is not inspect.Parameter.empty}
+
+
+CRITERIA: Registry[Criterion] = Registry("criterion")
+
+
+PROTOCOLS = ("prune-after-finetune", "prune-before-finetune")
+
+
+def register_criterion(name: str, *, mask_fn: Callable | None = None, protocol: str = "prune-after-finetune",
+                       rescoring: bool = True, overwrite: bool = False):
+    """Decorator registering ``fn(ctx, **params) -> scores [L, H]`` (higher = keep) under ``name``.
+
+    A name already registered (e.g. a plugin defining ``his``) is an error unless ``overwrite=True``."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"criterion {name!r}: unknown protocol {protocol!r}; allowed: {', '.join(PROTOCOLS)}")
+
+    def deco(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+        doc = inspect.getdoc(fn) or ""
+        CRITERIA.add(name, Criterion(name, fn, doc.split("\n")[0], mask_fn, protocol, rescoring), overwrite=overwrite)
+        return fn
+
+    return deco
+
+
+def list_criteria() -> list[str]:
+    return CRITERIA.names()
+
+
+def parse_spec(spec: str) -> tuple[Criterion, dict[str, Any]]:
+    """``"name"`` or ``"name:key=value,key=value"`` -> (criterion, params), checked against its signature."""
+    if not isinstance(spec, str) or not spec:
+        raise ValueError(f"criterion spec must be a non-empty string like 'his' or 'hies:alpha=0.5', got {spec!r}")
+    name, _, rest = spec.partition(":")
+    crit = CRITERIA.get(name.strip())
+    allowed = crit.params
+    params: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in rest.split(","))):
+        key, eq, raw = part.partition("=")
+        key = key.strip()
+        if not eq or key not in allowed:
+            raise ValueError(f"criterion {name!r}: bad parameter {part!r}; allowed: "
+                             + (", ".join(f"{k}={v!r}" for k, v in allowed.items()) or "none"))
+        default = allowed[key]
+        try:
+            if isinstance(default, bool):
+                if raw.strip().lower() not in ("true", "false", "1", "0"):
+                    raise ValueError
+                val: Any = raw.strip().lower() in ("true", "1")
+            elif isinstance(default, (int, float)) and default is not None:
+                val = type(default)(float(raw)) if isinstance(default, int) else float(raw)
+            else:
+                val = raw.strip()
+        except ValueError:
+            raise ValueError(f"criterion {name!r}: {key}={raw!r} is not a {type(default).__name__}") from None
+        params[key] = val
+    return crit, params
+
+
+@dataclass
+class MaskResult:
+    """What a criterion's ``mask_fn`` gives for one sparsity level.
+
+    keep: ``[L, H]`` bool, True = kept. model: weights trained together with this mask (DSP joint) that
+    must be evaluated instead of the fine-tuned model, else None. info: scalar costs/diagnostics of this
+    level (``training_steps`` and ``train_seconds`` add up over levels; other keys are shared by all levels).
+    within_bound: for bounded searches (A*), whether this mask met the bound; None otherwise."""
+
+    keep: torch.Tensor
+    model: Any = None
+    info: dict[str, Any] = field(default_factory=dict)
+    within_bound: bool | None = None
+
+
+@dataclass
+class ScoringContext:
+    """What a criterion may use: the fine-tuned model, the task, scoring examples and the seed.
+
+    ``stats()`` runs the one-pass scorer (HIS + entropy) once per mask and memoises it, so ``his``,
+    ``entropy`` and ``hies`` share one pass. ``keep`` is the mask to score under (iterative pruning
+    re-scores a copy made with :meth:`under`; the context itself is never mutated). ``validation`` is a
+    held-out subset of the training split for search methods; ``extras`` is free for user criteria.
+    """
+
+    model: Any
+    task: Any
+    encoded: Sequence[dict]
+    seed: int = 0
+    batch_size: int = 32
+    keep: torch.Tensor | None = None
+    pad_id: int = 0
+    validation: Sequence[dict] | None = None
+    tokenizer: Any = None
+    precision: str = "fp32"  # autocast of the forward passes (hpbench.core.device)
+    extras: dict[str, Any] = field(default_factory=dict)
+    memo: dict[Hashable, Any] = field(default_factory=dict, repr=False)  # shared by every copy from under()
+
+    def remember(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()`` once per key for this context and its copies; the memoised value after that."""
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]
+
+    def under(self, keep: torch.Tensor | None) -> "ScoringContext":
+        """A copy that scores with ``keep`` gating the model (sharing this context's memo)."""
+        return dataclasses.replace(self, keep=None if keep is None else torch.as_tensor(keep).bool().clone())
+
+    def stats(self) -> HeadStats:
+        keep = None if self.keep is None or bool(torch.as_tensor(self.keep).all()) else torch.as_tensor(self.keep)
+        key = ("head_stats", None if keep is None else tuple(keep.flatten().tolist()))
+        return self.remember(key, lambda: head_stats(self.model, self.task, self.encoded, batch_size=self.batch_size,
+                                                     keep=keep, pad_id=self.pad_id, precision=self.precision))
+
+    def generator(self, salt: int = 0) -> torch.Generator:
+        return torch.Generator().manual_seed(int(self.seed) * 7919 + salt)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        cfg = self.model.config
+        return cfg.num_hidden_layers, cfg.num_attention_heads

@@ -1,0 +1,163 @@
+"""DSP: differentiable subset pruning (Li, Cotterell, Sachan, TACL 9, 2021; arXiv 2108.04657).
+
+One logit w_h per head; K = number of heads KEPT (a hard constraint). Gumbel-soft-top-K
+(Xie and Ermon 2019): r = w + Gumbel noise, p_1 = softmax(r / tau), and for j = 2..K
+r <- r + log(max(1 - p_(j-1), eps)), p_j = softmax(r / tau); the soft mask m = sum_j p_j sums
+to K and scales each head's attention output. The straight-through variant uses the hard top-K
+of r in the forward pass and the soft mask's gradient backward. The temperature anneals
+log-linearly from tau_0 to tau_f over the steps. Logits and model have separate learning rates
+(paper: 0.5 and 2e-5). At the end the mask is the hard top-K of w.
+
+Two settings (``mode``): ``"pipelined"`` learns the logits on the fine-tuned model with its weights
+frozen; ``"joint"`` trains the (fine-tuned) model weights together with the logits on a copy
+(hpbench starts joint from the fine-tuned checkpoint, not the pretrained one, so it plugs into the
+same prune-after-fine-tune sweep; say so when comparing with the paper). Step counts are scaled
+down for CPU runs (paper: 25,000 joint / 8,333 pipelined steps, tau 1000 -> 1e-8).
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+
+import torch
+
+from ..core.device import autocast, grad_scaler, model_device
+from ..models.heads import HeadGates
+from ..tasks.encoding import batches, model_inputs
+from .base import MaskResult, ScoringContext, register_criterion
+
+
+def gumbel_soft_topk(w: torch.Tensor, k: int, tau: float, *, noise: torch.Tensor | None = None,
+                     eps: float = 1e-20, hard: bool = False) -> torch.Tensor:
+    """Relaxed K-hot vector over the entries of ``w`` (1-D); sums to ``k``. ``hard``: straight-through top-K."""
+    n = w.numel()
+    if not 0 <= k <= n:
+        raise ValueError(f"k={k} outside [0, {n}] (number of heads kept)")
+    r = w + (noise if noise is not None else torch.zeros_like(w))
+    soft = torch.zeros_like(w)
+    if k == 0:
+        return soft
+    p = None
+    for _ in range(k):
+        if p is not None:
+            r = r + torch.log(torch.clamp(1.0 - p, min=eps))
+        p = torch.softmax(r / tau, dim=-1)
+        soft = soft + p
+    if not hard:
+        return soft
+    top = torch.topk((w + (noise if noise is not None else 0)).detach(), k).indices
+    hard_mask = torch.zeros_like(w).scatter(0, top, 1.0)
+    return hard_mask + (soft - soft.detach())  # exact hard values forward, soft gradient backward
+
+
+def sample_gumbel(shape, generator: torch.Generator) -> torch.Tensor:
+    u = torch.rand(shape, generator=generator).clamp(1e-10, 1 - 1e-10)
+    return -torch.log(-torch.log(u))
+
+
+def tau_at(step: int, total: int, tau0: float, tauf: float) -> float:
+    """Log-linear annealing tau0 -> tauf over ``total`` steps, then constant."""
+    if total <= 1 or step >= total - 1:
+        return tauf if step >= max(total - 1, 0) else tau0
+    return math.exp(math.log(tau0) + (math.log(tauf) - math.log(tau0)) * step / (total - 1))
+
+
+def learn_subset(model, loss_fn, data, k: int, *, steps: int, seed: int, tau0: float = 10.0, tauf: float = 0.05,
+                 lr_logits: float = 0.5, lr_model: float = 0.0, straight_through: bool = False, batch_size: int = 32,
+                 pad_id: int = 0, init: torch.Tensor | None = None, precision: str = "fp32") -> tuple[torch.Tensor, list[float]]:
+    """Learn head logits w (and, if ``lr_model > 0``, the model) so that the K-head soft mask minimises
+    ``loss_fn(model, batch, gates)``; returns (w on the CPU, losses). Shared by DSP (task loss) and SMP
+    (representation loss). Runs on the model's device; the Gumbel noise comes from a CPU generator, so
+    a seed gives the same noise on every device."""
+    L, H = model.config.num_hidden_layers, model.config.num_attention_heads
+    device = model_device(model)
+    g = torch.Generator().manual_seed(seed)
+    w = (init.clone().float().flatten() if init is not None else torch.zeros(L * H)).to(device).requires_grad_(True)
+    train_model = lr_model > 0
+    flags = [p.requires_grad for p in model.parameters()]
+    for p in model.parameters():
+        p.requires_grad_(train_model)
+    params = [{"params": [w], "lr": lr_logits}] + ([{"params": list(model.parameters()), "lr": lr_model}] if train_model else [])
+    opt, scaler = torch.optim.Adam(params), grad_scaler(precision, device)
+    losses: list[torch.Tensor] = []
+    model.train(train_model)
+    try:
+        with HeadGates(model) as hg:
+            while len(losses) < steps:
+                for b in batches(data, batch_size, shuffle=True, seed=seed * 997 + len(losses), pad_id=pad_id):
+                    if len(losses) >= steps:
+                        break
+                    tau = tau_at(len(losses), steps, tau0, tauf)
+                    noise = sample_gumbel(w.shape, g).to(device)
+                    hg.gates = gumbel_soft_topk(w, k, tau, noise=noise, hard=straight_through).view(L, H)
+                    with autocast(device, precision):
+                        loss = loss_fn(model, b, hg).float()
+                    opt.zero_grad(set_to_none=True)
+                    scaler.scale(loss).backward()
+                    scaler.step(opt)
+                    scaler.update()
+                    losses.append(loss.detach())  # no host sync per step
+                if not data:
+                    break
+    finally:
+        for p, f in zip(model.parameters(), flags):
+            p.requires_grad_(f)
+        model.eval()
+    return w.detach().cpu().view(L, H), (torch.stack(losses).cpu().tolist() if losses else [])
+
+
+def hard_topk_mask(w: torch.Tensor, k: int) -> torch.Tensor:
+    """Keep mask of the K largest logits (ties by index)."""
+    flat = w.flatten()
+    order = torch.sort(-flat, stable=True).indices
+    keep = torch.zeros_like(flat, dtype=torch.bool)
+    keep[order[:k]] = True
+    return keep.view_as(w)
+
+
+def _learn(ctx: ScoringContext, n_prune: int, mode: str, steps: int, tau0: float, tauf: float, lr_logits: float,
+           lr_model: float, straight_through: bool) -> tuple[torch.Tensor, MaskResult]:
+    """Learn the logits for ``n_prune`` heads pruned (memoised per level and setting): (logits, mask result)."""
+    L, H = ctx.shape
+    k = L * H - n_prune
+
+    def run() -> tuple[torch.Tensor, MaskResult]:
+        model = ctx.model if mode == "pipelined" else copy.deepcopy(ctx.model)
+        task, dev = ctx.task, next(ctx.model.parameters()).device
+
+        def loss_fn(m, b, gates):
+            return task.loss_per_example(m(**model_inputs(b, dev)).logits.float(), b["labels"].to(dev)).mean()
+
+        t0 = time.perf_counter()
+        w, _ = learn_subset(model, loss_fn, ctx.encoded, k, steps=steps, seed=ctx.seed * 31 + n_prune, tau0=tau0,
+                            tauf=tauf, lr_logits=lr_logits, lr_model=lr_model if mode == "joint" else 0.0,
+                            straight_through=straight_through, batch_size=ctx.batch_size, pad_id=ctx.pad_id,
+                            precision=ctx.precision)
+        info = {"training_steps": steps, "train_seconds": time.perf_counter() - t0}
+        # joint: the weights trained together with this mask belong to it and are evaluated with it
+        return w, MaskResult(hard_topk_mask(w, k), model if mode == "joint" else None, info)
+
+    return ctx.remember(("dsp", n_prune, mode, steps, tau0, tauf, lr_logits, lr_model, straight_through), run)
+
+
+def _dsp_mask(ctx: ScoringContext, n_prune: int, mode: str = "pipelined", steps: int = 40, tau0: float = 10.0,
+              tauf: float = 0.05, lr_logits: float = 0.5, lr_model: float = 2e-5, straight_through: bool = False) -> MaskResult:
+    if mode not in ("pipelined", "joint"):
+        raise ValueError(f"dsp: unknown mode {mode!r}; allowed: 'pipelined', 'joint'")
+    L, H = ctx.shape
+    if n_prune == 0:
+        return MaskResult(torch.ones(L, H, dtype=torch.bool))
+    return _learn(ctx, n_prune, mode, steps, tau0, tauf, lr_logits, lr_model, straight_through)[1]
+
+
+@register_criterion("dsp", mask_fn=_dsp_mask)
+def dsp(ctx: ScoringContext, mode: str = "pipelined", steps: int = 40, tau0: float = 10.0, tauf: float = 0.05,
+        lr_logits: float = 0.5, lr_model: float = 2e-5, straight_through: bool = False) -> torch.Tensor:
+    """Differentiable subset pruning: Gumbel-soft-top-K head logits learned under an exact K-heads-kept constraint.
+
+    The head-map score is the logits learned at 50 % sparsity (each level learns its own logits)."""
+    if mode not in ("pipelined", "joint"):
+        raise ValueError(f"dsp: unknown mode {mode!r}; allowed: 'pipelined', 'joint'")
+    L, H = ctx.shape
+    return _learn(ctx, (L * H) // 2, mode, steps, tau0, tauf, lr_logits, lr_model, straight_through)[0]

@@ -1,0 +1,232 @@
+"""Head gating, attention capture and physical head pruning for transformers 5 encoders.
+
+transformers 5 removed ``head_mask`` and ``prune_heads()``; this module replaces both:
+
+* :class:`HeadGates` scales each head's context vector by a gate ``xi[l, h]`` with a forward
+  pre-hook on the attention output projection (``attention.output.dense``), i.e.
+  ``MHA(x) = W_O [xi_1 Att_1(x); ...; xi_H Att_H(x)] + b_O`` (Michel et al. 2019, eq. 3).
+* :func:`prune_heads` removes heads physically with ``prune_linear_layer`` on Q, K, V (rows) and
+  W_O (columns), so a pruned model computes exactly what the gated model (gate 0) computes.
+* Pruned models save with ``save_pretrained`` (the pruned heads go into ``config.hpbench_pruned_heads``)
+  and load with :func:`from_pretrained`.
+
+Supported: encoders whose attention block has ``.self.{query,key,value}`` and ``.output.dense``
+(BERT, RoBERTa / XLM-R, ELECTRA, CamemBERT, ...).
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from contextlib import contextmanager
+from typing import Iterator, Sequence
+
+import torch
+from torch import nn
+from transformers.pytorch_utils import prune_linear_layer
+
+from .masks import mask_from_key, mask_to_key  # noqa: F401  (re-exported: the mask encoding lives in masks.py)
+
+
+def attention_blocks(model: nn.Module) -> list[nn.Module]:
+    """The self-attention blocks of ``model`` in layer order (modules with ``.self`` and ``.output.dense``)."""
+    blocks = [
+        m
+        for m in model.modules()
+        if hasattr(m, "self") and hasattr(getattr(m, "output", None), "dense")
+        and (isinstance(m.self, _NoHeads) or all(hasattr(m.self, p) for p in ("query", "key", "value")))
+    ]
+    if not blocks:
+        raise TypeError(
+            f"{type(model).__name__} has no BERT-style attention blocks (.self.query/key/value and "
+            ".output.dense); supported: BERT, RoBERTa, XLM-R, ELECTRA-style encoders"
+        )
+    return blocks
+
+
+def head_shape(model: nn.Module) -> tuple[int, int]:
+    """(layers, heads per layer) of the *unpruned* configuration."""
+    cfg = model.config
+    return cfg.num_hidden_layers, cfg.num_attention_heads
+
+
+def heads_per_layer(model: nn.Module) -> list[int]:
+    """Current number of heads in each layer (smaller than the config's after physical pruning)."""
+    return [b.self.num_attention_heads for b in attention_blocks(model)]
+
+
+class HeadGates:
+    """Multiply each head's attention output by a gate.
+
+    ``gates`` has shape ``[layers, heads]`` (one gate per head) or ``[batch, layers, heads]``
+    (per-example gates, used to get per-example gradients ``dL_x / d xi`` in one backward pass).
+    Assign ``.gates`` at any time; ``None`` disables gating. Use as a context manager or call
+    :meth:`remove`.
+    """
+
+    def __init__(self, model: nn.Module, gates: torch.Tensor | None = None) -> None:
+        self.blocks = attention_blocks(model)
+        self.gates = gates
+        self._handles = [
+            b.output.dense.register_forward_pre_hook(self._make_hook(i)) for i, b in enumerate(self.blocks)
+        ]
+
+    def _make_hook(self, layer: int):
+        block = self.blocks[layer]
+
+        def hook(module: nn.Module, args: tuple) -> tuple | None:
+            g = self.gates
+            if g is None:
+                return None
+            (x, *rest) = args
+            n_heads = block.self.num_attention_heads
+            d = block.self.attention_head_size
+            gl = g[..., layer, :]
+            if gl.shape[-1] != n_heads:
+                raise ValueError(
+                    f"gate for layer {layer} has {gl.shape[-1]} heads, the layer has {n_heads}"
+                )
+            xs = x.view(*x.shape[:-1], n_heads, d)
+            gl = gl.to(device=x.device, dtype=x.dtype)  # gates may live on the CPU or in fp32
+            if gl.dim() == 1:
+                xs = xs * gl.view(*([1] * (xs.dim() - 2)), n_heads, 1)
+            else:  # per-example gates [B, H]
+                xs = xs * gl.view(gl.shape[0], *([1] * (xs.dim() - 3)), n_heads, 1)
+            return (xs.reshape(x.shape), *rest)
+
+        return hook
+
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+    def __enter__(self) -> "HeadGates":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
+@contextmanager
+def gated(model: nn.Module, gates: torch.Tensor | None) -> Iterator[HeadGates]:
+    """Context manager: run ``model`` with head gates (``None`` = no gating)."""
+    g = HeadGates(model, gates)
+    try:
+        yield g
+    finally:
+        g.remove()
+
+
+class _NoHeads(nn.Module):
+    """Stand-in for a self-attention module whose heads were all pruned: outputs a 0-wide context."""
+
+    def __init__(self, attention_head_size: int) -> None:
+        super().__init__()
+        self.num_attention_heads = 0
+        self.attention_head_size = attention_head_size
+        self.all_head_size = 0
+
+    def forward(self, hidden_states: torch.Tensor, *args, **kwargs):
+        return hidden_states.new_zeros(*hidden_states.shape[:-1], 0), None
+
+
+def _check_mask(model: nn.Module, keep: torch.Tensor) -> torch.Tensor:
+    keep = torch.as_tensor(keep).bool()
+    want = head_shape(model)
+    if tuple(keep.shape) != want:
+        raise ValueError(f"head mask has shape {tuple(keep.shape)}; this model needs {want} (layers, heads)")
+    return keep
+
+
+def prune_heads(model: nn.Module, keep: torch.Tensor) -> nn.Module:
+    """Physically remove the heads where ``keep[l, h]`` is False (in place; returns ``model``).
+
+    ``keep`` is indexed by the *original* head numbers. Heads already pruned stay pruned.
+    """
+    keep = _check_mask(model, keep)
+    done: dict[str, list[int]] = {str(k): list(v) for k, v in getattr(model.config, "hpbench_pruned_heads", {}).items()}
+    for layer, block in enumerate(attention_blocks(model)):
+        already = sorted(done.get(str(layer), []))
+        remaining = [h for h in range(keep.shape[1]) if h not in already]  # original ids, in order
+        drop = [h for h in remaining if not keep[layer, h]]
+        if not drop:
+            continue
+        sa = block.self
+        d = sa.attention_head_size
+        pos_keep = [i for i, h in enumerate(remaining) if keep[layer, h]]
+        dtype = sa.query.weight.dtype if pos_keep else block.output.dense.weight.dtype
+        if pos_keep:
+            index = torch.cat([torch.arange(i * d, (i + 1) * d) for i in pos_keep]).to(sa.query.weight.device)
+            # prune_linear_layer builds float32 layers: keep the model's dtype (bf16/fp16 models)
+            sa.query = prune_linear_layer(sa.query, index).to(dtype)
+            sa.key = prune_linear_layer(sa.key, index).to(dtype)
+            sa.value = prune_linear_layer(sa.value, index).to(dtype)
+            sa.num_attention_heads = len(pos_keep)
+            sa.all_head_size = len(pos_keep) * d
+        else:
+            index = torch.empty(0, dtype=torch.long, device=block.output.dense.weight.device)
+            block.self = _NoHeads(d)
+        with warnings.catch_warnings():  # "Initializing zero-element tensors" for a fully pruned layer
+            warnings.simplefilter("ignore", UserWarning)
+            block.output.dense = prune_linear_layer(block.output.dense, index, dim=1).to(dtype)
+        done[str(layer)] = sorted(already + drop)
+    model.config.hpbench_pruned_heads = done
+    return model
+
+
+def save_pretrained(model: nn.Module, path: str | os.PathLike, tokenizer=None) -> None:
+    """``model.save_pretrained`` for a pruned model (the pruned heads travel in the config)."""
+    model.save_pretrained(path)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(path)
+
+
+def from_pretrained(path: str | os.PathLike, model_class=None, **kwargs) -> nn.Module:
+    """Load a model saved by ``save_pretrained``, pruned or not.
+
+    Builds the full architecture from the config, applies ``config.hpbench_pruned_heads`` and then
+    loads the saved weights, so shapes match.
+    """
+    from safetensors.torch import load_file
+    from transformers import AutoConfig, AutoModel
+
+    cfg = AutoConfig.from_pretrained(path)
+    pruned = getattr(cfg, "hpbench_pruned_heads", None) or {}
+    cls = model_class
+    if cls is None:
+        import transformers
+
+        arch = (cfg.architectures or [None])[0]
+        cls = getattr(transformers, arch) if arch and hasattr(transformers, arch) else AutoModel
+    if not pruned:
+        return cls.from_pretrained(path, **kwargs)
+    cfg.hpbench_pruned_heads = {}
+    model = cls.from_config(cfg, **kwargs) if hasattr(cls, "from_config") else cls._from_config(cfg, **kwargs)
+    keep = torch.ones(head_shape(model), dtype=torch.bool)
+    for layer, heads in pruned.items():
+        keep[int(layer), list(heads)] = False
+    prune_heads(model, keep)
+    state = {}
+    for f in sorted(os.listdir(path)):
+        if f.endswith(".safetensors"):
+            state.update(load_file(os.path.join(path, f)))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [m for m in missing if not m.endswith("position_ids")]
+    if unexpected or missing:
+        raise RuntimeError(f"pruned checkpoint at {path} does not match: missing={missing[:5]} unexpected={unexpected[:5]}")
+    model.eval()
+    return model
+
+
+def keep_mask_from_pruned(model: nn.Module) -> torch.Tensor:
+    """``[layers, heads]`` bool mask of heads still present (original numbering)."""
+    keep = torch.ones(head_shape(model), dtype=torch.bool)
+    for layer, heads in (getattr(model.config, "hpbench_pruned_heads", None) or {}).items():
+        keep[int(layer), list(heads)] = False
+    return keep
+
+
+__all__: Sequence[str] = [
+    "attention_blocks", "head_shape", "heads_per_layer", "HeadGates", "gated", "prune_heads",
+    "save_pretrained", "from_pretrained", "keep_mask_from_pruned", "mask_to_key", "mask_from_key",
+]

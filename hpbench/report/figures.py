@@ -1,0 +1,225 @@
+"""Tables and seaborn figures for the HTML reports (per run and across runs).
+
+All functions take the tidy tables of :mod:`hpbench.run.results` (``run_benchmark`` or ``load_tables``).
+Metric values are in [0, 1] (correlations in [-1, 1]); "1 point" = 0.01.
+"""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from ..models.masks import pruned_of_key
+
+RUN_KEYS = ["model", "task", "language"]
+
+
+def main_results(results: pd.DataFrame) -> pd.DataFrame:
+    """Rows of each task's main metric only."""
+    return results[results["main"].astype(bool)].copy()
+
+
+def curves(results: pd.DataFrame, *, col: str = "task", hue: str = "criterion", height: float = 3.2):
+    """Main metric vs % heads pruned, one line per criterion; band = +/- 1 std across seeds."""
+    df = main_results(results)
+    df["% heads pruned"] = 100 * df["n_pruned"] / df["heads_total"]
+    style = "protocol" if "protocol" in df and df["protocol"].nunique() > 1 else None
+    g = sns.relplot(data=df, x="% heads pruned", y="value", hue=hue, style=style, col=col, kind="line", marker="o",
+                    errorbar="sd", height=height, aspect=1.25, facet_kws={"sharey": False},
+                    col_wrap=min(4, df[col].nunique()))
+    names = df.groupby(col)["metric"].first()
+    for key, ax in g.axes_dict.items():
+        ax.set_ylabel(f"dev {names.get(key, 'metric')}")
+    g.set_titles("{col_name}")
+    return g.figure
+
+
+def head_maps(scores: pd.DataFrame, *, title: str = ""):
+    """Layer x head heatmap of each criterion's scores (mean over seeds; per-criterion min-max colour scale)."""
+    crits = list(dict.fromkeys(scores["criterion"]))
+    fig, axes = plt.subplots(1, len(crits), figsize=(3.3 * len(crits), 2.8), squeeze=False)
+    for ax, c in zip(axes[0], crits):
+        m = scores[scores["criterion"] == c].groupby(["layer", "head"])["score"].mean().unstack("head")
+        sns.heatmap(m, ax=ax, cmap="viridis", cbar=True, xticklabels=2, yticklabels=1)
+        ax.set_title(c)
+        ax.set_xlabel("head")
+        ax.set_ylabel("layer")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def stability(results: pd.DataFrame) -> pd.DataFrame:
+    """Std of the main metric across seeds, per run, criterion and sparsity (lower = more stable)."""
+    df = main_results(results)
+    t = df.groupby(RUN_KEYS + ["criterion", "sparsity"])["value"].std(ddof=1).unstack("sparsity")
+    t.columns = [f"{int(round(100 * c))}%" for c in t.columns]
+    return t.round(4)
+
+
+def auc(results: pd.DataFrame) -> pd.DataFrame:
+    """Area under main metric vs fraction pruned (trapezoid over the swept range, divided by its width)."""
+    df = main_results(results).groupby(RUN_KEYS + ["criterion", "seed", "sparsity"])["value"].mean().reset_index()
+
+    def area(g: pd.DataFrame) -> float:
+        g = g.sort_values("sparsity")
+        x, y = g["sparsity"].to_numpy(), g["value"].to_numpy()
+        return float(np.trapezoid(y, x) / (x[-1] - x[0])) if len(x) > 1 else float(y[0])
+
+    per_seed = df.groupby(RUN_KEYS + ["criterion", "seed"]).apply(area, include_groups=False).rename("auc").reset_index()
+    return per_seed.groupby(RUN_KEYS + ["criterion"])["auc"].agg(["mean", "std"]).round(4).rename(
+        columns={"mean": "AUC mean", "std": "AUC std"})
+
+
+def prunable_within(results: pd.DataFrame, tol: float = 0.01) -> pd.DataFrame:
+    """Largest % of heads pruned whose mean main metric (over seeds) stays >= dense - tol (1 point)."""
+    df = main_results(results)
+    mean = df.groupby(RUN_KEYS + ["criterion", "sparsity"])["value"].mean().reset_index()
+    rows = []
+    for key, g in mean.groupby(RUN_KEYS + ["criterion"]):
+        dense = g.loc[g["sparsity"] == g["sparsity"].min(), "value"].iloc[0]
+        ok = g[g["value"] >= dense - tol]
+        rows.append({**dict(zip(RUN_KEYS + ["criterion"], key)), "dense": round(dense, 4),
+                     "max % pruned within 1 pt": int(round(100 * ok["sparsity"].max())) if len(ok) else 0})
+    return pd.DataFrame(rows).set_index(RUN_KEYS + ["criterion"])
+
+
+def jaccard(masks: pd.DataFrame, sparsity: float, by: str = "criterion") -> pd.DataFrame:
+    """Mean Jaccard overlap of pruned-head sets between groups (criteria or languages) at one sparsity,
+    averaged over seeds present in both."""
+    df = masks[np.isclose(masks["sparsity"], sparsity)]
+    names = list(dict.fromkeys(df[by]))
+    sets = {(r[by], r["seed"]): pruned_of_key(r["mask"]) for _, r in df.iterrows()}
+    out = pd.DataFrame(np.nan, index=names, columns=names)
+    for a in names:
+        for b in names:
+            vals = []
+            for (na, seed), sa in sets.items():
+                if na == a and (b, seed) in sets:
+                    sb = sets[(b, seed)]
+                    u = sa | sb
+                    vals.append(len(sa & sb) / len(u) if u else 1.0)
+            out.loc[a, b] = np.mean(vals) if vals else np.nan
+    return out
+
+
+def jaccard_map(masks: pd.DataFrame, sparsity: float = 0.5, by: str = "criterion", title: str = ""):
+    j = jaccard(masks, sparsity, by)
+    fig, ax = plt.subplots(figsize=(1.1 * len(j) + 2, 0.9 * len(j) + 1.5))
+    sns.heatmap(j.astype(float), annot=True, fmt=".2f", vmin=0, vmax=1, cmap="mako", ax=ax)
+    ax.set_title(title or f"Jaccard overlap of pruned heads at {int(100 * sparsity)}% pruned")
+    fig.tight_layout()
+    return fig
+
+
+def summary(results: pd.DataFrame) -> pd.DataFrame:
+    """Main metric mean +/- std across seeds at each sparsity (wide table)."""
+    df = main_results(results)
+    g = df.groupby(RUN_KEYS + ["criterion", "sparsity"])["value"]
+    t = (g.mean().round(3).astype(str) + " ± " + g.std(ddof=1).fillna(0).round(3).astype(str)).unstack("sparsity")
+    t.columns = [f"{int(round(100 * c))}%" for c in t.columns]
+    return t
+
+
+COST_COLUMNS = ["evaluations", "training_steps", "score_seconds", "search_seconds", "train_seconds", "eval_seconds"]
+
+
+def cost(results: pd.DataFrame) -> pd.DataFrame:
+    """Cost per method and sparsity: masks evaluated by a search, training steps, seconds (mean over seeds).
+
+    ``score_seconds`` covers scoring and mask search for all sparsities of a (criterion, seed);
+    ``eval_seconds`` is the dev evaluation of one sparsity (for SMP it includes fine-tuning the pruned model)."""
+    df = main_results(results)
+    cols = [c for c in COST_COLUMNS if c in df]
+    t = df.groupby(RUN_KEYS + ["criterion", "sparsity"])[cols].mean().round(2)
+    return t.dropna(axis=1, how="all")
+
+
+# ------------------------------------------------------------------ cross-lingual views
+def language_heatmaps(results: pd.DataFrame, sparsities=(0.0, 0.3, 0.5), title: str = ""):
+    """Language x criterion heatmap of the main metric (mean over seeds) at each chosen sparsity."""
+    df = main_results(results)
+    sps = [s for s in sparsities if np.isclose(df["sparsity"], s).any()]
+    fig, axes = plt.subplots(1, len(sps), figsize=(4.2 * len(sps), 0.45 * df["language"].nunique() + 1.8), squeeze=False)
+    mats = [df[np.isclose(df["sparsity"], s)].groupby(["language", "criterion"])["value"].mean().unstack("criterion")
+            for s in sps]
+    lo, hi = min(m.min().min() for m in mats), max(m.max().max() for m in mats)  # one colour scale for all panels
+    for ax, s, m in zip(axes[0], sps, mats):
+        sns.heatmap(m, annot=True, fmt=".2f", cmap="rocket_r", ax=ax, cbar=False, vmin=lo, vmax=hi)
+        ax.set_title(f"{int(round(100 * s))}% heads pruned")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def language_curves(results: pd.DataFrame, height: float = 3.0):
+    """Main metric vs % pruned, one line per language, one panel per criterion."""
+    return curves(results, col="criterion", hue="language", height=height)
+
+
+def transfer_effect(results: pd.DataFrame) -> pd.DataFrame:
+    """Change of the zero-shot main metric vs the unpruned model, per language, criterion and sparsity
+    (positive = pruning helped transfer); mean over seeds."""
+    df = main_results(results)
+    keys = ["model", "task", "train_language", "language", "criterion"] if "train_language" in df else RUN_KEYS + ["criterion"]
+    mean = df.groupby(keys + ["sparsity"])["value"].mean()
+    dense = mean.groupby(level=keys).transform(lambda s: s.xs(s.index.get_level_values("sparsity").min(), level="sparsity").iloc[0])
+    delta = (mean - dense).round(4).unstack("sparsity")
+    delta.columns = [f"{int(round(100 * c))}%" for c in delta.columns]
+    return delta
+
+
+def pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Indices of the non-dominated points when lower ``x`` (cost) and higher ``y`` (metric) are better,
+    ordered by cost: a point is on the front when every cheaper point scores lower."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    order = np.lexsort((-y, x))  # by cost, best metric first among equal costs
+    front, best = [], -np.inf
+    for i in order:
+        if y[i] > best:
+            front.append(i)
+            best = y[i]
+    return np.array(front, dtype=int)
+
+
+def pareto(results: pd.DataFrame, run: pd.DataFrame, x: str = "seconds"):
+    """Main metric vs cost of the physically pruned models, one panel per task, mean over seeds, with the
+    Pareto front over all criteria and sparsities (black steps). ``x="seconds"``: measured dev-subset
+    evaluation time (s per 100 examples; cells running side by side share the CPU, so it is noisy);
+    ``x="gflops"``: encoder GFLOPs per 128-token sequence (the FLOP count, exact). Search/learned
+    methods whose evaluation time includes training are left out of the time view."""
+    df = main_results(results)
+    df = df[(df["protocol"] == "prune-after-finetune")] if "protocol" in df else df
+    if x == "gflops":
+        col = next((c for c in df if c.startswith("encoder_gflops_")), None)
+        if col is None:
+            raise ValueError("these results carry no encoder_gflops_* column (made by an older hpbench); use x='seconds'")
+        df = df.rename(columns={col: "t"})
+        label = f"GFLOPs / {col.rsplit('_', 1)[1]}-token sequence"
+    elif x == "seconds":
+        if "training_steps" in df:
+            df = df[df["training_steps"].isna()]
+        dense_s = run.groupby(["model", "task"])["dense_seconds"].mean() if "dense_seconds" in run else None
+        n_dev = run.groupby(["model", "task"])["n_dev"].first()
+        df = df.copy()
+        if dense_s is not None:
+            key = list(zip(df["model"], df["task"]))
+            df.loc[df["sparsity"] == 0, "eval_seconds"] = [dense_s.get(k) for k, s0 in zip(key, df["sparsity"] == 0) if s0]
+        df["t"] = 100 * df["eval_seconds"] / [n_dev.get(k, np.nan) for k in zip(df["model"], df["task"])]
+        label = "measured s / 100 dev examples"
+    else:
+        raise ValueError(f"unknown x {x!r}; allowed: 'seconds', 'gflops'")
+    g = df.groupby(["task", "criterion", "sparsity"]).agg(metric=("value", "mean"), t=("t", "mean")).reset_index()
+    grid = sns.relplot(data=g, x="t", y="metric", hue="criterion", col="task", kind="line", marker="o", sort=False,
+                       height=3.0, aspect=1.2, facet_kws={"sharex": False, "sharey": False},
+                       col_wrap=min(4, g["task"].nunique()))
+    for task, ax in grid.axes_dict.items():
+        sub = g[(g["task"] == task) & g["t"].notna()].reset_index(drop=True)
+        front = sub.iloc[pareto_front(sub["t"], sub["metric"])]
+        ax.step(front["t"], front["metric"], where="post", color="black", lw=1.2, ls="--", label="Pareto front")
+    grid.set_axis_labels(label, "main metric")
+    grid.set_titles("{col_name}")
+    return grid.figure

@@ -1,0 +1,53 @@
+"""HTML out of executed notebooks (code hidden) and the index page that links every run."""
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from ..core.files import atomic_write_bytes
+
+
+def to_html(nb_path: Path, html_path: Path) -> None:
+    """Export an executed notebook to HTML with code, prompts and stderr (progress bars) hidden."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(str(nb_path), as_version=4)
+    for cell in nb.cells:
+        if cell.get("cell_type") == "code":
+            cell["outputs"] = [o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(nb)
+    atomic_write_bytes(html_path, body.encode())
+
+
+def write_index(reports_dir: str, status: pd.DataFrame, *, extra_links: Sequence[tuple[str, str]] = (),
+                note: str = "") -> Path:
+    """``reports/index.html``: links to the comparison report and every run, failed cells listed."""
+    root = Path(reports_dir).resolve()
+    rows = []
+    for _, r in status.iterrows():
+        link = os.path.relpath(r["html"], root) if isinstance(r.get("html"), str) and Path(r["html"]).is_file() else None
+        name = f'<a href="{html.escape(link)}">{html.escape(r["run_id"])}</a>' if link else html.escape(r["run_id"])
+        err = html.escape(str(r["error"])) if isinstance(r.get("error"), str) else ""
+        crit = html.escape(str(r.get("criteria") or ""))
+        rows.append(f"<tr><td>{name}</td><td>{crit}</td><td class='{r['status']}'>{r['status']}</td>"
+                    f"<td>{(r['seconds'] or 0):.0f}</td><td><code>{err}</code></td></tr>")
+    n_fail = int((status["status"] != "ok").sum()) if len(status) else 0
+    links = "".join(f'<li><a href="{html.escape(h)}">{html.escape(t)}</a></li>' for t, h in extra_links)
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>hpbench reports</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto}}td,th{{padding:4px 10px;border-bottom:1px solid #ddd}}
+.ok{{color:#176}}.failed{{color:#b00;font-weight:bold}}</style></head><body>
+<h1>hpbench reports</h1><p>{html.escape(note)}</p>
+<ul><li><a href="comparison.html">Comparison across runs</a> (curves, head maps, stability, AUC, prunable heads, overlap, cost)</li>
+{'<li><a href="crosslingual.html">Cross-lingual report</a> (language x criterion, zero-shot transfer, head overlap across languages)</li>' if (root / "crosslingual.html").is_file() else ''}{links}</ul>
+<h2>Runs ({len(status)} cells, {n_fail} failed)</h2>
+<table><tr><th>run</th><th>criteria</th><th>status</th><th>seconds</th><th>error</th></tr>{''.join(rows)}</table>
+</body></html>"""
+    out = root / "index.html"
+    atomic_write_bytes(out, page.encode())
+    return out

@@ -1,0 +1,112 @@
+"""Small helpers that notebooks call to describe runs in Markdown."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..tasks.spec import get_task
+
+
+def _hies_note() -> str:
+    return ("HIES is hpbench's reconstruction (no code released): alpha·N(HIS) + (1−alpha)·N(sign·entropy), "
+            "min-max N; default alpha = 0.5, global normalisation, sign = −1 (focused, low-entropy heads kept). "
+            "The paper reports up to 15.2 % better quality and 2.04× better stability than HIS (arXiv v1/v2; "
+            "the OpenReview version says 17.62 % and 2.05×); stability here = std of the metric across seeds.")
+
+
+def _num(v, fmt: str = ".4f") -> str:
+    """A number for Markdown; "n/a" for a missing one (None or NaN, e.g. results stored by an older version)."""
+    return "n/a" if v is None or v != v else format(v, fmt)
+
+
+def _hardware(run) -> str:
+    """Which device and precision produced the numbers (runs stored before the device setting: unknown)."""
+    if "precision" not in run or run.get("precision") is None:
+        return "* **Computed on**: not recorded (results stored by an older hpbench)."
+    peak = run.get("peak_accelerator_mib")
+    return (f"* **Computed on**: {run.get('device_name')} ({run.get('device')}), precision **{run.get('precision')}**, "
+            f"torch {run.get('torch_version')}" + (f", CUDA {run.get('cuda_version')}" if run.get("cuda_version") else "")
+            + (f"; peak accelerator memory {_num(peak, '.0f')} MiB" if peak == peak and peak is not None else "") + ".")
+
+
+def run_header(cfg, tables: dict[str, pd.DataFrame]) -> str:
+    task = get_task(cfg.task)
+    run = tables["run"].iloc[0]
+    # the unpruned model's metrics on the dev subset (not its timing, not the whole-dev reference)
+    dense = {k[len("dense_"):]: v for k, v in run.items()
+             if str(k).startswith("dense_") and k != "dense_seconds" and not str(k).startswith("dense_full_dev_")}
+    full = {k[len("dense_full_dev_"):]: v for k, v in run.items() if str(k).startswith("dense_full_dev_")}
+    seeds_note = ("one fine-tuned model per seed" if cfg.finetune_per_seed else
+                  "one fine-tuned model (seed %d); seeds vary the scoring subset (and the random baseline)" % cfg.seeds[0])
+    return "\n".join([
+        f"# {cfg.model} on {task.description or cfg.task} ({cfg.language})",
+        "",
+        f"* **Fine-tuning**: {cfg.n_train or 'all'} training examples, {cfg.epochs} epoch(s), lr {cfg.lr}, "
+        f"batch {cfg.batch_size}, max length {cfg.max_len}; {_num(run.get('finetune_seconds'), '.0f')} s.",
+        f"* **Evaluation**: dev split, {'all' if cfg.n_dev is None else f'a fixed random subset of {int(run.n_dev)}'} "
+        f"examples; main metric **{task.main_metric}**. Unpruned model: "
+        + ", ".join(f"{k} = {_num(v)}" for k, v in dense.items())
+        + ("" if not full else " (whole dev split: " + ", ".join(f"{k} = {_num(v)}" for k, v in full.items()) + ")") + ".",
+        f"* **Scoring**: {cfg.n_score} training examples per seed; seeds {cfg.seeds}: {seeds_note}.",
+        f"* **Pruning**: global ranking, {'iterative re-scoring (Michel et al.)' if cfg.iterative else 'one-shot'}; "
+        f"sparsities {', '.join(f'{int(round(100 * s))}%' for s in cfg.sparsities)} of heads; pruned models are "
+        "physically pruned (smaller Q/K/V/O matrices), not masked.",
+        _hardware(run),
+        f"* **Criteria**: {', '.join(cfg.criteria)}. HIS = E_x|dL/dξ_h| with per-layer L2 normalisation; entropy keeps "
+        "low-entropy heads. " + _hies_note(),
+    ])
+
+
+def comparison_header(t: dict[str, pd.DataFrame]) -> str:
+    if t["run"].empty:
+        return "No finished runs found."
+    r = t["run"]
+    lines = ["| model | task | language | main metric | unpruned, dev subset | unpruned, whole dev | majority-class baseline | dev examples | train examples | epochs |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    warn = []
+    for (m, task, lang), g in r.groupby(["model", "task", "language"]):
+        mm = g["main_metric"].iloc[0]
+        dense = g[f"dense_{mm}"].mean()
+        full = g[f"dense_full_dev_{mm}"].dropna().mean() if f"dense_full_dev_{mm}" in g else float("nan")
+        base = g[f"majority_{mm}"].mean() if f"majority_{mm}" in g else float("nan")
+        lines.append(f"| {m} | {task} | {lang} | {mm} | {dense:.4f} | {full:.4f} | {base:.4f} | {int(g['n_dev'].iloc[0])} | "
+                     f"{g['n_train'].iloc[0]} | {g['epochs'].iloc[0]} |")
+        if base == base and dense <= base + 0.01:
+            warn.append(f"{m}/{task}/{lang}")
+    note = ("\n\n**Warning**: the unpruned model does not beat the majority-class baseline on "
+            + ", ".join(warn) + ": its pruning curves say little (train longer or on more data).") if warn else ""
+    return "\n".join(lines) + note + "\n\n" + _hies_note()
+
+
+def failed_cells(status_csv: str) -> str:
+    if not status_csv or not Path(status_csv).is_file():
+        return ""
+    s = pd.read_csv(status_csv)
+    bad = s[s["status"] != "ok"]
+    if bad.empty:
+        return f"All {len(s)} grid cells finished."
+    rows = "\n".join(f"| {r.run_id} | {r.status} | `{str(r.error)[:300]}` |" for r in bad.itertuples())
+    return f"**{len(bad)} of {len(s)} grid cells failed** (their executed notebooks are linked from index.html):\n\n| run | status | error |\n|---|---|---|\n{rows}"
+
+
+def crosslingual_tables(tables: dict[str, pd.DataFrame]) -> dict:
+    """Results of zero-shot runs and masks of every run (for cross-language head overlap), with a header;
+    ``tables`` from :func:`hpbench.run.results.load_tables`."""
+    res = tables["results"]
+    results = res[res["run_id"].str.contains("-zeroshot")] if len(res) else res
+    masks = tables["masks"]
+    lines = ["# Cross-lingual head pruning", ""]
+    if results.empty:
+        lines.append("No zero-shot runs found.")
+    else:
+        for (m, t, tl), g in results.groupby(["model", "task", "train_language"]):
+            task = get_task(t)
+            langs = ", ".join(sorted(g["language"].unique()))
+            lines.append(f"* **{m} / {t}**: {task.description}. Fine-tuned and scored on **{tl}**, evaluated zero-shot on "
+                         f"{langs}; main metric {task.main_metric}; criteria {', '.join(sorted(g['criterion'].unique()))}; "
+                         f"seeds {sorted(g['seed'].unique().tolist())}.")
+        lines.append("")
+        lines.append("Labelled XTREME test sets are not available offline: PAN-X and UD POS are evaluated on dev, "
+                     "XNLI on a fixed third of dev (see the task descriptions).")
+    return {"results": results, "masks": masks, "header": "\n".join(lines)}

@@ -1,0 +1,82 @@
+"""One grid cell: its notebook executed with papermill, exported to HTML, its status recorded.
+
+A cell that raises is recorded with its error and executed notebook (the grid goes on); a finished
+cell (same parameters) is skipped on a rerun.
+"""
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from ..core.files import PROJECT_ROOT, atomic_write_json, config_hash
+from ..report.html import to_html
+from .config import RunConfig
+from .results import cell_status_path
+
+NOTEBOOKS = PROJECT_ROOT / "notebooks"
+
+
+class _QuietUnknownParameters:
+    """Drops papermill's "Passed unknown parameter" warning: benchmark.ipynb takes every RunConfig field without
+    listing them in its parameters cell (RunConfig itself rejects unknown names)."""
+
+    def filter(self, record) -> bool:
+        return "Passed unknown parameter" not in record.getMessage()
+
+
+def execute(notebook: Path, output: Path, parameters: dict, *, kernel_name: str | None = None, timeout: int | None = None) -> None:
+    import logging
+
+    import papermill as pm
+
+    logger = logging.getLogger("papermill")
+    if not any(isinstance(f, _QuietUnknownParameters) for f in logger.filters):
+        logger.addFilter(_QuietUnknownParameters())
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    pm.execute_notebook(str(notebook), str(output), parameters=parameters, cwd=str(PROJECT_ROOT),
+                        kernel_name=kernel_name, progress_bar=False, log_output=False, execution_timeout=timeout)
+
+
+def cell_run_id(params: dict) -> str:
+    """The run id of a cell's parameters (model-task-language[-zeroshot...]), also for bad parameters."""
+    try:
+        return RunConfig(**{k: v for k, v in params.items() if k in RunConfig.__dataclass_fields__}).run_id
+    except Exception:  # noqa: BLE001 - bad parameters: the notebook will report them
+        return f"{Path(str(params.get('model'))).name}-{params.get('task')}-{params.get('language', 'en')}"
+
+
+def run_cell(params: dict, results_dir: str, reports_dir: str, *, kernel_name: str | None = None) -> dict:
+    """Run one grid cell's notebook (skipped when already finished); return its status record."""
+    params = {**params, "results_dir": str(Path(results_dir).resolve())}
+    run_id = cell_run_id(params)
+    key = config_hash(params)
+    status_path = cell_status_path(results_dir, run_id, key)
+    nb_out = Path(reports_dir) / "runs" / f"{run_id}-{key[:8]}.ipynb"
+    html_out = Path(reports_dir) / "runs" / f"{run_id}-{key[:8]}.html"
+    if status_path.is_file():
+        st = json.loads(status_path.read_text())
+        if st.get("status") == "ok" and html_out.is_file():
+            return {**st, "skipped": True}
+    t0 = time.perf_counter()
+    rec: dict[str, Any] = {"run_id": run_id, "params": params, "notebook": str(nb_out), "html": str(html_out)}
+    try:
+        execute(NOTEBOOKS / "benchmark.ipynb", nb_out, params, kernel_name=kernel_name)
+        rec["status"] = "ok"
+    except Exception as e:  # noqa: BLE001 - a failing cell must not stop the grid
+        rec["status"] = "failed"
+        rec["error"] = f"{type(e).__name__}: {e}"[:4000]
+        rec["traceback"] = traceback.format_exc()[-4000:]
+    if nb_out.is_file():
+        try:
+            to_html(nb_out, html_out)
+        except Exception as e:  # noqa: BLE001
+            rec.setdefault("error", f"HTML export failed: {e}")
+    rec["seconds"] = time.perf_counter() - t0
+    atomic_write_json(status_path, rec)
+    return {**rec, "skipped": False}
+
+

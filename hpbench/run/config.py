@@ -1,0 +1,138 @@
+"""RunConfig: everything that defines one benchmark run (papermill parameters map onto its fields)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from ..core.device import resolve_device, resolve_precision
+from ..core.files import writable_dir
+from ..criteria.base import parse_spec
+from ..criteria.masks import validate_sparsities
+from ..evaluation.evaluate import eval_batch_size_for
+from ..models.registry import resolve_model
+from ..tasks.datadir import data_dir
+from ..tasks.spec import get_task
+from .finetune import FinetuneConfig
+
+DEFAULT_SPARSITIES = [round(0.1 * i, 1) for i in range(10)]
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines one benchmark run (papermill parameters map onto these fields)."""
+
+    model: str = "minilm"
+    task: str = "sst2"
+    language: str = "en"
+    criteria: list[str] = field(default_factory=lambda: ["his", "entropy", "hies", "random"])
+    sparsities: list[float] = field(default_factory=lambda: list(DEFAULT_SPARSITIES))
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    iterative: bool = False
+    finetune_per_seed: bool = False  # False: one fine-tuned model (seed 0); seeds vary the scoring data
+    n_train: int | None = 4000
+    epochs: float = 2.0
+    lr: float = 1e-4
+    batch_size: int = 32
+    max_len: int = 128
+    n_dev: int | None = None
+    n_score: int = 256
+    n_val: int = 256  # held-out validation subset of train (not used for fine-tuning) for search methods
+    eval_batch_size: int | None = None  # None: 16 on CPU (little padding), 128 on an accelerator
+    results_dir: str = "results"
+    data_root: str | None = None
+    eval_languages: list[str] | None = None  # zero-shot: evaluate on these languages (default: [language])
+    score_language: str | None = None  # score heads on this language's data (default: language)
+    device: str = "auto"  # "auto" (CUDA, else MPS, else CPU), "cpu", "cuda", "cuda:N", "mps"
+    precision: str = "auto"  # "auto" (bf16 on GPUs that support it, else fp32), "fp32", "bf16", "fp16"
+
+    def validate(self) -> "RunConfig":
+        """Check every field (clear errors naming the bad value, before any work starts)."""
+        resolve_precision(self.precision, resolve_device(self.device))
+        resolve_model(self.model)
+        task = get_task(self.task)
+        if self.language not in task.languages:
+            raise ValueError(f"unknown language {self.language!r} for task {self.task!r}; available: {', '.join(task.languages)}")
+        for lang in (self.eval_languages or []) + ([self.score_language] if self.score_language else []):
+            if lang not in task.languages:
+                raise ValueError(f"unknown language {lang!r} for task {self.task!r}; available: {', '.join(task.languages)}")
+        if isinstance(self.eval_languages, str):
+            raise ValueError(f"eval_languages must be a list of language codes, got {self.eval_languages!r}")
+        if isinstance(self.criteria, str) or not self.criteria:
+            raise ValueError(f"criteria must be a non-empty list of criterion names, got {self.criteria!r}")
+        for c in self.criteria:
+            parse_spec(c)
+        self.sparsities = validate_sparsities(self.sparsities)
+        if isinstance(self.seeds, (int, str)) or not self.seeds:
+            raise ValueError(f"seeds must be a non-empty list of integers, got {self.seeds!r}")
+        for s in self.seeds:
+            if isinstance(s, bool) or not isinstance(s, int):
+                raise ValueError(f"seed {s!r} is not an integer; seeds must be a list of integers, e.g. [0, 1, 2]")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds {self.seeds} contain duplicates")
+        for name in ("n_train", "n_dev"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
+                raise ValueError(f"{name} must be a positive integer or None (all), got {v!r}")
+        for name in ("n_score", "n_val", "batch_size", "eval_batch_size", "max_len"):
+            v = getattr(self, name)
+            if (v is not None or name != "eval_batch_size") and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if not isinstance(self.epochs, (int, float)) or self.epochs <= 0:
+            raise ValueError(f"epochs must be a positive number, got {self.epochs!r}")
+        data_dir(self.data_root)  # raises if an explicit data directory does not exist
+        writable_dir(self.results_dir)
+        return self
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any] | None = None, base: "RunConfig | None" = None) -> "RunConfig":
+        """A RunConfig from ``base`` (or the defaults) with ``params`` overriding fields; an unknown name is an
+        error that lists the allowed ones (so a misspelt papermill parameter is never silently ignored)."""
+        params = dict(params or {})
+        unknown = sorted(set(params) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise TypeError(f"unknown run parameter(s) {', '.join(map(repr, unknown))}; allowed: "
+                            f"{', '.join(cls.__dataclass_fields__)}")
+        return cls(**{**(asdict(base) if base is not None else {}), **params})
+
+    @property
+    def torch_device(self) -> torch.device:
+        return resolve_device(self.device)
+
+    @property
+    def amp(self) -> str:
+        """The precision actually used on this run's device."""
+        return resolve_precision(self.precision, self.torch_device)
+
+    @property
+    def eval_batch(self) -> int:
+        return self.eval_batch_size or eval_batch_size_for(self.torch_device)
+
+    def finetune_seed(self, seed: int) -> int:
+        """The fine-tuning seed that scoring seed ``seed`` uses (itself, or the first seed when models are shared)."""
+        return seed if self.finetune_per_seed else self.seeds[0]
+
+    @property
+    def run_id(self) -> str:
+        rid = f"{Path(str(self.model)).name}-{self.task}-{self.language}"
+        if self.eval_languages and list(self.eval_languages) != [self.language]:
+            rid += "-zeroshot"
+        if self.score_language and self.score_language != self.language:
+            rid += f"-scored-{self.score_language}"
+        return rid
+
+    def finetune_config(self, seed: int) -> FinetuneConfig:
+        """Fine-tuning settings of the model used by scoring seed ``seed``."""
+        seed = self.finetune_seed(seed)
+        return FinetuneConfig(self.model, self.task, self.language, seed, self.n_train, self.epochs, self.lr,
+                              self.batch_size, self.max_len, precision=self.amp)
+
+
+def notebook_params(namespace: Mapping[str, Any], before: set[str]) -> dict[str, Any]:
+    """The parameters papermill injected into a notebook: the names in ``namespace`` that were not in
+    ``before`` (taken before the parameters cell), leaving out IPython's own ``_``-names."""
+    return {k: v for k, v in namespace.items() if k not in before and not k.startswith("_")}
+
+

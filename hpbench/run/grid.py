@@ -1,0 +1,76 @@
+"""The grid: every model x task x language cell run by an executor, then the comparison reports.
+
+Each cell runs ``notebooks/benchmark.ipynb`` (:mod:`hpbench.run.cell`); executors are in
+:mod:`hpbench.run.executors`; the index page and HTML export in :mod:`hpbench.report.html`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from ..core.device import resolve_device, resolve_precision
+from ..core.files import atomic_write_bytes, writable_dir
+from ..report.html import to_html
+from .cell import NOTEBOOKS, execute
+from .executors import EXECUTORS
+
+STATUS_COLUMNS = ("run_id", "status", "skipped", "seconds", "error", "html", "notebook")
+
+
+def grid_cells(models: Sequence[str], tasks: Sequence[str], languages: Sequence[str] | dict = ("en",),
+               common: dict | None = None, overrides: dict | None = None) -> list[dict[str, Any]]:
+    """Parameter dicts for every model x task x language; ``overrides[task]`` (or ``[model]``) adjusts per cell."""
+    cells = []
+    for m in models:
+        for t in tasks:
+            langs = languages.get(t, ["en"]) if isinstance(languages, dict) else languages
+            for lang in langs:
+                p = {"model": m, "task": t, "language": lang, **(common or {})}
+                for key in (m, t, f"{m}/{t}"):
+                    p.update((overrides or {}).get(key, {}))
+                cells.append(p)
+    return cells
+
+
+def run_grid(cells: Sequence[dict], *, results_dir: str = "results", reports_dir: str = "reports", executor: str = "local",
+             scheduler: str | None = None, n_workers: int | None = None, resources: dict | None = None,
+             kernel_name: str | None = None) -> pd.DataFrame:
+    """Run every cell with a registered executor (``"local"``: ``n_workers`` cells side by side on this
+    machine, 1 = one after another, None = one per GPU or 2 on a CPU; ``"dask"``: one dask task per cell on a
+    LocalCluster or ``scheduler``)."""
+    run = EXECUTORS.get(executor)
+    for c in cells:  # a bad device/precision fails here, before any cell starts
+        resolve_precision(c.get("precision", "auto"), resolve_device(c.get("device", "auto")))
+    writable_dir(results_dir)
+    writable_dir(reports_dir, "reports folder")
+    statuses = run(cells, results_dir, reports_dir, n_workers=n_workers, scheduler=scheduler, resources=resources,
+                   kernel_name=kernel_name)
+    return pd.DataFrame([{k: s.get(k) for k in STATUS_COLUMNS} for s in statuses])
+
+
+def render_notebook(name: str, reports_dir: str, parameters: dict, *, kernel_name: str | None = None) -> Path:
+    """Execute ``notebooks/<name>.ipynb`` with ``parameters`` into ``reports/<name>.ipynb`` and export its HTML."""
+    nb_out = Path(reports_dir) / f"{name}.ipynb"
+    execute(NOTEBOOKS / f"{name}.ipynb", nb_out, parameters, kernel_name=kernel_name)
+    out = Path(reports_dir) / f"{name}.html"
+    to_html(nb_out, out)
+    return out
+
+
+def render_comparison(results_dir: str, reports_dir: str, *, status: pd.DataFrame | None = None,
+                      kernel_name: str | None = None, title: str = "hpbench comparison") -> list[Path]:
+    """Render ``comparison.html`` over every run in ``results_dir`` and, when zero-shot runs exist,
+    ``crosslingual.html``; return the HTML paths."""
+    status_csv = Path(reports_dir) / "grid_status.csv"
+    if status is not None:
+        atomic_write_bytes(status_csv, status.to_csv(index=False).encode())
+    res = str(Path(results_dir).resolve())
+    pages = [render_notebook("comparison", reports_dir, {"results_dir": res, "status_csv": str(status_csv.resolve()),
+                                                         "title": title}, kernel_name=kernel_name)]
+    if any(p.is_dir() and "-zeroshot" in p.name for p in Path(results_dir).iterdir()):
+        pages.append(render_notebook("crosslingual", reports_dir, {"results_dir": res}, kernel_name=kernel_name))
+    return pages
+
+

@@ -1,0 +1,170 @@
+"""The result tables: schema (columns and types), save, merge and load.
+
+Four tidy tables per run folder ``<results_dir>/<run_id>/``:
+
+* ``results``: one row per (criterion, seed, sparsity, eval language, metric);
+* ``scores``: one row per (criterion, seed, layer, head);
+* ``masks``: one row per (criterion, seed, sparsity), the kept heads as a mask key (see ``models.masks``);
+* ``run``: one row per (seed, eval language): the unpruned model's metrics, the majority baseline, settings.
+
+Parquet is the store of record; a CSV copy sits beside each for people. Folders written by hpbench
+0.1 before this module (CSV masks with a ``pruned`` list) are read and converted on load, with a warning.
+"""
+from __future__ import annotations
+
+import io
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..core.files import atomic_write_bytes
+from ..models.masks import mask_to_key
+
+TABLES = ("results", "scores", "masks", "run")
+# column -> pandas dtype; "object" columns hold strings (or None). Extra columns (criterion info, metric
+# columns of the run table) follow the schema's columns.
+SCHEMA: dict[str, dict[str, str]] = {
+    "results": {"model": "object", "task": "object", "language": "object", "train_language": "object",
+                "score_language": "object", "criterion": "object", "protocol": "object", "seed": "int64",
+                "sparsity": "float64", "n_pruned": "int64", "heads_total": "int64", "metric": "object",
+                "value": "float64", "main": "bool", "encoder_gflops_128": "float64", "iterative": "bool",
+                "score_seconds": "float64", "eval_seconds": "float64", "within_bound": "boolean"},
+    "scores": {"criterion": "object", "seed": "int64", "score_language": "object", "layer": "int64", "head": "int64",
+               "score": "float64"},
+    "masks": {"criterion": "object", "seed": "int64", "score_language": "object", "sparsity": "float64",
+              "n_pruned": "int64", "mask": "object"},
+    "run": {"model": "object", "task": "object", "language": "object", "seed": "int64", "eval_language": "object",
+            "main_metric": "object", "n_dev": "int64", "n_score": "int64", "n_train": "Int64", "epochs": "float64",
+            "iterative": "bool", "finetune_per_seed": "bool", "finetune_seconds": "float64", "dense_seconds": "float64",
+            "device": "object", "device_name": "object", "precision": "object", "torch_version": "object",
+            "cuda_version": "object", "peak_accelerator_mib": "float64"},
+}
+# settings that must agree for rows of an earlier invocation to be merged into this one's tables
+SAME_RUN = ["n_dev", "n_score", "n_train", "epochs", "iterative", "finetune_per_seed", "eval_language"]
+
+
+def conform(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    """``df`` with the schema's columns first, cast to the schema's types (a missing column is an error)."""
+    schema = SCHEMA[name]
+    if df.empty:
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in schema.items()})
+    missing = [c for c in schema if c not in df]
+    if missing:
+        raise ValueError(f"{name} table lacks column(s) {missing}; schema: {list(schema)}")
+    out = df[list(schema) + [c for c in df if c not in schema]].copy()
+    for c, t in schema.items():
+        out[c] = out[c].astype(t)
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    missing = lambda v: v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA  # noqa: E731
+    return (missing(a) and missing(b)) or (not missing(a) and not missing(b) and a == b)
+
+
+def merge_previous(tables: dict[str, pd.DataFrame], out: Path, criteria: list[str]) -> dict[str, pd.DataFrame]:
+    """Add the rows of criteria run earlier into the same folder with the same settings (so a later invocation
+    with other criteria adds series instead of replacing them); rows of ``criteria`` are this run's."""
+    old = read_run_folder(out)
+    if old is None or old["run"].empty or tables["run"].empty:
+        return tables
+    new_run = tables["run"]
+    if any(not _same(old["run"][c].iloc[0], new_run[c].iloc[0]) for c in SAME_RUN if c in old["run"] and c in new_run):
+        return tables
+    merged = dict(tables)
+    for name in ("results", "scores", "masks"):
+        prev = old[name][~old[name]["criterion"].isin(set(criteria))]
+        if len(prev):
+            merged[name] = pd.concat([prev, tables[name]], ignore_index=True)
+    return merged
+
+
+def save_tables(tables: dict[str, pd.DataFrame], out: Path) -> dict[str, pd.DataFrame]:
+    """Write each table as Parquet (the record) and CSV (for people), atomically; return the conformed tables."""
+    out.mkdir(parents=True, exist_ok=True)
+    done = {}
+    for name, df in tables.items():
+        df = done[name] = conform(df, name)
+        buf = io.BytesIO()
+        df.to_parquet(buf, index=False)
+        atomic_write_bytes(out / f"{name}.parquet", buf.getvalue())
+        atomic_write_bytes(out / f"{name}.csv", df.to_csv(index=False).encode())
+    return done
+
+
+def _legacy_masks(run: Path, heads_total: int) -> pd.DataFrame:
+    import ast
+
+    m = pd.read_csv(run / "masks.csv")
+    if "mask" not in m:
+        warnings.warn(f"{run}: masks written by an older hpbench (a 'pruned' list in CSV); converted to mask keys "
+                      "on load. Rerun the cell to rewrite the folder in the current format.", stacklevel=3)
+        keys = []
+        for pruned in m.pop("pruned").apply(ast.literal_eval):
+            keep = [True] * heads_total
+            for i in pruned:
+                keep[i] = False
+            keys.append(mask_to_key(keep))
+        m["mask"] = keys
+    return m
+
+
+def read_run_folder(run: Path) -> dict[str, pd.DataFrame] | None:
+    """The four tables of one run folder (Parquet; CSV for folders written before Parquet masks), or None."""
+    if not (run / "run.parquet").is_file() and not (run / "run.csv").is_file():
+        return None
+    out = {}
+    for name in TABLES:
+        pq, csv = run / f"{name}.parquet", run / f"{name}.csv"
+        if name == "masks" and not pq.is_file():
+            heads = int(out["results"]["heads_total"].iloc[0]) if len(out["results"]) else 0
+            out[name] = _legacy_masks(run, heads) if csv.is_file() else pd.DataFrame()
+        else:
+            out[name] = pd.read_parquet(pq) if pq.is_file() else pd.read_csv(csv)
+    return out
+
+
+def load_tables(results_dir: str | Path) -> dict[str, pd.DataFrame]:
+    """Concatenate the tables of every run under ``results_dir``; every row carries its ``run_id`` (folder)
+    and the ``scores``/``masks`` rows their run's model, task and language."""
+    root = Path(results_dir)
+    out: dict[str, list[pd.DataFrame]] = {name: [] for name in TABLES}
+    for run in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+        t = read_run_folder(run)
+        if t is None or t["run"].empty:
+            continue
+        meta = t["run"].iloc[0]
+        for name, df in t.items():
+            df = df.copy()
+            df["run_id"] = run.name
+            if name in ("scores", "masks"):
+                df["model"], df["task"], df["language"] = meta["model"], meta["task"], meta["language"]
+            out[name].append(df)
+    return {k: (pd.concat(v, ignore_index=True) if v else pd.DataFrame()) for k, v in out.items()}
+
+
+# ------------------------------------------------------------------ grid cell statuses
+STATUS_DIR = "_cells"
+
+
+def cell_status_path(results_dir: str | Path, run_id: str, key: str) -> Path:
+    """Where a grid cell's status record lives (one JSON per run id and parameter hash)."""
+    return Path(results_dir) / STATUS_DIR / f"{run_id}-{key}.json"
+
+
+def all_statuses(results_dir: str | Path) -> pd.DataFrame:
+    """Latest status record of every grid cell ever run into ``results_dir`` (for the index page)."""
+    import json
+
+    recs = []
+    for p in sorted((Path(results_dir) / STATUS_DIR).glob("*.json")):
+        r = json.loads(p.read_text())
+        r["criteria"] = ", ".join(r.get("params", {}).get("criteria", []))
+        r["mtime"] = p.stat().st_mtime
+        recs.append(r)
+    cols = ["run_id", "status", "seconds", "error", "html", "notebook", "criteria"]
+    df = pd.DataFrame(recs)
+    return df.sort_values("mtime").reindex(columns=cols) if len(df) else pd.DataFrame(columns=cols)

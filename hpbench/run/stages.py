@@ -1,0 +1,285 @@
+"""The stages of one benchmark run, each a function with typed inputs and outputs:
+
+    prepare(cfg) -> Prepared                      data, fine-tuned checkpoints, result store
+    load_seed(prep, seed) -> SeedModel            the fine-tuned model of a seed, encoded dev sets, unpruned metrics
+    score(prep, sm, spec, contexts) -> Scored     a criterion's scores and keep masks (stored per criterion x seed)
+    evaluate_masks(prep, sm, scored) -> {s: Evaluated}   each mask's physically pruned model on dev (stored)
+    tabulate(prep, seed_models, outcomes) -> tables
+
+:func:`hpbench.run.benchmark.run_benchmark` composes them. Each finished piece is stored in the
+:class:`~hpbench.run.store.ResultStore` under the hash of everything it depends on, so a rerun resumes.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from ..core import VERSION
+from ..core.device import device_record, reset_peak_memory
+from ..criteria.base import Criterion, MaskResult, ScoringContext, parse_spec
+from ..criteria.masks import masks_for_sparsities
+from ..evaluation.evaluate import evaluate
+from ..models.flops import flops_for_heads
+from ..models.heads import from_pretrained, prune_heads
+from ..models.masks import mask_from_key, mask_to_key, n_pruned_of_key
+from ..models.registry import load as load_model
+from ..tasks.encoding import encode
+from ..tasks.metrics import majority_baseline
+from ..tasks.spec import Example, Task, get_task, sample_indices
+from .config import RunConfig
+from .finetune import finetune, set_seed
+from .store import ResultStore
+
+FLOPS_SEQ = 128  # results carry each pruned model's encoder GFLOPs per sequence of this many tokens
+DEV_SEED, SCORE_SEED, VAL_SEED = 12345, 10_000, 20_000  # subset seeds: dev, scoring (+ seed), validation (+ seed)
+
+
+@dataclass
+class Prepared:
+    cfg: RunConfig
+    task: Task
+    store: ResultStore
+    out: Path
+    dev_examples: dict[str, list[Example]]  # eval language -> dev subset
+    checkpoints: dict[int, Path]  # fine-tuning seed -> checkpoint folder
+    base: dict[str, Any]  # what every stored record of this run depends on
+
+    @property
+    def eval_languages(self) -> list[str]:
+        return list(self.dev_examples)
+
+    @property
+    def score_language(self) -> str:
+        return self.cfg.score_language or self.cfg.language
+
+
+@dataclass
+class SeedModel:
+    seed: int
+    model: Any
+    tokenizer: Any
+    pad_id: int
+    dev: dict[str, list[dict]]  # eval language -> encoded dev subset
+    ft_cfg: dict[str, Any]
+    dense: dict[str, Any]  # stored record of the unpruned model: metrics, seconds, full_dev, majority
+    evaluated: dict[str, dict] = field(default_factory=dict)  # mask key -> metrics, shared across criteria
+
+    def evaluate_all(self, model, cfg: RunConfig, task: Task) -> dict[str, dict[str, float]]:
+        return {lang: evaluate(model, task, d, batch_size=cfg.eval_batch, pad_id=self.pad_id, precision=cfg.amp)
+                for lang, d in self.dev.items()}
+
+
+@dataclass
+class Scored:
+    spec: str
+    criterion: Criterion
+    config: dict[str, Any]  # store key of the scores record
+    scores: list[list[float]]  # [L][H]
+    masks: dict[float, str]  # sparsity -> mask key
+    info: dict[str, Any]
+    within_bound: dict[float, bool | None]
+    own_models: dict[float, Any] = field(default_factory=dict)  # sparsity -> weights trained with that mask
+
+
+@dataclass
+class Evaluated:
+    metrics: dict[str, dict[str, float]]  # eval language -> metric -> value
+    seconds: float | None
+
+
+def prepare(cfg: RunConfig) -> Prepared:
+    """Validated settings, the dev subsets and every fine-tuned checkpoint the run needs."""
+    task = get_task(cfg.task)
+    out = Path(cfg.results_dir) / cfg.run_id
+    eval_langs = cfg.eval_languages or [cfg.language]
+    base = {"model": cfg.model, "task": cfg.task, "language": cfg.language, "n_dev": cfg.n_dev,
+            "eval_languages": eval_langs, "score_language": cfg.score_language or cfg.language, "version": VERSION,
+            "precision": cfg.amp}
+    dev = {lang: task.load("dev", language=lang, n=cfg.n_dev, seed=DEV_SEED, data_root=cfg.data_root) for lang in eval_langs}
+    ft_seeds = sorted({cfg.finetune_seed(s) for s in cfg.seeds}, key=cfg.seeds.index)
+    reset_peak_memory(cfg.torch_device)
+    checkpoints = {s: finetune(cfg.finetune_config(s), data_root=cfg.data_root, device=cfg.torch_device) for s in ft_seeds}
+    return Prepared(cfg, task, ResultStore(out), out, dev, checkpoints, base)
+
+
+def load_seed(prep: Prepared, seed: int) -> SeedModel:
+    """The fine-tuned model used by ``seed``, its encoded dev sets and the unpruned model's stored metrics."""
+    from transformers import AutoTokenizer
+
+    cfg, task = prep.cfg, prep.task
+    ck = prep.checkpoints[cfg.finetune_seed(seed)]
+    model, tok = from_pretrained(ck).to(cfg.torch_device), AutoTokenizer.from_pretrained(ck)
+    dev = {lang: encode(task, tok, ex, cfg.max_len) for lang, ex in prep.dev_examples.items()}
+    sm = SeedModel(seed, model, tok, tok.pad_token_id or 0, dev, asdict(cfg.finetune_config(seed)), {})
+    key = {**prep.base, "finetune": sm.ft_cfg, "kind": "dense"}
+    sm.dense = prep.store.get("dense", key) or prep.store.put("dense", key, _dense_record(prep, sm))
+    sm.evaluated[mask_to_key(torch.ones(_shape(model), dtype=torch.bool))] = sm.dense["metrics"]
+    return sm
+
+
+def _dense_record(prep: Prepared, sm: SeedModel) -> dict[str, Any]:
+    cfg, task = prep.cfg, prep.task
+    full = {}
+    if cfg.n_dev is not None:  # the unpruned model on the whole dev split too, for reference
+        whole = task.load("dev", language=prep.eval_languages[0], data_root=cfg.data_root)
+        full = evaluate(sm.model, task, encode(task, sm.tokenizer, whole, cfg.max_len), batch_size=cfg.eval_batch,
+                        pad_id=sm.pad_id, precision=cfg.amp)
+    t0 = time.perf_counter()
+    metrics = sm.evaluate_all(sm.model, cfg, task)
+    return {"metrics": metrics, "seconds": time.perf_counter() - t0, "full_dev": full,
+            "majority": {lang: majority_baseline(task, ex) for lang, ex in prep.dev_examples.items()}}
+
+
+def _shape(model) -> tuple[int, int]:
+    return model.config.num_hidden_layers, model.config.num_attention_heads
+
+
+def heldout_validation(prep: Prepared, seed: int) -> list[Example]:
+    """``n_val`` training examples that the fine-tuning subset did not use (search methods' validation data).
+    The fine-tuning subset is recomputed with :func:`sample_indices`, the function ``Task.load`` samples with."""
+    cfg = prep.cfg
+    train = prep.task.load("train", language=cfg.language, data_root=cfg.data_root)
+    used = set(sample_indices(len(train), cfg.n_train, cfg.finetune_seed(seed))) if cfg.n_train else set()
+    if len(used) == len(train):
+        used = set()
+    rest = [i for i in range(len(train)) if i not in used] or list(range(len(train)))
+    pick = sample_indices(len(rest), min(cfg.n_val, len(rest)), VAL_SEED + seed)
+    return [train[rest[i]] for i in pick]
+
+
+def scoring_context(prep: Prepared, sm: SeedModel, protocol: str) -> ScoringContext:
+    """Scoring subset (train split of the scoring language), held-out validation subset, and the model the
+    protocol scores (the fine-tuned one, or the pretrained one for prune-before-finetune)."""
+    cfg, task = prep.cfg, prep.task
+    set_seed(sm.seed)
+    examples = task.load("train", language=prep.score_language, n=cfg.n_score, seed=SCORE_SEED + sm.seed,
+                         data_root=cfg.data_root)
+    val = encode(task, sm.tokenizer, heldout_validation(prep, sm.seed), cfg.max_len)
+    model = load_model(cfg.model, task)[0].eval().to(cfg.torch_device) if protocol == "prune-before-finetune" else sm.model
+    return ScoringContext(model, task, encode(task, sm.tokenizer, examples, cfg.max_len), seed=sm.seed,
+                          batch_size=cfg.batch_size, pad_id=sm.pad_id, validation=val, tokenizer=sm.tokenizer,
+                          precision=cfg.amp, extras={"config": cfg})
+
+
+def score(prep: Prepared, sm: SeedModel, spec: str, contexts: dict[str, ScoringContext]) -> Scored:
+    """A criterion's head scores and keep masks at every sparsity (stored; recomputed only when missing).
+    ``contexts`` holds one scoring context per protocol, so criteria share one scoring pass."""
+    cfg = prep.cfg
+    crit, params = parse_spec(spec)
+    key = {**prep.base, "finetune": sm.ft_cfg, "criterion": crit.name, "params": params, "seed": sm.seed,
+           "iterative": cfg.iterative, "n_score": cfg.n_score, "sparsities": cfg.sparsities}
+    rec = prep.store.get("scores", key)
+    own: dict[float, Any] = {}
+    if rec is not None and any(prep.store.get("evals", {**key, "sparsity": float(s), "mask": rec["masks"][s]}) is None
+                               for s in rec.get("own_model_levels") or []):
+        rec = None  # a level's own weights are needed again (interrupted before its evaluation was stored)
+    if rec is None:
+        if crit.protocol not in contexts:
+            contexts[crit.protocol] = scoring_context(prep, sm, crit.protocol)
+        set_seed(sm.seed)
+        cm = masks_for_sparsities(crit, params, contexts[crit.protocol], cfg.sparsities, iterative=cfg.iterative)
+        own = {s: r.model for s, r in cm.levels.items() if r.model is not None}
+        rec = prep.store.put("scores", key, _scores_record(cm.scores, cm.levels, cm.info))
+    return Scored(spec, crit, key, rec["scores"], {float(s): k for s, k in rec["masks"].items()}, rec["info"],
+                  {float(s): v for s, v in (rec.get("within_bound") or {}).items()}, own)
+
+
+def _scores_record(scores: torch.Tensor, levels: dict[float, MaskResult], info: dict) -> dict[str, Any]:
+    within = {str(s): r.within_bound for s, r in levels.items()}
+    return {"scores": scores.tolist(), "masks": {str(s): mask_to_key(r.keep) for s, r in levels.items()}, "info": info,
+            "within_bound": within if any(v is not None for v in within.values()) else None,
+            "own_model_levels": [str(s) for s, r in levels.items() if r.model is not None]}
+
+
+def evaluate_masks(prep: Prepared, sm: SeedModel, sc: Scored) -> dict[float, Evaluated]:
+    """Each sparsity's mask evaluated on dev with the heads *physically pruned* (stored per mask)."""
+    out = {}
+    for s, mkey in sc.masks.items():
+        key = {**sc.config, "sparsity": s, "mask": mkey}
+        rec = prep.store.get("evals", key)
+        if rec is None:
+            t0 = time.perf_counter()
+            metrics = _metrics_of_mask(prep, sm, sc, s, mkey)
+            rec = prep.store.put("evals", key, {"metrics": metrics, "seconds": time.perf_counter() - t0})
+        if sc.criterion.protocol == "prune-after-finetune" and s not in sc.own_models:
+            sm.evaluated[mkey] = rec["metrics"]
+        out[s] = Evaluated(rec["metrics"], rec.get("seconds"))
+    return out
+
+
+def _metrics_of_mask(prep: Prepared, sm: SeedModel, sc: Scored, s: float, mkey: str) -> dict[str, dict[str, float]]:
+    """The metrics of one mask's pruned model: the weights trained with the mask (DSP joint), the pruned
+    pretrained model fine-tuned anew (prune-before-finetune), or a pruned copy of the fine-tuned model
+    (evaluated once per distinct mask and seed)."""
+    keep = mask_from_key(mkey, _shape(sm.model))
+    if s in sc.own_models:
+        return sm.evaluate_all(prune_heads(sc.own_models[s], keep), prep.cfg, prep.task)
+    if sc.criterion.protocol == "prune-before-finetune" and n_pruned_of_key(mkey) > 0:
+        ck = finetune(dataclasses.replace(prep.cfg.finetune_config(sm.seed), prune_mask=mkey), data_root=prep.cfg.data_root,
+                      device=prep.cfg.torch_device)
+        return sm.evaluate_all(from_pretrained(ck).to(prep.cfg.torch_device), prep.cfg, prep.task)
+    if mkey not in sm.evaluated:
+        sm.evaluated[mkey] = sm.evaluate_all(prune_heads(copy.deepcopy(sm.model), keep), prep.cfg, prep.task)
+    return sm.evaluated[mkey]
+
+
+def tabulate(prep: Prepared, seed_models: list[SeedModel], outcomes: list[tuple[SeedModel, Scored, dict[float, Evaluated]]]
+             ) -> dict[str, pd.DataFrame]:
+    """The four tidy tables (see :mod:`hpbench.run.results`) of this invocation."""
+    results, scores, masks = [], [], []
+    for sm, sc, evals in outcomes:
+        results += _result_rows(prep, sm, sc, evals)
+        scores += [{"criterion": sc.spec, "seed": sm.seed, "score_language": prep.score_language, "layer": layer,
+                    "head": head, "score": v} for layer, row in enumerate(sc.scores) for head, v in enumerate(row)]
+        masks += [{"criterion": sc.spec, "seed": sm.seed, "score_language": prep.score_language, "sparsity": s,
+                   "n_pruned": n_pruned_of_key(k), "mask": k} for s, k in sc.masks.items()]
+    hw = device_record(prep.cfg.torch_device, prep.cfg.amp)
+    run = [{**row, **hw} for sm in seed_models for row in _run_rows(prep, sm)]
+    return {"results": pd.DataFrame(results), "scores": pd.DataFrame(scores), "masks": pd.DataFrame(masks),
+            "run": pd.DataFrame(run)}
+
+
+def _result_rows(prep: Prepared, sm: SeedModel, sc: Scored, evals: dict[float, Evaluated]) -> list[dict]:
+    cfg, L, H = prep.cfg, len(sc.scores), len(sc.scores[0])
+    rows = []
+    for s, ev in evals.items():
+        keep = mask_from_key(sc.masks[s], (L, H))
+        common = {"model": cfg.model, "task": cfg.task, "train_language": cfg.language,
+                  "score_language": prep.score_language, "criterion": sc.spec, "protocol": sc.criterion.protocol,
+                  "seed": sm.seed, "sparsity": s, "n_pruned": int((~keep).sum()), "heads_total": L * H,
+                  f"encoder_gflops_{FLOPS_SEQ}": flops_for_heads(sm.model.config, keep.sum(1).tolist(), 1, FLOPS_SEQ) / 1e9,
+                  "iterative": cfg.iterative, "score_seconds": sc.info.get("score_seconds"), "eval_seconds": ev.seconds,
+                  "within_bound": sc.within_bound.get(s), **{k: v for k, v in sc.info.items() if k != "score_seconds"}}
+        rows += [{**common, "language": lang, "metric": metric, "value": value, "main": metric == prep.task.main_metric}
+                 for lang, mets in ev.metrics.items() for metric, value in mets.items()]
+    return rows
+
+
+def _run_rows(prep: Prepared, sm: SeedModel) -> list[dict]:
+    cfg, d = prep.cfg, sm.dense
+    rows = []
+    for lang, mets in d["metrics"].items():
+        full = (d.get("full_dev") or {}) if lang == prep.eval_languages[0] else {}
+        rows.append({"model": cfg.model, "task": cfg.task, "language": cfg.language, "seed": sm.seed,
+                     "eval_language": lang, "main_metric": prep.task.main_metric, "n_dev": len(prep.dev_examples[lang]),
+                     "n_score": cfg.n_score, "n_train": cfg.n_train, "epochs": cfg.epochs, "iterative": cfg.iterative,
+                     "finetune_per_seed": cfg.finetune_per_seed, "finetune_seconds": _train_seconds(prep, sm.seed),
+                     "dense_seconds": d.get("seconds"), **{f"dense_{k}": v for k, v in mets.items()},
+                     **{f"majority_{k}": v for k, v in (d.get("majority") or {}).get(lang, {}).items()},
+                     **{f"dense_full_dev_{k}": v for k, v in full.items()}})
+    return rows
+
+
+def _train_seconds(prep: Prepared, seed: int) -> float | None:
+    try:
+        return json.loads((prep.checkpoints[prep.cfg.finetune_seed(seed)] / "hpbench_train.json").read_text()).get("seconds")
+    except OSError:
+        return None

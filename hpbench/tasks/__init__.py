@@ -1,0 +1,10 @@
+"""Tasks: what examples look like, where they come from, how they are scored.
+
+``spec`` (the Task type and registry) -> ``datadir``/``conll`` (readers) -> ``glue``, ``multilingual``
+(built-in tasks) -> ``encoding`` (tokenised, padded batches) and ``metrics``.
+"""
+from . import glue, multilingual  # noqa: F401  (register the built-in tasks)
+from .datadir import DataError, data_dir
+from .spec import Example, Task, get_task, list_tasks, register_task, sample_indices
+
+__all__ = ["DataError", "data_dir", "Example", "Task", "get_task", "list_tasks", "register_task", "sample_indices"]

@@ -1,0 +1,86 @@
+"""What a task is: examples, label space, loss, metrics, and the registry of tasks.
+
+``list_tasks()`` gives the registered names; :mod:`hpbench.tasks.glue` and
+:mod:`hpbench.tasks.multilingual` register the built-in ones.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from ..core.registry import Registry
+from .datadir import data_dir
+
+
+@dataclass
+class Example:
+    text: str | list[str]
+    text_pair: str | None = None
+    label: int | float | list[int] | None = None
+
+
+@dataclass
+class Task:
+    name: str
+    kind: str  # "classification" | "regression" | "token"
+    num_labels: int
+    metrics: list[str]
+    main_metric: str
+    loader: Callable[..., list[Example]]
+    label_names: list[str] = field(default_factory=list)
+    languages: list[str] = field(default_factory=lambda: ["en"])
+    description: str = ""
+
+    def load(self, split: str, *, language: str = "en", n: int | None = None, seed: int = 0,
+             data_root: str | Path | None = None) -> list[Example]:
+        """Examples of ``split`` (a fixed random subset of ``n`` when given)."""
+        if language not in self.languages:
+            raise ValueError(f"unknown language {language!r} for task {self.name!r}; available: {', '.join(self.languages)}")
+        if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n <= 0):
+            raise ValueError(f"subset size n must be a positive integer or None, got {n!r}")
+        exs = self.loader(split, language=language, root=data_dir(data_root))
+        return [exs[i] for i in sample_indices(len(exs), n, seed)]
+
+    def loss_per_example(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Loss of each example, shape [B] (CE; MSE for regression; mean token CE for tagging)."""
+        if self.kind == "regression":
+            return (logits.squeeze(-1) - labels.float()) ** 2
+        if self.kind == "token":
+            ce = F.cross_entropy(logits.transpose(1, 2), labels, reduction="none", ignore_index=-100)
+            n = (labels != -100).sum(1).clamp(min=1)
+            return ce.sum(1) / n
+        return F.cross_entropy(logits, labels, reduction="none")
+
+    def predict(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits.squeeze(-1) if self.kind == "regression" else logits.argmax(-1)
+
+
+def sample_indices(total: int, n: int | None, seed: int) -> list[int]:
+    """The fixed subset ``Task.load(..., n=n, seed=seed)`` takes of a split of ``total`` examples (sorted
+    indices; all of them when ``n`` is None or not smaller). Anything that must know which examples a
+    subset used (e.g. a validation set disjoint from fine-tuning data) calls this."""
+    if n is None or n >= total:
+        return list(range(total))
+    return sorted(random.Random(seed).sample(range(total), n))
+
+
+TASKS: Registry[Task] = Registry("task")
+
+
+def register_task(task: Task, *, overwrite: bool = False) -> Task:
+    return TASKS.add(task.name, task, overwrite=overwrite)
+
+
+def get_task(name: str) -> Task:
+    return TASKS.get(name)
+
+
+def list_tasks() -> list[str]:
+    return TASKS.names()
+
+

@@ -1,0 +1,163 @@
+"""Stage contracts after the layout move: parameters, content keys, one mask encoding, the table store."""
+import shutil
+import warnings
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+import torch
+
+
+
+def test_runconfig_from_params_rejects_unknown_names_and_lists_allowed():
+    from hpbench.run import RunConfig
+
+    cfg = RunConfig.from_params({"task": "rte", "n_val": 17})
+    assert cfg.task == "rte" and cfg.n_val == 17 and cfg.model == RunConfig().model
+    with pytest.raises(TypeError, match=r"unknown run parameter\(s\) 'n_vall'; allowed: .*n_val"):
+        RunConfig.from_params({"n_vall": 3})
+    base = RunConfig(task="mrpc", seeds=[4])
+    assert RunConfig.from_params({"n_dev": 5}, base=base).seeds == [4]
+
+
+def test_notebook_params_are_the_injected_names_only():
+    from hpbench.run.config import notebook_params
+
+    ns = {"In": [], "Out": {}, "notebook_params": notebook_params, "_i1": "x"}
+    before = set(ns)
+    ns.update({"task": "rte", "n_val": 9, "_": None})
+    assert notebook_params(ns, before) == {"task": "rte", "n_val": 9}
+
+
+def test_mask_keys_round_trip_and_reject_bad_keys():
+    from hpbench.models.masks import mask_from_key, mask_to_key, n_pruned_of_key, pruned_of_key
+
+    keep = torch.tensor([[True, False, True], [False, False, True]])
+    key = mask_to_key(keep)
+    assert key == "101001"
+    assert torch.equal(mask_from_key(key, (2, 3)), keep)
+    assert pruned_of_key(key) == {1, 3, 4} and n_pruned_of_key(key) == 3
+    with pytest.raises(ValueError, match="does not fit shape"):
+        mask_from_key("1010", (2, 3))
+
+
+def test_registry_collisions_are_loud_unless_overwrite():
+    import hpbench
+    from hpbench.core.registry import NameCollisionError
+    from hpbench.criteria import CRITERIA
+
+    original = CRITERIA.get("his")
+    with pytest.raises(NameCollisionError, match=r"criterion 'his' is already registered .*overwrite=True"):
+        hpbench.register_criterion("his")(lambda ctx: torch.zeros(1))
+    assert CRITERIA.get("his") is original
+    try:
+        hpbench.register_criterion("his", overwrite=True)(lambda ctx: torch.zeros(1))
+        assert CRITERIA.get("his") is not original
+    finally:
+        CRITERIA.add("his", original, overwrite=True)
+
+
+def test_masks_for_sparsities_leaves_the_context_alone_and_shares_the_memo():
+    from hpbench.criteria import ScoringContext, masks_for_sparsities, parse_spec
+    from hpbench.criteria.stats import HeadStats
+
+    calls = []
+
+    class M:
+        config = SimpleNamespace(num_hidden_layers=2, num_attention_heads=3)
+
+    his = torch.tensor([[3.0, 1.0, 2.0], [6.0, 5.0, 4.0]])
+
+    def fake_stats(keep):
+        calls.append(None if keep is None else keep.clone())
+        # under a mask, pruned heads score 0 and the rest keep their score
+        return HeadStats(his if keep is None else his * keep, his, his, 1, 1, 0.0)
+
+    from hpbench.criteria import base
+
+    orig = base.head_stats
+    base.head_stats = lambda model, task, enc, batch_size, keep, pad_id, precision: fake_stats(keep)
+    try:
+        ctx = ScoringContext(model=M(), task=None, encoded=[])
+        crit, params = parse_spec("his:normalize=false")
+        cm = masks_for_sparsities(crit, params, ctx, [0.0, 0.34, 0.5], iterative=True)
+    finally:
+        base.head_stats = orig
+    assert ctx.keep is None  # never mutated
+    assert [int((~r.keep).sum()) for r in cm.levels.values()] == [0, 2, 3]
+    # iterative: heads 1 (1.0) and 2 (2.0) go first, then head 0 (3.0) of layer 0 among the rest
+    assert cm.levels[0.5].keep.tolist() == [[False, False, False], [True, True, True]]
+    # one pass for the full model (the first level re-scores under an all-ones mask: memo hit), one under the
+    # first level's mask; the context's memo holds both
+    assert len(calls) == 2 and calls[0] is None and calls[1].tolist() == [[True, False, False], [True, True, True]]
+    assert len(ctx.memo) == 2
+
+
+def test_finetune_key_comes_from_content_not_install_path(tiny_model_dir, tmp_path):
+    from hpbench.run.finetune import FinetuneConfig
+
+    a, b = tmp_path / "env-a" / "model", tmp_path / "env-b" / "elsewhere"
+    shutil.copytree(tiny_model_dir, a)
+    shutil.copytree(tiny_model_dir, b)
+    ka, kb = FinetuneConfig(str(a), "sst2").key(), FinetuneConfig(str(b), "sst2").key()
+    assert ka == kb  # same weights, different folders
+    from transformers import BertModel
+
+    m = BertModel.from_pretrained(b)
+    with torch.no_grad():
+        m.encoder.layer[0].attention.self.query.weight[0, 0] += 1.0
+    m.save_pretrained(b)
+    assert FinetuneConfig(str(b), "sst2").key() != ka  # other weights, other key
+    assert FinetuneConfig(str(a), "sst2", seed=1).key() != ka
+
+
+def test_heldout_validation_never_overlaps_the_finetuning_subset():
+    from hpbench.run import RunConfig
+    from hpbench.run.stages import heldout_validation
+    from hpbench.tasks import Example, Task
+
+    task = Task("synthetic", "classification", 2, ["accuracy"], "accuracy",
+                lambda split, language, root: [Example(f"ex{i}", None, i % 2) for i in range(500)])
+    for per_seed in (False, True):
+        cfg = RunConfig(n_train=300, n_val=150, seeds=[3, 5], finetune_per_seed=per_seed)
+        for seed in cfg.seeds:
+            train = task.load("train", n=cfg.n_train, seed=cfg.finetune_config(seed).seed)  # what finetune() uses
+            val = heldout_validation(SimpleNamespace(cfg=cfg, task=task), seed)
+            assert len(val) == 150 and not {e.text for e in val} & {e.text for e in train}
+        assert len(heldout_validation(SimpleNamespace(cfg=RunConfig(n_train=450, n_val=150), task=task), 0)) == 50
+
+
+def test_results_tables_round_trip_with_types_and_read_legacy_masks(tmp_path):
+    from hpbench.run.results import SCHEMA, load_tables, save_tables
+
+    run = tmp_path / "res" / "m-sst2-en"
+    tables = {
+        "results": pd.DataFrame([{**{c: None for c in SCHEMA["results"]}, "model": "m", "task": "sst2", "language": "en",
+                                  "train_language": "en", "score_language": "en", "criterion": "his",
+                                  "protocol": "prune-after-finetune", "seed": 0, "sparsity": 0.5, "n_pruned": 3,
+                                  "heads_total": 6, "metric": "accuracy", "value": 0.75, "main": True,
+                                  "encoder_gflops_128": 1.0, "iterative": False, "score_seconds": 1.0,
+                                  "eval_seconds": 2.0, "within_bound": None, "evaluations": 7}]),
+        "scores": pd.DataFrame([{"criterion": "his", "seed": 0, "score_language": "en", "layer": 0, "head": 1, "score": 0.5}]),
+        "masks": pd.DataFrame([{"criterion": "his", "seed": 0, "score_language": "en", "sparsity": 0.5, "n_pruned": 3,
+                                "mask": "010101"}]),
+        "run": pd.DataFrame([{"model": "m", "task": "sst2", "language": "en", "seed": 0, "eval_language": "en",
+                              "main_metric": "accuracy", "n_dev": 10, "n_score": 8, "n_train": None, "epochs": 1.0,
+                              "iterative": False, "finetune_per_seed": False, "finetune_seconds": 3.0,
+                              "dense_seconds": 0.1, "dense_accuracy": 0.8, "device": "cpu", "device_name": "cpu",
+                              "precision": "fp32", "torch_version": "2", "cuda_version": None,
+                              "peak_accelerator_mib": None}]),
+    }
+    save_tables(tables, run)
+    t = load_tables(tmp_path / "res")
+    assert str(t["results"]["within_bound"].dtype) == "boolean" and t["results"]["evaluations"].iloc[0] == 7
+    assert t["masks"]["mask"].iloc[0] == "010101" and t["masks"]["task"].iloc[0] == "sst2"
+    assert pd.isna(t["run"]["n_train"].iloc[0]) and t["run"]["run_id"].iloc[0] == "m-sst2-en"
+    # a folder written before Parquet masks: a 'pruned' list in CSV is converted to keys, with a warning
+    (run / "masks.parquet").unlink()
+    pd.DataFrame([{"criterion": "his", "seed": 0, "sparsity": 0.5, "n_pruned": 3, "pruned": "[0, 2, 4]"}]).to_csv(
+        run / "masks.csv", index=False)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        t = load_tables(tmp_path / "res")
+    assert t["masks"]["mask"].iloc[0] == "010101" and any("older hpbench" in str(x.message) for x in w)
