@@ -1,0 +1,48 @@
+"""The paper-scale presets are valid papermill parameter files for run_all.ipynb and give valid RunConfigs."""
+import ast
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PRESETS = sorted((ROOT / "notebooks" / "presets").glob("*.yaml"))
+
+
+def _run_all_parameters() -> set[str]:
+    nb = json.loads((ROOT / "notebooks" / "run_all.ipynb").read_text())
+    cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+    return {t.id for node in ast.parse("".join(cell["source"])).body if isinstance(node, ast.Assign) for t in node.targets}
+
+
+def test_the_three_presets_exist():
+    assert {p.stem for p in PRESETS} == {"michel2019", "ma2021", "medium"}
+
+
+@pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.stem)
+def test_preset_names_only_run_all_parameters_and_builds_valid_cells(path):
+    from hpbench.run import RunConfig
+    from hpbench.run.grid import grid_cells
+
+    p = yaml.safe_load(path.read_text())
+    unknown = set(p) - _run_all_parameters()
+    assert not unknown, f"{path.name}: not run_all parameters: {unknown}"
+    common = {k: p[k] for k in ("criteria", "sparsities", "seeds", "iterative", "n_dev", "n_score") if k in p}
+    cells = grid_cells(p["models"], p["tasks"], p.get("languages", ["en"]), common={**common, **p.get("run_params", {})},
+                       overrides=p.get("overrides"))
+    assert len(cells) == len(p["models"]) * len(p["tasks"]) * len(p.get("languages", ["en"]))
+    for c in cells:
+        cfg = RunConfig.from_params(c)  # unknown names raise
+        assert cfg.n_dev is None  # whole dev sets in every preset
+        for spec in cfg.criteria:
+            from hpbench.criteria import parse_spec
+
+            parse_spec(spec)
+
+
+def test_michel2019_is_the_papers_setting():
+    p = yaml.safe_load((ROOT / "notebooks" / "presets" / "michel2019.yaml").read_text())
+    assert p["models"] == ["bert"] and set(p["tasks"]) == {"sst2", "mrpc", "rte", "stsb", "cola"}
+    assert p["iterative"] is True and p["run_params"]["finetune_per_seed"] is True and len(p["seeds"]) == 3
+    assert p["run_params"]["n_train"] is None
