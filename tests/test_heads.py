@@ -122,3 +122,27 @@ def test_evaluation_does_not_depend_on_batch_size(attn):
         ys, ps = predict(m, task, enc, batch_size=bs)
         assert ys == ref[0]
         np.testing.assert_allclose(ps, ref[1], rtol=1e-4, atol=1e-5)
+
+
+def test_pruned_context_equals_a_pruned_copy_and_restores_the_model():
+    import copy
+
+    from hpbench.models.heads import pruned
+
+    m = tiny_model("bert")
+    b = tiny_batch()
+    keep = torch.rand(3, 4, generator=torch.Generator().manual_seed(5)) > 0.5
+    keep[1] = False  # a whole layer
+    keep[0, 0] = True
+    params_before = {n: p for n, p in m.named_parameters()}
+    with torch.no_grad():
+        before = m(**b).logits
+        want = prune_heads(copy.deepcopy(m), keep)(**b).logits
+        with pruned(m, keep) as p:
+            got = p(**b).logits
+            assert heads_per_layer(p) == keep.sum(1).tolist()
+        after = m(**b).logits
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    torch.testing.assert_close(after, before, rtol=0, atol=0)
+    assert heads_per_layer(m) == [4, 4, 4] and not hasattr(m.config, "hpbench_pruned_heads")
+    assert all(p is params_before[n] for n, p in m.named_parameters())  # the very same weights are back

@@ -1,6 +1,7 @@
 """Evaluate a (gated or pruned) model on encoded task examples."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -26,28 +27,45 @@ def eval_batch_size_for(device: torch.device | str) -> int:
     return EVAL_BATCH_SIZE if torch.device(device).type == "cpu" else ACCELERATOR_EVAL_BATCH_SIZE
 
 
+@dataclass
+class EvalBatches:
+    """Length-sorted, padded batches of encoded examples, inputs already on the device (built once, reused by
+    every evaluation of the same examples: a run evaluates its dev set once per mask)."""
+
+    order: list[int]  # batch position -> example index
+    inputs: list[dict[str, torch.Tensor]]
+    labels: list[torch.Tensor]  # on the CPU
+    batch_size: int
+    device: torch.device
+
+
+def eval_batches(encoded: Sequence[dict], batch_size: int, pad_id: int, device: torch.device | str) -> EvalBatches:
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]["input_ids"]))
+    bs = list(batches([encoded[i] for i in order], batch_size, bucket=False, pad_id=pad_id))
+    return EvalBatches(order, [model_inputs(b, device) for b in bs], [b["labels"] for b in bs], batch_size,
+                       torch.device(device))
+
+
 @torch.inference_mode()
 def predict(model, task: Task, encoded: Sequence[dict], *, batch_size: int = EVAL_BATCH_SIZE, gates: torch.Tensor | None = None,
-            pad_id: int = 0, precision: str = "fp32"):
+            pad_id: int = 0, precision: str = "fp32", prepared: EvalBatches | None = None):
     """(labels, predictions) in the order of ``encoded``; token tasks give per-sentence lists.
 
-    Predictions stay on the model's device until every batch has run (one transfer at the end, no
-    host-device synchronisation inside the loop)."""
+    ``prepared`` (from :func:`eval_batches`) skips re-batching. Predictions stay on the model's device until
+    every batch has run (one transfer at the end, no host-device synchronisation inside the loop)."""
     model.eval()
     device = model_device(model)
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]["input_ids"]))
-    preds, labels = [], []
+    if prepared is None or prepared.device != device:
+        prepared = eval_batches(encoded, batch_size, pad_id, device)
     with gated(model, gates), autocast(device, precision):
-        for b in batches([encoded[i] for i in order], batch_size, bucket=False, pad_id=pad_id):
-            preds.append(task.predict(model(**model_inputs(b, device)).logits.float()))
-            labels.append(b["labels"])
+        preds = [task.predict(model(**inputs).logits.float()) for inputs in prepared.inputs]
     ys: list = [None] * len(encoded)
     ps: list = [None] * len(encoded)
     pos = 0
-    for pred, lab in zip(preds, labels):
+    for pred, lab in zip(preds, prepared.labels):
         pred = pred.cpu()
         for j in range(len(lab)):
-            i = order[pos + j]
+            i = prepared.order[pos + j]
             if task.kind == "token":
                 keep = lab[j] != -100
                 ys[i], ps[i] = lab[j][keep].tolist(), pred[j][keep].tolist()
@@ -74,7 +92,8 @@ def score(task: Task, ys, ps) -> dict[str, float]:
 
 
 def evaluate(model, task: Task, encoded: Sequence[dict], *, batch_size: int = EVAL_BATCH_SIZE, gates: torch.Tensor | None = None,
-             pad_id: int = 0, precision: str = "fp32") -> dict[str, float]:
+             pad_id: int = 0, precision: str = "fp32", prepared: EvalBatches | None = None) -> dict[str, float]:
     """Metrics of ``model`` (optionally gated) on ``encoded`` examples, on the model's device."""
-    ys, ps = predict(model, task, encoded, batch_size=batch_size, gates=gates, pad_id=pad_id, precision=precision)
+    ys, ps = predict(model, task, encoded, batch_size=batch_size, gates=gates, pad_id=pad_id, precision=precision,
+                     prepared=prepared)
     return score(task, ys, ps)

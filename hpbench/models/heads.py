@@ -15,6 +15,7 @@ Supported: encoders whose attention block has ``.self.{query,key,value}`` and ``
 """
 from __future__ import annotations
 
+import copy
 import os
 import warnings
 from contextlib import contextmanager
@@ -174,6 +175,32 @@ def prune_heads(model: nn.Module, keep: torch.Tensor) -> nn.Module:
     return model
 
 
+@contextmanager
+def pruned(model: nn.Module, keep: torch.Tensor) -> Iterator[nn.Module]:
+    """``model`` physically pruned to ``keep`` inside the block, exactly as it was after it.
+
+    The pruned Q/K/V/O layers are new modules (``prune_linear_layer`` copies the kept rows), so the
+    originals are simply put back on exit; every other weight is shared, not copied. This replaces a
+    ``prune_heads(copy.deepcopy(model), keep)`` per mask, whose Python object walk cost ~36 ms per copy
+    (the largest hpbench cost in a GPU cell's profile)."""
+    saved = [(b, b.self, b.output.dense, {k: getattr(b.self, k) for k in ("query", "key", "value", "num_attention_heads",
+                                                                           "all_head_size") if hasattr(b.self, k)})
+             for b in attention_blocks(model)]
+    had = hasattr(model.config, "hpbench_pruned_heads")
+    before = copy.deepcopy(getattr(model.config, "hpbench_pruned_heads", None))
+    try:
+        yield prune_heads(model, keep)
+    finally:
+        for block, sa, dense, attrs in saved:
+            block.self, block.output.dense = sa, dense
+            for k, v in attrs.items():
+                setattr(sa, k, v)
+        if had:
+            model.config.hpbench_pruned_heads = before
+        elif hasattr(model.config, "hpbench_pruned_heads"):
+            delattr(model.config, "hpbench_pruned_heads")
+
+
 def save_pretrained(model: nn.Module, path: str | os.PathLike, tokenizer=None) -> None:
     """``model.save_pretrained`` for a pruned model (the pruned heads travel in the config)."""
     model.save_pretrained(path)
@@ -227,6 +254,6 @@ def keep_mask_from_pruned(model: nn.Module) -> torch.Tensor:
 
 
 __all__: Sequence[str] = [
-    "attention_blocks", "head_shape", "heads_per_layer", "HeadGates", "gated", "prune_heads",
+    "attention_blocks", "head_shape", "heads_per_layer", "HeadGates", "gated", "prune_heads", "pruned",
     "save_pretrained", "from_pretrained", "keep_mask_from_pruned", "mask_to_key", "mask_from_key",
 ]

@@ -11,7 +11,6 @@
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import time
@@ -26,9 +25,9 @@ from ..core import VERSION
 from ..core.device import device_record, reset_peak_memory
 from ..criteria.base import Criterion, MaskResult, ScoringContext, parse_spec
 from ..criteria.masks import masks_for_sparsities
-from ..evaluation.evaluate import evaluate
+from ..evaluation.evaluate import EvalBatches, eval_batches, evaluate
 from ..models.flops import flops_for_heads
-from ..models.heads import from_pretrained, prune_heads
+from ..models.heads import from_pretrained, prune_heads, pruned
 from ..models.masks import mask_from_key, mask_to_key, n_pruned_of_key
 from ..models.registry import load as load_model
 from ..tasks.encoding import encode
@@ -71,10 +70,15 @@ class SeedModel:
     ft_cfg: dict[str, Any]
     dense: dict[str, Any]  # stored record of the unpruned model: metrics, seconds, full_dev, majority
     evaluated: dict[str, dict] = field(default_factory=dict)  # mask key -> metrics, shared across criteria
+    batches: dict[str, EvalBatches] = field(default_factory=dict)  # eval language -> dev batches on the device
 
     def evaluate_all(self, model, cfg: RunConfig, task: Task) -> dict[str, dict[str, float]]:
-        return {lang: evaluate(model, task, d, batch_size=cfg.eval_batch, pad_id=self.pad_id, precision=cfg.amp)
-                for lang, d in self.dev.items()}
+        """Metrics on every eval language's dev subset (batched once per seed, reused for every mask)."""
+        for lang, d in self.dev.items():
+            if lang not in self.batches:
+                self.batches[lang] = eval_batches(d, cfg.eval_batch, self.pad_id, cfg.torch_device)
+        return {lang: evaluate(model, task, d, batch_size=cfg.eval_batch, pad_id=self.pad_id, precision=cfg.amp,
+                               prepared=self.batches[lang]) for lang, d in self.dev.items()}
 
 
 @dataclass
@@ -227,7 +231,8 @@ def _metrics_of_mask(prep: Prepared, sm: SeedModel, sc: Scored, s: float, mkey: 
                       device=prep.cfg.torch_device)
         return sm.evaluate_all(from_pretrained(ck).to(prep.cfg.torch_device), prep.cfg, prep.task)
     if mkey not in sm.evaluated:
-        sm.evaluated[mkey] = sm.evaluate_all(prune_heads(copy.deepcopy(sm.model), keep), prep.cfg, prep.task)
+        with pruned(sm.model, keep) as m:
+            sm.evaluated[mkey] = sm.evaluate_all(m, prep.cfg, prep.task)
     return sm.evaluated[mkey]
 
 
