@@ -41,6 +41,7 @@ test: setup
 benchmarks: setup
 	$(PY) benchmarks/scoring_speed.py
 	$(PY) benchmarks/pruning_speed.py
+	$(PY) benchmarks/eval_throughput.py
 	$(PY) benchmarks/memory.py
 	$(PY) benchmarks/thread_scaling.py
 

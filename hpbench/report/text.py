@@ -58,12 +58,19 @@ def run_header(cfg, tables: dict[str, pd.DataFrame]) -> str:
     ])
 
 
+def _computed_on(g: pd.DataFrame) -> str:
+    """Device name and precision of a run's rows ("not recorded" for runs stored before they were)."""
+    if "precision" not in g or g["precision"].isna().all():
+        return "not recorded"
+    return ", ".join(sorted({f"{d} ({p})" for d, p in zip(g["device_name"], g["precision"])}))
+
+
 def comparison_header(t: dict[str, pd.DataFrame]) -> str:
     if t["run"].empty:
         return "No finished runs found."
     r = t["run"]
-    lines = ["| model | task | language | main metric | unpruned, dev subset | unpruned, whole dev | majority-class baseline | dev examples | train examples | epochs |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | task | language | main metric | unpruned, dev subset | unpruned, whole dev | majority-class baseline | dev examples | train examples | epochs | computed on |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     warn = []
     for (m, task, lang), g in r.groupby(["model", "task", "language"]):
         mm = g["main_metric"].iloc[0]
@@ -71,7 +78,7 @@ def comparison_header(t: dict[str, pd.DataFrame]) -> str:
         full = g[f"dense_full_dev_{mm}"].dropna().mean() if f"dense_full_dev_{mm}" in g else float("nan")
         base = g[f"majority_{mm}"].mean() if f"majority_{mm}" in g else float("nan")
         lines.append(f"| {m} | {task} | {lang} | {mm} | {dense:.4f} | {full:.4f} | {base:.4f} | {int(g['n_dev'].iloc[0])} | "
-                     f"{g['n_train'].iloc[0]} | {g['epochs'].iloc[0]} |")
+                     f"{g['n_train'].iloc[0]} | {g['epochs'].iloc[0]} | {_computed_on(g)} |")
         if base == base and dense <= base + 0.01:
             warn.append(f"{m}/{task}/{lang}")
     note = ("\n\n**Warning**: the unpruned model does not beat the majority-class baseline on "
