@@ -39,7 +39,7 @@ def test_precision_resolution():
 
 
 def test_runconfig_rejects_a_bad_device_before_any_work(tmp_path):
-    from hpbench.run import RunConfig, run_benchmark
+    from hpbench.run import run_benchmark
 
     with pytest.raises(ValueError, match=r"device 'gpu0' is not one of"):
         run_benchmark(device="gpu0", results_dir=str(tmp_path / "r"))

@@ -4,7 +4,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import needs_shared
+from conftest import SHARED, needs_shared
 
 pytestmark = needs_shared
 
@@ -76,3 +76,40 @@ def test_determinism_same_config_same_numbers(tiny_model_dir, tmp_path, monkeypa
     timing = [c for c in outs[0]["results"] if c.endswith("seconds")]
     pd.testing.assert_frame_equal(outs[0]["results"].drop(columns=timing), outs[1]["results"].drop(columns=timing))
     pd.testing.assert_frame_equal(outs[0]["scores"], outs[1]["scores"])
+
+
+def test_changing_one_dev_example_recomputes_exactly_what_depends_on_dev(tiny_model_dir, tmp_path, monkeypatch):
+    """Data identity is in every key: a changed dev example recomputes the unpruned model's and the masks'
+    evaluations, and keeps the checkpoint and the head scores (they never saw dev)."""
+    import shutil
+
+    from hpbench.run import run_benchmark
+
+    data = tmp_path / "data"
+    shutil.copytree(SHARED / "glue" / "RTE", data / "glue" / "RTE")
+    monkeypatch.setenv("HPBENCH_DATA_DIR", str(data))
+    monkeypatch.setenv("HPBENCH_CACHE", str(tmp_path / "cache"))
+    kw = dict(model=tiny_model_dir, task="rte", criteria=["his", "random"], sparsities=[0.0, 0.5], seeds=[0],
+              n_train=24, epochs=1.0, max_len=32, n_dev=None, n_score=8, results_dir=str(tmp_path / "res"))
+    run_benchmark(**kw)
+    log = tmp_path / "res" / f"{Path(tiny_model_dir).name}-rte-en" / "_writes.log"
+    first = log.read_text().splitlines()
+    checkpoints = sorted((tmp_path / "cache" / "finetuned").iterdir())
+    run_benchmark(**kw)
+    assert log.read_text().splitlines() == first  # same data: nothing recomputed
+    dev = data / "glue" / "RTE" / "dev.tsv"
+    lines = dev.read_text().splitlines()
+    cols = lines[1].split("\t")
+    cols[1] = cols[1] + " (edited)"  # one dev hypothesis (sentence2) changes
+    dev.write_text("\n".join([lines[0], "\t".join(cols)] + lines[2:]) + "\n")
+    run_benchmark(**kw)
+    new = log.read_text().splitlines()[len(first):]
+    kinds = sorted({line.split("/")[0] for line in new})
+    assert kinds == ["dense", "evals"], kinds  # no new scores
+    assert sum(k.startswith("evals/") for k in new) == sum(k.startswith("evals/") for k in first)
+    assert sorted((tmp_path / "cache" / "finetuned").iterdir()) == checkpoints  # the checkpoint is kept
+    train = data / "glue" / "RTE" / "train.tsv"  # a changed training example: a new checkpoint and new scores
+    tl = train.read_text().splitlines()
+    train.write_text("\n".join(tl[:1] + [t.replace("\t", " x\t", 1) for t in tl[1:]]) + "\n")
+    run_benchmark(**kw)
+    assert len(list((tmp_path / "cache" / "finetuned").iterdir())) == len(checkpoints) + 1

@@ -16,7 +16,7 @@ from ..models.heads import head_shape, prune_heads, save_pretrained
 from ..models.masks import mask_from_key
 from ..models.registry import load, model_fingerprint
 from ..tasks.encoding import batches, encode, model_inputs
-from ..tasks.spec import get_task
+from ..tasks.spec import examples_digest, get_task
 
 
 @dataclass(frozen=True)
@@ -36,9 +36,10 @@ class FinetuneConfig:
     freeze_word_embeddings: bool = True  # the vocabulary matrix stays pretrained (faster on CPU; 250k rows for me5)
     precision: str = "fp32"  # autocast of the training forward (bf16/fp16 change the weights, so it is in the key)
 
-    def key(self) -> str:
-        """Hash of the settings and the model's *content* (:func:`model_fingerprint`), never its install path."""
-        d = asdict(self)
+    def key(self, data: str | None = None) -> str:
+        """Hash of the settings, the model's *content* (:func:`model_fingerprint`; never its install path) and
+        ``data``, the digest of the training examples actually used."""
+        d = {**asdict(self), "train_data": data}
         d["model"] = model_fingerprint(self.model)
         d["version"] = VERSION
         return config_hash(d)
@@ -102,11 +103,13 @@ def train_steps(model, task, encoded, *, epochs: float, lr: float, batch_size: i
 def finetune(cfg: FinetuneConfig, *, data_root=None, cache: Path | None = None, device: torch.device | str = "cpu") -> Path:
     """Fine-tune on ``device`` (or reuse the cached checkpoint, wherever it was trained) and return the
     checkpoint folder. The device is not part of the key: fp32 on another device differs only by rounding."""
-    final = Path(cache or cache_root()) / "finetuned" / f"{Path(str(cfg.model)).name}-{cfg.task}-{cfg.language}-{cfg.key()}"
+    task = get_task(cfg.task)
+    train = task.load("train", language=cfg.language, n=cfg.n_train, seed=cfg.seed, data_root=data_root)
+    final = (Path(cache or cache_root()) / "finetuned"
+             / f"{Path(str(cfg.model)).name}-{cfg.task}-{cfg.language}-{cfg.key(examples_digest(train))}")
     if (final / "hpbench_train.json").is_file():
         return final
     remove_stale_temp(final.parent)
-    task = get_task(cfg.task)
     set_seed(cfg.seed)
     model, tokenizer = load(cfg.model, task)
     if cfg.prune_mask is not None:
@@ -114,7 +117,6 @@ def finetune(cfg: FinetuneConfig, *, data_root=None, cache: Path | None = None, 
     model.to(device)
     if cfg.freeze_word_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
-    train = task.load("train", language=cfg.language, n=cfg.n_train, seed=cfg.seed, data_root=data_root)
     enc = encode(task, tokenizer, train, cfg.max_len)
     t0 = time.perf_counter()
     losses = train_steps(model, task, enc, epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed,
@@ -123,7 +125,8 @@ def finetune(cfg: FinetuneConfig, *, data_root=None, cache: Path | None = None, 
                          precision=cfg.precision)
     tmp = atomic_dir(final)
     save_pretrained(model, tmp, tokenizer)
-    atomic_write_json(tmp / "hpbench_train.json", {**asdict(cfg), "seconds": time.perf_counter() - t0,
+    atomic_write_json(tmp / "hpbench_train.json", {**asdict(cfg), "train_data": examples_digest(train),
+                                                   "seconds": time.perf_counter() - t0,
                                                    "n_examples": len(enc), "final_loss": losses[-1]})
     commit_dir(tmp, final)
     return final

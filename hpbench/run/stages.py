@@ -32,7 +32,7 @@ from ..models.masks import mask_from_key, mask_to_key, n_pruned_of_key
 from ..models.registry import load as load_model
 from ..tasks.encoding import encode
 from ..tasks.metrics import majority_baseline
-from ..tasks.spec import Example, Task, get_task, sample_indices
+from ..tasks.spec import Example, Task, examples_digest, get_task, sample_indices
 from .config import RunConfig
 from .finetune import finetune, set_seed
 from .store import ResultStore
@@ -50,6 +50,7 @@ class Prepared:
     dev_examples: dict[str, list[Example]]  # eval language -> dev subset
     checkpoints: dict[int, Path]  # fine-tuning seed -> checkpoint folder
     base: dict[str, Any]  # what every stored record of this run depends on
+    dev_key: dict[str, Any]  # what evaluations also depend on: the dev subsets (size and content digest)
 
     @property
     def eval_languages(self) -> list[str]:
@@ -71,6 +72,7 @@ class SeedModel:
     dense: dict[str, Any]  # stored record of the unpruned model: metrics, seconds, full_dev, majority
     evaluated: dict[str, dict] = field(default_factory=dict)  # mask key -> metrics, shared across criteria
     batches: dict[str, EvalBatches] = field(default_factory=dict)  # eval language -> dev batches on the device
+    scoring_data: tuple[list[Example], list[Example]] | None = None  # (scoring, validation) examples, loaded once
 
     def evaluate_all(self, model, cfg: RunConfig, task: Task) -> dict[str, dict[str, float]]:
         """Metrics on every eval language's dev subset (batched once per seed, reused for every mask)."""
@@ -104,14 +106,14 @@ def prepare(cfg: RunConfig) -> Prepared:
     task = get_task(cfg.task)
     out = Path(cfg.results_dir) / cfg.run_id
     eval_langs = cfg.eval_languages or [cfg.language]
-    base = {"model": cfg.model, "task": cfg.task, "language": cfg.language, "n_dev": cfg.n_dev,
-            "eval_languages": eval_langs, "score_language": cfg.score_language or cfg.language, "version": VERSION,
-            "precision": cfg.amp}
     dev = {lang: task.load("dev", language=lang, n=cfg.n_dev, seed=DEV_SEED, data_root=cfg.data_root) for lang in eval_langs}
+    base = {"model": cfg.model, "task": cfg.task, "language": cfg.language, "eval_languages": eval_langs,
+            "score_language": cfg.score_language or cfg.language, "version": VERSION, "precision": cfg.amp}
+    dev_key = {"n_dev": cfg.n_dev, "dev_data": {lang: examples_digest(ex) for lang, ex in dev.items()}}
     ft_seeds = sorted({cfg.finetune_seed(s) for s in cfg.seeds}, key=cfg.seeds.index)
     reset_peak_memory(cfg.torch_device)
     checkpoints = {s: finetune(cfg.finetune_config(s), data_root=cfg.data_root, device=cfg.torch_device) for s in ft_seeds}
-    return Prepared(cfg, task, ResultStore(out), out, dev, checkpoints, base)
+    return Prepared(cfg, task, ResultStore(out), out, dev, checkpoints, base, dev_key)
 
 
 def load_seed(prep: Prepared, seed: int) -> SeedModel:
@@ -122,8 +124,9 @@ def load_seed(prep: Prepared, seed: int) -> SeedModel:
     ck = prep.checkpoints[cfg.finetune_seed(seed)]
     model, tok = from_pretrained(ck).to(cfg.torch_device), AutoTokenizer.from_pretrained(ck)
     dev = {lang: encode(task, tok, ex, cfg.max_len) for lang, ex in prep.dev_examples.items()}
-    sm = SeedModel(seed, model, tok, tok.pad_token_id or 0, dev, asdict(cfg.finetune_config(seed)), {})
-    key = {**prep.base, "finetune": sm.ft_cfg, "kind": "dense"}
+    train_data = json.loads((ck / "hpbench_train.json").read_text()).get("train_data")
+    sm = SeedModel(seed, model, tok, tok.pad_token_id or 0, dev, {**asdict(cfg.finetune_config(seed)), "train_data": train_data}, {})
+    key = {**prep.base, **prep.dev_key, "finetune": sm.ft_cfg, "kind": "dense"}
     sm.dense = prep.store.get("dense", key) or prep.store.put("dense", key, _dense_record(prep, sm))
     sm.evaluated[mask_to_key(torch.ones(_shape(model), dtype=torch.bool))] = sm.dense["metrics"]
     return sm
@@ -159,14 +162,21 @@ def heldout_validation(prep: Prepared, seed: int) -> list[Example]:
     return [train[rest[i]] for i in pick]
 
 
-def scoring_context(prep: Prepared, sm: SeedModel, protocol: str) -> ScoringContext:
-    """Scoring subset (train split of the scoring language), held-out validation subset, and the model the
-    protocol scores (the fine-tuned one, or the pretrained one for prune-before-finetune)."""
+def scoring_data(prep: Prepared, seed: int) -> tuple[list[Example], list[Example]]:
+    """(scoring subset of the scoring language's train split, held-out validation subset) of ``seed``."""
+    cfg = prep.cfg
+    examples = prep.task.load("train", language=prep.score_language, n=cfg.n_score, seed=SCORE_SEED + seed,
+                              data_root=cfg.data_root)
+    return examples, heldout_validation(prep, seed)
+
+
+def scoring_context(prep: Prepared, sm: SeedModel, protocol: str, data: tuple[list[Example], list[Example]]) -> ScoringContext:
+    """Scoring and validation examples encoded, and the model the protocol scores (the fine-tuned one, or the
+    pretrained one for prune-before-finetune)."""
     cfg, task = prep.cfg, prep.task
     set_seed(sm.seed)
-    examples = task.load("train", language=prep.score_language, n=cfg.n_score, seed=SCORE_SEED + sm.seed,
-                         data_root=cfg.data_root)
-    val = encode(task, sm.tokenizer, heldout_validation(prep, sm.seed), cfg.max_len)
+    examples, heldout = data
+    val = encode(task, sm.tokenizer, heldout, cfg.max_len)
     model = load_model(cfg.model, task)[0].eval().to(cfg.torch_device) if protocol == "prune-before-finetune" else sm.model
     return ScoringContext(model, task, encode(task, sm.tokenizer, examples, cfg.max_len), seed=sm.seed,
                           batch_size=cfg.batch_size, pad_id=sm.pad_id, validation=val, tokenizer=sm.tokenizer,
@@ -178,16 +188,20 @@ def score(prep: Prepared, sm: SeedModel, spec: str, contexts: dict[str, ScoringC
     ``contexts`` holds one scoring context per protocol, so criteria share one scoring pass."""
     cfg = prep.cfg
     crit, params = parse_spec(spec)
+    if sm.scoring_data is None:
+        sm.scoring_data = scoring_data(prep, sm.seed)
+    data = sm.scoring_data
     key = {**prep.base, "finetune": sm.ft_cfg, "criterion": crit.name, "params": params, "seed": sm.seed,
-           "iterative": cfg.iterative, "n_score": cfg.n_score, "sparsities": cfg.sparsities}
+           "iterative": cfg.iterative, "n_score": cfg.n_score, "sparsities": cfg.sparsities,
+           "score_data": examples_digest(data[0]), "validation_data": examples_digest(data[1])}
     rec = prep.store.get("scores", key)
     own: dict[float, Any] = {}
-    if rec is not None and any(prep.store.get("evals", {**key, "sparsity": float(s), "mask": rec["masks"][s]}) is None
+    if rec is not None and any(prep.store.get("evals", _eval_key(prep, key, float(s), rec["masks"][s])) is None
                                for s in rec.get("own_model_levels") or []):
         rec = None  # a level's own weights are needed again (interrupted before its evaluation was stored)
     if rec is None:
         if crit.protocol not in contexts:
-            contexts[crit.protocol] = scoring_context(prep, sm, crit.protocol)
+            contexts[crit.protocol] = scoring_context(prep, sm, crit.protocol, data)
         set_seed(sm.seed)
         cm = masks_for_sparsities(crit, params, contexts[crit.protocol], cfg.sparsities, iterative=cfg.iterative)
         own = {s: r.model for s, r in cm.levels.items() if r.model is not None}
@@ -203,11 +217,16 @@ def _scores_record(scores: torch.Tensor, levels: dict[float, MaskResult], info: 
             "own_model_levels": [str(s) for s, r in levels.items() if r.model is not None]}
 
 
+def _eval_key(prep: Prepared, scores_key: dict, sparsity: float, mkey: str) -> dict[str, Any]:
+    """An evaluation depends on what its mask depends on, plus the dev subsets."""
+    return {**scores_key, **prep.dev_key, "sparsity": sparsity, "mask": mkey}
+
+
 def evaluate_masks(prep: Prepared, sm: SeedModel, sc: Scored) -> dict[float, Evaluated]:
     """Each sparsity's mask evaluated on dev with the heads *physically pruned* (stored per mask)."""
     out = {}
     for s, mkey in sc.masks.items():
-        key = {**sc.config, "sparsity": s, "mask": mkey}
+        key = _eval_key(prep, sc.config, s, mkey)
         rec = prep.store.get("evals", key)
         if rec is None:
             t0 = time.perf_counter()

@@ -5,6 +5,6 @@
 """
 from . import glue, multilingual  # noqa: F401  (register the built-in tasks)
 from .datadir import DataError, data_dir
-from .spec import Example, Task, get_task, list_tasks, register_task, sample_indices
+from .spec import Example, Task, examples_digest, get_task, list_tasks, register_task, sample_indices
 
-__all__ = ["DataError", "data_dir", "Example", "Task", "get_task", "list_tasks", "register_task", "sample_indices"]
+__all__ = ["DataError", "data_dir", "Example", "Task", "examples_digest", "get_task", "list_tasks", "register_task", "sample_indices"]

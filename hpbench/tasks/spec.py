@@ -69,6 +69,15 @@ def sample_indices(total: int, n: int | None, seed: int) -> list[int]:
     return sorted(random.Random(seed).sample(range(total), n))
 
 
+def examples_digest(examples: list[Example]) -> str:
+    """Content hash of examples (texts, pairs, labels, in order): what cache keys use to know the data."""
+    import hashlib
+    import json
+
+    blob = json.dumps([[e.text, e.text_pair, e.label] for e in examples], ensure_ascii=False).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
 TASKS: Registry[Task] = Registry("task")
 
 
