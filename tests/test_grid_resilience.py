@@ -18,12 +18,31 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = needs_shared
 
 
-def _params(model_dir, res, rep, executor="local"):
+PLUGIN = '''
+import hpbench
+
+
+@hpbench.register_criterion("plugin_focus")
+def plugin_focus(ctx, power: float = 1.0):
+    """HIS over attention entropy: a user's criterion defined in a .py file, loaded in every cell's kernel."""
+    st = ctx.stats()
+    return st.his / st.entropy.clamp(min=1e-6) ** power
+'''
+
+
+@pytest.fixture(scope="module")
+def plugin_file(tmp_path_factory):
+    p = tmp_path_factory.mktemp("plugin") / "my_criteria.py"
+    p.write_text(PLUGIN)
+    return str(p)
+
+
+def _params(model_dir, res, rep, executor="local", plugin=None):
     small = {"n_train": 32, "epochs": 1.0, "max_len": 32}
-    return dict(models=[model_dir], tasks=["sst2", "stsb"], criteria=["his", "hies", "random"],
+    return dict(models=[model_dir], tasks=["sst2", "stsb"], criteria=["his", "hies", "random", "plugin_focus:power=2"],
                 sparsities=[0.0, 0.25, 0.5, 0.75], seeds=[0, 1], n_dev=16, n_score=8,
                 overrides={"sst2": small, "stsb": small}, results_dir=str(res), reports_dir=str(rep),
-                executor=executor, n_workers=2)
+                executor=executor, n_workers=2, plugins=[plugin])
 
 
 def _start(params, tmp, token, env_extra=None):
@@ -60,16 +79,19 @@ def _table(res):
 
 
 @pytest.fixture(scope="module")
-def reference(tiny_model_dir, tmp_path_factory):
+def reference(tiny_model_dir, tmp_path_factory, plugin_file):
     tmp = tmp_path_factory.mktemp("ref")
-    p = _start(_params(tiny_model_dir, tmp / "res", tmp / "rep"), tmp, "ref")
+    p = _start(_params(tiny_model_dir, tmp / "res", tmp / "rep", plugin=plugin_file), tmp, "ref")
     _, err = p.communicate(timeout=600)
     assert p.returncode == 0, err.decode()[-3000:]
-    return _table(tmp / "res")
+    t = _table(tmp / "res")
+    assert (t["criterion"] == "plugin_focus:power=2").sum() == 2 * 4 * (1 + 2)  # seeds x sparsities x (SST-2 + STS-B metrics)
+    assert "[hpbench] [2/2]" in err.decode()  # one progress line per finished cell on the terminal
+    return t
 
 
-def test_sigkill_at_random_points_then_resume(tiny_model_dir, tmp_path, reference):
-    params = _params(tiny_model_dir, tmp_path / "res", tmp_path / "rep")
+def test_sigkill_at_random_points_then_resume(tiny_model_dir, tmp_path, reference, plugin_file):
+    params = _params(tiny_model_dir, tmp_path / "res", tmp_path / "rep", plugin=plugin_file)
     rng = random.Random(7)
     kills = 0
     for i in range(6):
@@ -101,8 +123,10 @@ def test_sigkill_at_random_points_then_resume(tiny_model_dir, tmp_path, referenc
     assert len(list((tmp_path / "cache" / "finetuned").iterdir())) == 2
 
 
-def test_dask_executor_gives_the_local_results(tiny_model_dir, tmp_path, reference):
-    p = _start(_params(tiny_model_dir, tmp_path / "res", tmp_path / "rep", executor="dask"), tmp_path, "dask")
+def test_dask_executor_gives_the_local_results(tiny_model_dir, tmp_path, reference, plugin_file):
+    """Including the plugin criterion from a .py file, loaded by every dask worker's cell kernels."""
+    p = _start(_params(tiny_model_dir, tmp_path / "res", tmp_path / "rep", executor="dask", plugin=plugin_file),
+               tmp_path, "dask")
     _, err = p.communicate(timeout=600)
     assert p.returncode == 0, err.decode()[-3000:]
     pd.testing.assert_frame_equal(_table(tmp_path / "res"), reference)

@@ -173,3 +173,59 @@ def test_old_sweep_import_still_works_and_says_where_it_moved():
     with pytest.warns(DeprecationWarning, match="hpbench.sweep moved to hpbench.run"):
         old = importlib.import_module("hpbench.sweep")
     assert old.run_benchmark is hpbench.run_benchmark and old.RunConfig is hpbench.RunConfig
+
+
+def test_grid_progress_prints_one_line_per_cell_with_score_and_eta(tmp_path):
+    import io
+
+    from hpbench.run.progress import GridProgress
+
+    run = tmp_path / "m-sst2-en"
+    run.mkdir()
+    pd.DataFrame([{"main_metric": "accuracy", "dense_accuracy": 0.8}, {"main_metric": "accuracy", "dense_accuracy": 0.9}]
+                 ).to_parquet(run / "run.parquet")
+    out = io.StringIO()
+    p = GridProgress(3, tmp_path, stream=out)
+    p.t0 -= 30.0  # 30 s elapsed when the first cell ends: 2 cells left at 30 s each -> ETA 1:00
+    p.done({"run_id": "m-sst2-en", "status": "ok", "seconds": 29.6, "skipped": False})
+    p.done({"run_id": "m-rte-en", "status": "failed", "seconds": 3, "error": "ValueError: bad\\nthing"})
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "[hpbench] grid: 3 cell(s)"
+    import re
+
+    assert re.match(r"\[hpbench\] \[1/3\] m-sst2-en ok 30 s accuracy=0.8500 \| elapsed 0:3[0-1], ETA 1:0[0-3]$", lines[1]), lines[1]
+    assert lines[2].startswith("[hpbench] [2/3] m-rte-en failed 3 s ValueError: bad")
+
+
+def test_plugins_load_reload_on_edit_and_fail_clearly(tmp_path):
+    from hpbench.criteria import CRITERIA
+    from hpbench.run.plugins import load_plugins
+
+    f = tmp_path / "lab_criteria.py"
+    f.write_text("import hpbench, torch\n@hpbench.register_criterion('lab_crit_a')\n"
+                 "def lab_crit_a(ctx):\n    return torch.zeros(ctx.shape)\n")
+    d1 = load_plugins([str(f)])
+    assert "lab_crit_a" in CRITERIA and list(d1) == [str(f.resolve())]
+    assert load_plugins([str(f)]) == d1  # same source: not executed again (no collision)
+    code1 = CRITERIA.get("lab_crit_a").source_digest
+    f.write_text(f.read_text().replace("torch.zeros", "torch.ones"))
+    d2 = load_plugins([str(f)])  # edited: executed again, replacing its own criterion
+    assert d2 != d1 and CRITERIA.get("lab_crit_a").source_digest != code1
+    with pytest.raises(ModuleNotFoundError, match=r"plugin 'no_such_lab_module'"):
+        load_plugins(["no_such_lab_module"])
+    with pytest.raises(FileNotFoundError, match=r"plugin file 'missing/crit.py' not found"):
+        load_plugins(["missing/crit.py"])
+    with pytest.raises(ValueError, match=r"plugins must be a list"):
+        load_plugins(str(f))
+
+
+def test_grid_with_a_missing_plugin_or_criterion_fails_before_any_cell(tmp_path):
+    from hpbench.run.grid import run_grid
+
+    cell = {"model": "minilm", "task": "sst2", "criteria": ["his"], "plugins": ["missing_lab.py"]}
+    with pytest.raises(FileNotFoundError, match="missing_lab.py"):
+        run_grid([cell], results_dir=str(tmp_path / "res"), reports_dir=str(tmp_path / "rep"))
+    with pytest.raises(KeyError, match="unknown criterion 'lab_nope'"):
+        run_grid([{**cell, "plugins": [], "criteria": ["lab_nope"]}], results_dir=str(tmp_path / "res"),
+                 reports_dir=str(tmp_path / "rep"))
+    assert not (tmp_path / "res").exists()

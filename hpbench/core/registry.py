@@ -1,9 +1,22 @@
 """A tiny name -> object registry whose lookup errors list what is available."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Callable, Generic, Iterator, TypeVar
 
 T = TypeVar("T")
+_RELOADING = False
+
+
+@contextmanager
+def reloading() -> Iterator[None]:
+    """Re-registration allowed inside: a plugin whose source changed is executed again and replaces its own names."""
+    global _RELOADING
+    before, _RELOADING = _RELOADING, True
+    try:
+        yield
+    finally:
+        _RELOADING = before
 
 
 class Registry(Generic[T]):
@@ -17,7 +30,7 @@ class Registry(Generic[T]):
         """Register ``item``; a name already taken is an error unless ``overwrite=True``."""
         if not isinstance(name, str) or not name:
             raise ValueError(f"{self.kind} name must be a non-empty string, got {name!r}")
-        if name in self._items and not overwrite:
+        if name in self._items and not (overwrite or _RELOADING):
             raise NameCollisionError(
                 f"{self.kind} {name!r} is already registered ({_describe(self._items[name])}); "
                 f"pick another name or pass overwrite=True to replace it")

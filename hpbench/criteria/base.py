@@ -40,6 +40,22 @@ class Criterion:
     rescoring: bool = True  # whether iterative re-scoring changes anything (False for random)
 
     @property
+    def source_digest(self) -> str:
+        """Hash of the criterion's code (score and mask functions): stored scores are keyed by it, so editing a
+        criterion (a plugin file, a notebook cell, hpbench itself) recomputes what it produced."""
+        import hashlib
+
+        parts = []
+        for f in (self.fn, self.mask_fn):
+            if f is None:
+                continue
+            try:
+                parts.append(inspect.getsource(f))
+            except (OSError, TypeError):  # no source (e.g. built in C): the bytecode identifies it
+                parts.append(repr(getattr(getattr(f, "__code__", None), "co_code", f)))
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+    @property
     def params(self) -> dict[str, Any]:
         sig = inspect.signature(self.fn)
         return {k: p.default for k, p in list(sig.parameters.items())[1:] if p.default is not inspect.Parameter.empty}

@@ -16,6 +16,7 @@ from ..models.registry import resolve_model
 from ..tasks.datadir import data_dir
 from ..tasks.spec import get_task
 from .finetune import FinetuneConfig
+from .plugins import load_plugins
 
 DEFAULT_SPARSITIES = [round(0.1 * i, 1) for i in range(10)]
 
@@ -45,11 +46,13 @@ class RunConfig:
     data_root: str | None = None
     eval_languages: list[str] | None = None  # zero-shot: evaluate on these languages (default: [language])
     score_language: str | None = None  # score heads on this language's data (default: language)
+    plugins: list[str] = field(default_factory=list)  # modules or .py/.yaml files loaded before anything else
     device: str = "auto"  # "auto" (CUDA, else MPS, else CPU), "cpu", "cuda", "cuda:N", "mps"
     precision: str = "auto"  # "auto" (bf16 on GPUs that support it, else fp32), "fp32", "bf16", "fp16"
 
     def validate(self) -> "RunConfig":
         """Check every field (clear errors naming the bad value, before any work starts)."""
+        load_plugins(self.plugins)  # first: they may define the model, task or criteria named below
         resolve_precision(self.precision, resolve_device(self.device))
         resolve_model(self.model)
         task = get_task(self.task)

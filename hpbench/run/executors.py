@@ -2,8 +2,8 @@
 ``n_workers`` side by side in spawned processes); ``dask`` runs one task per cell on a LocalCluster or a
 scheduler. Every cell writes into the shared result store, so executors resume each other's grids.
 
-An executor is ``fn(cells, results_dir, reports_dir, *, n_workers, scheduler, resources, kernel_name) ->
-list[status]``, registered in ``EXECUTORS``.
+An executor is ``fn(cells, results_dir, reports_dir, *, n_workers, scheduler, resources, kernel_name, on_done) ->
+list[status]`` (``on_done(status)`` after each finished cell), registered in ``EXECUTORS``.
 """
 from __future__ import annotations
 
@@ -74,7 +74,8 @@ def _died(params: dict, e: BaseException) -> dict:
 
 @EXECUTORS.register("local")
 def run_cells_local(cells: Sequence[dict], results_dir: str, reports_dir: str, *, n_workers: int | None = None,
-                    scheduler: str | None = None, resources: dict | None = None, kernel_name: str | None = None) -> list[dict]:
+                    scheduler: str | None = None, resources: dict | None = None, kernel_name: str | None = None,
+                    on_done: Callable[[dict], None] = lambda status: None) -> list[dict]:
     """Cells on this machine: one after another (``n_workers=1``) or side by side (``None``: one per GPU, see
     :func:`default_workers`), each worker pinned to its own GPU when there are GPUs."""
     if scheduler or resources:
@@ -84,12 +85,17 @@ def run_cells_local(cells: Sequence[dict], results_dir: str, reports_dir: str, *
     if n_workers <= 1 or len(cells) <= 1:
         from tqdm.auto import tqdm
 
-        return [run_cell(c, results_dir, reports_dir, kernel_name=kernel_name) for c in tqdm(cells, desc="grid")]
-    return _run_cells_side_by_side(cells, results_dir, reports_dir, n_workers=n_workers, kernel_name=kernel_name)
+        out = []
+        for c in tqdm(cells, desc="grid"):
+            out.append(run_cell(c, results_dir, reports_dir, kernel_name=kernel_name))
+            on_done(out[-1])
+        return out
+    return _run_cells_side_by_side(cells, results_dir, reports_dir, n_workers=n_workers, kernel_name=kernel_name,
+                                   on_done=on_done)
 
 
 def _run_cells_side_by_side(cells: Sequence[dict], results_dir: str, reports_dir: str, *, n_workers: int,
-                            kernel_name: str | None) -> list[dict]:
+                            kernel_name: str | None, on_done: Callable[[dict], None]) -> list[dict]:
     """``n_workers`` cells at a time, each in its own process with cores // n_workers threads.
 
     On 2 CPU cores two one-thread cells do more work per second than one two-thread cell (matrix
@@ -113,6 +119,7 @@ def _run_cells_side_by_side(cells: Sequence[dict], results_dir: str, reports_dir
                 done[futs[f]] = f.result()
             except Exception as e:  # noqa: BLE001 - e.g. a worker killed by the OOM killer: record, go on
                 done[futs[f]] = _died(cells[futs[f]], e)
+            on_done(done[futs[f]])
     return [done[i] for i in range(len(cells))]
 
 
@@ -149,7 +156,8 @@ def _pin_gpu_plugin(gpus: list[str]):
 
 @EXECUTORS.register("dask")
 def run_cells_dask(cells: Sequence[dict], results_dir: str, reports_dir: str, *, n_workers: int | None = None,
-                   scheduler: str | None = None, resources: dict | None = None, kernel_name: str | None = None) -> list[dict]:
+                   scheduler: str | None = None, resources: dict | None = None, kernel_name: str | None = None,
+                   on_done: Callable[[dict], None] = lambda status: None) -> list[dict]:
     """One dask task per cell on a LocalCluster of ``n_workers`` (cores split between them; with GPUs, one
     worker per GPU, each pinned to its own and asking ``{"GPU": 1}`` per cell) or on ``scheduler``.
     ``resources`` (e.g. ``{"GPU": 1}``) is requested per task; workers must advertise it
@@ -176,6 +184,7 @@ def run_cells_dask(cells: Sequence[dict], results_dir: str, reports_dir: str, *,
         done = {}
         for fut in tqdm(as_completed(futures), total=len(futures), desc="grid (dask)"):
             done[fut.key] = fut.result()
+            on_done(done[fut.key])
         return [done[f.key] for f in futures]
     finally:
         client.close()

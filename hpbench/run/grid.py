@@ -14,7 +14,10 @@ from ..core.device import resolve_device, resolve_precision
 from ..core.files import atomic_write_bytes, writable_dir
 from ..report.html import to_html
 from .cell import NOTEBOOKS, execute
+from ..criteria.base import parse_spec
 from .executors import EXECUTORS
+from .plugins import load_plugins, resolve_plugin
+from .progress import GridProgress
 
 STATUS_COLUMNS = ("run_id", "status", "skipped", "seconds", "error", "html", "notebook")
 
@@ -34,6 +37,17 @@ def grid_cells(models: Sequence[str], tasks: Sequence[str], languages: Sequence[
     return cells
 
 
+def check_cell(cell: dict) -> dict:
+    """What can be checked before any cell starts: plugins load (and are passed on as absolute paths), the
+    criteria exist, device and precision are valid here. Returns the cell with resolved plugin paths."""
+    cell = {**cell, "plugins": [resolve_plugin(p) for p in cell.get("plugins") or []]}
+    load_plugins(cell["plugins"])
+    for spec in cell.get("criteria") or []:
+        parse_spec(spec)
+    resolve_precision(cell.get("precision", "auto"), resolve_device(cell.get("device", "auto")))
+    return cell
+
+
 def run_grid(cells: Sequence[dict], *, results_dir: str = "results", reports_dir: str = "reports", executor: str = "local",
              scheduler: str | None = None, n_workers: int | None = None, resources: dict | None = None,
              kernel_name: str | None = None) -> pd.DataFrame:
@@ -41,12 +55,12 @@ def run_grid(cells: Sequence[dict], *, results_dir: str = "results", reports_dir
     machine, 1 = one after another, None = one per GPU or 2 on a CPU; ``"dask"``: one dask task per cell on a
     LocalCluster or ``scheduler``)."""
     run = EXECUTORS.get(executor)
-    for c in cells:  # a bad device/precision fails here, before any cell starts
-        resolve_precision(c.get("precision", "auto"), resolve_device(c.get("device", "auto")))
+    cells = [check_cell(c) for c in cells]
     writable_dir(results_dir)
     writable_dir(reports_dir, "reports folder")
+    progress = GridProgress(len(cells), results_dir, what=f"grid ({executor} executor)")
     statuses = run(cells, results_dir, reports_dir, n_workers=n_workers, scheduler=scheduler, resources=resources,
-                   kernel_name=kernel_name)
+                   kernel_name=kernel_name, on_done=progress.done)
     return pd.DataFrame([{k: s.get(k) for k in STATUS_COLUMNS} for s in statuses])
 
 

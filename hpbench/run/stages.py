@@ -191,8 +191,8 @@ def score(prep: Prepared, sm: SeedModel, spec: str, contexts: dict[str, ScoringC
     if sm.scoring_data is None:
         sm.scoring_data = scoring_data(prep, sm.seed)
     data = sm.scoring_data
-    key = {**prep.base, "finetune": sm.ft_cfg, "criterion": crit.name, "params": params, "seed": sm.seed,
-           "iterative": cfg.iterative, "n_score": cfg.n_score, "sparsities": cfg.sparsities,
+    key = {**prep.base, "finetune": sm.ft_cfg, "criterion": crit.name, "code": crit.source_digest, "params": params,
+           "seed": sm.seed, "iterative": cfg.iterative, "n_score": cfg.n_score, "sparsities": cfg.sparsities,
            "score_data": examples_digest(data[0]), "validation_data": examples_digest(data[1])}
     rec = prep.store.get("scores", key)
     own: dict[float, Any] = {}

@@ -1,5 +1,5 @@
 """GLUE tasks: ``<data_dir>/glue/<TASK>/{train,dev}.tsv`` (layout of ``../shared/data``) or, with no data
-directory, ``datasets.load_dataset("glue", task)``."""
+directory, ``datasets.load_dataset("nyu-mll/glue", task)`` (``datasets`` is a dependency)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -65,7 +65,7 @@ def _glue_from_hub(config: str, split: str, tc: str, pc: str | None, lc: str) ->
                         "is not installed for hub loading") from e
     cols = {"sst2": ("sentence", None), "cola": ("sentence", None), "mrpc": ("sentence1", "sentence2"),
             "rte": ("sentence1", "sentence2"), "stsb": ("sentence1", "sentence2")}[config]
-    ds = load_dataset("glue", config, split="validation" if split == "dev" else "train")
+    ds = load_dataset("nyu-mll/glue", config, split="validation" if split == "dev" else "train")
     return [Example(r[cols[0]], r[cols[1]] if cols[1] else None, r["label"]) for r in ds]
 
 
