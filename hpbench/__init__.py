@@ -10,10 +10,10 @@ from .core.registry import NameCollisionError, UnknownNameError
 from .criteria import Criterion, MaskResult, ScoringContext, list_criteria, register_criterion
 from .models import HeadGates, from_pretrained, gated, list_models, prune_heads, register_model
 from .run import RunConfig, load_tables, run_benchmark
-from .tasks import list_tasks, register_task
+from .tasks import list_tasks, load_task, register_task
 
 __all__ = [
     "__version__", "Criterion", "MaskResult", "ScoringContext", "list_criteria", "register_criterion", "HeadGates",
-    "gated", "prune_heads", "from_pretrained", "list_models", "register_model", "list_tasks", "register_task",
+    "gated", "prune_heads", "from_pretrained", "list_models", "register_model", "list_tasks", "register_task", "load_task",
     "UnknownNameError", "NameCollisionError", "RunConfig", "run_benchmark", "load_tables",
 ]

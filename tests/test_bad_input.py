@@ -63,12 +63,12 @@ def _glue(tmp_path, text):
 
 
 @pytest.mark.parametrize("text,pattern", [
-    ("sentence\tscore\ngood\t1\n", r"dev.tsv: missing column\(s\) \['label'\]; header has \['sentence', 'score'\]"),
-    ("sentence\tlabel\ngood\t1\nbad\t7\n", r"dev.tsv row 2: label 7 not in allowed labels \[0, 1\] for sst2"),
-    ("sentence\tlabel\ngood\tyes\n", r"dev.tsv row 1: label 'yes' is not a class id for sst2"),
-    ("", r"dev.tsv: file is empty"),
-    ("sentence\tlabel\n", r"dev.tsv: file is empty"),
-    ("sentence\tlabel\ngood\n", r"dev.tsv:2: expected at least 2 tab-separated fields, got 1"),
+    ("sentence\tscore\ngood\t1\n", r"sst2.yaml: columns.label: column 'label' not in .*dev.tsv row 1 \(columns: \['score', 'sentence'\]\)"),
+    ("sentence\tlabel\ngood\t1\nbad\t7\n", r"dev.tsv row 2: label '7' not in labels \['negative', 'positive'\] \(task spec .*sst2.yaml: labels\)"),
+    ("sentence\tlabel\ngood\tyes\n", r"dev.tsv row 1: label 'yes' not in labels \['negative', 'positive'\]"),
+    ("", r"sst2.yaml: split dev: is empty"),
+    ("sentence\tlabel\n", r"sst2.yaml: split dev: is empty"),
+    ("sentence\tlabel\ngood\n", r"dev.tsv:2: expected 2 fields \(\['sentence', 'label'\]\), got 1"),
 ])
 def test_tsv_errors(tmp_path, text, pattern):
     from hpbench.tasks import get_task

@@ -51,7 +51,29 @@ def test_multilingual_tasks_read_the_shared_copies():
     assert len(get_task("udpos").load("dev", language="tr")) == 988
     ru = get_task("ner").load("train", language="ru")
     assert len(ru) == 9840 and all(ex.label[0] != 2 for ex in ru if ex.label)  # no sentence starts inside an I-PER
-    with pytest.raises(Exception, match=r"no offline training file for 'hi'; languages with train: en"):
+    with pytest.raises(Exception, match=r"udpos.yaml: source.files.train\[0\]: file '.*train-hi.tsv' not found"):
         get_task("udpos").load("train", language="hi")
     with pytest.raises(ValueError, match=r"unknown language 'xx' for task 'panx'; available: en, de"):
         get_task("panx").load("dev", language="xx")
+
+
+@needs_shared
+def test_panx_spec_reads_what_the_file_holds():
+    """An independent reading of PAN-X's token<TAB>tag lines (blank line between sentences)."""
+    from conftest import SHARED
+    from hpbench.tasks import get_task
+
+    t = get_task("panx")
+    sents, cur = [], []
+    for line in (SHARED / "xtreme" / "panx" / "dev-de.tsv").read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            if cur:
+                sents.append(cur)
+            cur = []
+            continue
+        w, tag = line.split("\t")
+        cur.append((w, t.label_names.index(tag)))
+    if cur:
+        sents.append(cur)
+    got = t.load("dev", language="de")
+    assert [(e.text, e.label) for e in got] == [([w for w, _ in s], [y for _, y in s]) for s in sents]

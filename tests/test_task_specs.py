@@ -108,3 +108,105 @@ def test_jsonl_regression_and_split_rule(tmp_path):
     tr, dev = t.load("train"), t.load("dev")
     assert len(tr) == 15 and len(dev) == 5 and not {e.text for e in tr} & {e.text for e in dev}
     assert {e.text for e in tr + dev} == {r["a"] for r in rows} and t.metrics == ["pearson", "spearman"]
+
+
+def _conllu(path: Path, sents: int, seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    words = {"NOUN": ["cat", "dog", "tree"], "VERB": ["runs", "sees"], "DET": ["the", "a"], "PUNCT": ["."]}
+    out = []
+    for s in range(sents):
+        toks = [("DET", rng.choice(words["DET"])), ("NOUN", rng.choice(words["NOUN"])),
+                ("VERB", rng.choice(words["VERB"])), ("PUNCT", ".")]
+        out.append(f"# sent_id = {s}")
+        out += [f"{i + 1}\t{w}\t{w}\t{t}\t_\t_\t0\t_\t_\t_" for i, (t, w) in enumerate(toks)]
+        out.append("")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(out) + "\n")
+
+
+def test_ud_finds_any_treebank_and_refuses_an_ambiguous_language(tmp_path):
+    from hpbench.tasks import get_task
+
+    _conllu(tmp_path / "ud" / "UD_Zzish-Alpha" / "zz_alpha-ud-test.conllu", 6, 0)
+    _conllu(tmp_path / "ud" / "UD_Zzish-Beta" / "zz_beta-ud-test.conllu", 4, 1)
+    ud = get_task("ud")
+    with pytest.raises(DataError, match=r"several UD treebanks for language 'zz': UD_Zzish-Alpha, UD_Zzish-Beta; "
+                                        r"pick one with its treebank code as the language \('zz_alpha', 'zz_beta'\)"):
+        ud.load("dev", language="zz", data_root=tmp_path)
+    assert len(ud.load("dev", language="zz_alpha", data_root=tmp_path)) == 3  # PUD-style: second half of test
+    assert len(ud.load("train", language="UD_Zzish-Beta", data_root=tmp_path)) == 2
+    with pytest.raises(DataError, match=r"no UD treebank for language 'qq' .*languages there: zz"):
+        ud.check_language("qq", tmp_path)
+
+
+def _user_tasks(tmp_path: Path) -> dict[str, str]:
+    """Four spec files in four formats, plus a UD treebank under the new language code 'qq'."""
+    import datasets
+
+    d = tmp_path / "tasks"
+    d.mkdir()
+    words = ["good", "bad", "great", "awful", "fine", "poor", "nice", "weak"]
+    pd.DataFrame({"review": [f"{w} film {i}" for i, w in enumerate(words * 3)],
+                  "stars": ["pos", "neg"] * 12}).to_csv(d / "reviews.csv", index=False)
+    (d / "sim.jsonl").write_text("\n".join(json.dumps({"a": f"a {w} {i}", "b": f"b {w}", "y": (i % 6) * 1.0})
+                                           for i, w in enumerate(words * 3)))
+    pd.DataFrame({"q1": [f"how {w} {i}" for i, w in enumerate(words * 3)], "q2": [f"why {w}" for w in words * 3],
+                  "same": [i % 2 for i in range(24)]}).to_parquet(d / "pairs.parquet")
+    rows = {"text": [f"{w} day {i}" for i, w in enumerate(words * 3)], "label": [i % 2 for i in range(24)]}
+    datasets.DatasetDict({"train": datasets.Dataset.from_dict(rows),
+                          "test": datasets.Dataset.from_dict({k: v[:12] for k, v in rows.items()})}).save_to_disk(d / "saved")
+    specs = {
+        "reviews": {"kind": "classification", "source": {"format": "csv", "split_files": None},
+                    "columns": {"text": "review", "label": "stars"}, "labels": ["neg", "pos"]},
+        "sim": {"kind": "regression", "source": {"format": "jsonl", "files": {"train": "sim.jsonl"}},
+                "split": {"from": "train", "dev_fraction": 0.33}, "columns": {"text": "a", "text_pair": "b", "label": "y"},
+                "label_range": [0, 5]},
+        "pairs": {"kind": "classification", "source": {"format": "parquet", "files": {"train": "pairs.parquet", "dev": "pairs.parquet"}},
+                  "columns": {"text": "q1", "text_pair": "q2", "label": "same"}, "labels": ["different", "same"],
+                  "metrics": ["accuracy", "f1"], "main_metric": "f1"},
+        "saved": {"kind": "classification", "source": {"format": "hf_disk", "path": "saved", "splits": {"train": "train", "dev": "test"}},
+                  "columns": {"text": "text", "label": "label"}, "labels": ["no", "yes"]},
+    }
+    specs["reviews"]["source"] = {"format": "csv", "files": {"train": "reviews.csv", "dev": "reviews.csv"}}
+    out = {}
+    for name, s in specs.items():
+        p = d / f"{name}.yaml"
+        p.write_text(yaml.safe_dump({"name": f"user_{name}", **s}))
+        out[name] = str(p)
+    data = tmp_path / "data"
+    _conllu(data / "ud" / "UD_Qqish-Test" / "qq_test-ud-dev.conllu", 12, 2)
+    _conllu(data / "ud" / "UD_Qqish-Test" / "qq_test-ud-test.conllu", 8, 3)
+    return {**out, "data": str(data)}
+
+
+def test_user_tasks_in_every_format_run_through_run_all_and_render(tiny_model_dir, tmp_path, monkeypatch):
+    import papermill as pm
+
+    monkeypatch.setenv("HPBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    t = _user_tasks(tmp_path)
+    res, rep = tmp_path / "results", tmp_path / "reports"
+    root = Path(__file__).resolve().parents[1]
+    pm.execute_notebook(str(root / "notebooks" / "run_all.ipynb"), str(tmp_path / "out.ipynb"), cwd=str(root),
+                        progress_bar=False, parameters=dict(
+                            models=[tiny_model_dir], tasks=[t["reviews"], t["sim"], t["pairs"], t["saved"], "ud"],
+                            languages={"ud": ["qq"]}, criteria=["his", "random"], sparsities=[0.0, 0.5], seeds=[0],
+                            n_dev=None, n_score=4, overrides={}, run_params={"n_train": None, "epochs": 1.0,
+                                                                              "max_len": 24, "data_root": t["data"]},
+                            results_dir=str(res), reports_dir=str(rep)))
+    assert "5 cells, 0 failed" in (rep / "index.html").read_text()
+    from hpbench.run.results import load_tables
+
+    tab = load_tables(res)
+    main = tab["results"][tab["results"]["main"]]
+    got = {(r.task, r.metric) for r in main.itertuples()}
+    assert got == {(t["reviews"], "accuracy"), (t["sim"], "pearson"), (t["pairs"], "f1"), (t["saved"], "accuracy"),
+                   ("ud", "accuracy")}
+    assert (tab["run"].set_index("task").loc[t["saved"], "n_dev"] == 12).all()  # the saved dataset's 'test' split
+    assert sorted(p.name for p in res.iterdir() if p.name != "_cells") == sorted(
+        f"{Path(tiny_model_dir).name}-{n}" for n in ("reviews-en", "sim-en", "pairs-en", "saved-en", "ud-qq"))
+    comp = (rep / "comparison.html").read_text()
+    assert comp.count("data:image/png;base64") >= 5  # curves and a head map per run
+    assert "tiny-bert0-ud-qq" in (rep / "index.html").read_text() or "ud-qq" in (rep / "index.html").read_text()

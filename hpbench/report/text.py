@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..tasks.spec import get_task
+from ..tasks.lookup import get_task
 
 
 def _hies_note() -> str:

@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 
 from ..core.registry import Registry
 from ..tasks.datadir import data_dir
-from ..tasks.spec import get_task
+from ..tasks.lookup import get_task
 from .cell import cell_run_id, run_cell
 
 EXECUTORS: Registry[Callable[..., list[dict]]] = Registry("executor")

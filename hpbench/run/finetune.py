@@ -16,7 +16,8 @@ from ..models.heads import head_shape, prune_heads, save_pretrained
 from ..models.masks import mask_from_key
 from ..models.registry import load, model_fingerprint
 from ..tasks.encoding import batches, encode, model_inputs
-from ..tasks.spec import examples_digest, get_task
+from ..tasks.lookup import get_task
+from ..tasks.spec import examples_digest
 
 
 @dataclass(frozen=True)

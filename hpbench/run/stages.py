@@ -32,7 +32,8 @@ from ..models.masks import mask_from_key, mask_to_key, n_pruned_of_key
 from ..models.registry import load as load_model
 from ..tasks.encoding import encode
 from ..tasks.metrics import majority_baseline
-from ..tasks.spec import Example, Task, examples_digest, get_task, sample_indices
+from ..tasks.lookup import get_task
+from ..tasks.spec import Example, Task, examples_digest, sample_indices
 from .config import RunConfig
 from .finetune import finetune, set_seed
 from .store import ResultStore

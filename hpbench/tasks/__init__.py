@@ -5,6 +5,8 @@
 """
 from . import glue, multilingual  # noqa: F401  (register the built-in tasks)
 from .datadir import DataError, data_dir
-from .spec import Example, Task, examples_digest, get_task, list_tasks, register_task, sample_indices
+from .lookup import get_task
+from .spec import Example, Task, examples_digest, list_tasks, register_task, sample_indices
+from .specs import load_task
 
-__all__ = ["DataError", "data_dir", "Example", "Task", "examples_digest", "get_task", "list_tasks", "register_task", "sample_indices"]
+__all__ = ["DataError", "data_dir", "Example", "Task", "examples_digest", "get_task", "list_tasks", "register_task", "sample_indices", "load_task"]

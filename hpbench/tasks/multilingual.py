@@ -11,6 +11,7 @@ from pathlib import Path
 from .conll import UPOS, read_conll, read_conllu, to_iob2
 from .datadir import DataError, read_tsv
 from .spec import Example, Task, register_task
+from .treebanks import find_treebank
 
 SHARED9 = ["en", "de", "fr", "es", "zh", "ru", "tr", "ar", "hi"]
 NER_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
@@ -72,26 +73,21 @@ register_task(Task("udpos", "token", len(UPOS), ["accuracy"], "accuracy", _udpos
 
 
 # ------------------------------------------------------------------ UD POS (official treebanks)
-UD_TREEBANKS = {"en": "UD_English-EWT", "de": "UD_German-GSD", "fr": "UD_French-GSD", "es": "UD_Spanish-GSD",
-                "zh": "UD_Chinese-GSD", "ja": "UD_Japanese-GSD", "ko": "UD_Korean-GSD", "fi": "UD_Finnish-TDT",
-                "id": "UD_Indonesian-GSD", "tr": "UD_Turkish-IMST", "ru": "UD_Russian-GSD", "ar": "UD_Arabic-PUD",
-                "hi": "UD_Hindi-PUD"}
-
-
 def _ud(split: str, *, language: str = "en", root: Path | None = None) -> list[Example]:
-    """Official treebanks: 'train' = the treebank's dev file, 'dev' = its test file (train files over 4 MiB were not
-    available offline); PUD treebanks (ar, hi) have only test: 'train' takes its first half, 'dev' the second."""
+    """Any treebank under ``<data_dir>/ud`` (see :mod:`hpbench.tasks.treebanks`). Training files over 4 MiB were
+    not stored offline, so, the same for every treebank: 'train' = its dev file and 'dev' = its test file;
+    without a dev file, 'train' = its train file if there is one, else (PUD: test only) the first half of
+    test, and 'dev' = test (its second half for PUD)."""
     _check_split("ud", split)
-    if root is None:
-        raise DataError("task 'ud' reads the official treebanks from a data directory; set HPBENCH_DATA_DIR")
-    folder = root / "ud" / UD_TREEBANKS[language]
+    folder = find_treebank(root, language)
     files = sorted(folder.glob("*.conllu"))
+    train = [f for f in files if f.name.endswith("-ud-train.conllu")]
     dev = [f for f in files if f.name.endswith("-ud-dev.conllu")]
     test = [f for f in files if f.name.endswith("-ud-test.conllu")]
     if not test:
         raise DataError(f"{folder}: no *-ud-test.conllu file")
-    if dev:
-        sents = read_conllu(dev[0] if split == "train" else test[0])
+    if dev or train:
+        sents = read_conllu((dev or train)[0] if split == "train" else test[0])
     else:
         allt = read_conllu(test[0])
         half = len(allt) // 2
@@ -99,8 +95,12 @@ def _ud(split: str, *, language: str = "en", root: Path | None = None) -> list[E
     return [Example(w, None, [UPOS.index(t) for t in tags]) for w, tags in sents]
 
 
-register_task(Task("ud", "token", len(UPOS), ["accuracy"], "accuracy", _ud, UPOS, list(UD_TREEBANKS),
-                   "UD POS, official treebanks (trained on dev, evaluated on test)"))
+def _ud_language(language: str, root: Path | None) -> None:
+    find_treebank(root, language)
+
+
+register_task(Task("ud", "token", len(UPOS), ["accuracy"], "accuracy", _ud, UPOS, ["any treebank under <data_dir>/ud"],
+                   "UD POS, official treebanks (trained on dev, evaluated on test)", language_check=_ud_language))
 
 
 # ------------------------------------------------------------------ XNLI

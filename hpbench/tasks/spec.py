@@ -35,12 +35,20 @@ class Task:
     label_names: list[str] = field(default_factory=list)
     languages: list[str] = field(default_factory=lambda: ["en"])
     description: str = ""
+    # languages found in the data rather than listed (e.g. any UD treebank): fn(language, data dir) raising on a bad one
+    language_check: Callable[[str, Path | None], None] | None = None
+
+    def check_language(self, language: str, data_root: str | Path | None = None) -> None:
+        """A ``ValueError`` naming ``language`` and what is available, if this task has no such language."""
+        if self.language_check is not None:
+            self.language_check(language, data_dir(data_root))
+        elif language not in self.languages:
+            raise ValueError(f"unknown language {language!r} for task {self.name!r}; available: {', '.join(self.languages)}")
 
     def load(self, split: str, *, language: str = "en", n: int | None = None, seed: int = 0,
              data_root: str | Path | None = None) -> list[Example]:
         """Examples of ``split`` (a fixed random subset of ``n`` when given)."""
-        if language not in self.languages:
-            raise ValueError(f"unknown language {language!r} for task {self.name!r}; available: {', '.join(self.languages)}")
+        self.check_language(language, data_root)
         if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n <= 0):
             raise ValueError(f"subset size n must be a positive integer or None, got {n!r}")
         exs = self.loader(split, language=language, root=data_dir(data_root))
@@ -83,10 +91,6 @@ TASKS: Registry[Task] = Registry("task")
 
 def register_task(task: Task, *, overwrite: bool = False) -> Task:
     return TASKS.add(task.name, task, overwrite=overwrite)
-
-
-def get_task(name: str) -> Task:
-    return TASKS.get(name)
 
 
 def list_tasks() -> list[str]:

@@ -31,11 +31,12 @@ from __future__ import annotations
 
 import csv
 import json
+from contextlib import nullcontext
 import random
 from pathlib import Path
 from typing import Any
 
-from .conll import UPOS, read_conll, read_conllu
+from .conll import UPOS, read_conll, read_conllu, to_iob2
 from .datadir import DataError
 from .metrics import METRICS
 from .spec import Example, Task, register_task
@@ -45,7 +46,7 @@ FORMATS = ("csv", "tsv", "json", "jsonl", "parquet", "conllu", "conll", "hf_disk
 SPLITS = ("train", "dev")
 
 
-class SpecError(ValueError):
+class SpecError(DataError):
     """A bad task spec; the message names the spec and the field."""
 
 
@@ -121,6 +122,14 @@ def _resolve(file: str, base: Path | None, root: Path | None, language: str, whe
     return path
 
 
+def _exists(file: str, base: Path | None, root: Path | None, language: str) -> bool:
+    try:
+        _resolve(file, base, root, language, "", "")
+        return True
+    except SpecError:
+        return False
+
+
 def _read_delimited(path: Path, sep: str, header: bool, names: list[str] | None) -> list[dict[str, Any]]:
     """Rows of a CSV (standard quoting) or TSV (no quoting, as GLUE) file; blank lines skipped."""
     with open(path, encoding="utf-8-sig", newline="") as fh:
@@ -153,11 +162,26 @@ def _read_file(fmt: str, path: Path, opts: dict, src: dict) -> list:
         return pd.read_parquet(path).to_dict("records")
     if fmt == "conllu":
         return [{"tokens": w, "tags": t} for w, t in read_conllu(path)]
-    sents = read_conll(path, sep=src.get("separator"), tag_col=src.get("tag_column", -1))
+    sents = read_conll(path, sep=src.get("separator"), tag_col=src.get("tag_column", -1), min_fields=src.get("min_fields", 2))
     return [{"tokens": w, "tags": t} for w, t in sents]
 
 
-def _hf_rows(src: dict, split: str, where: str) -> list:
+def _class_names(ds) -> dict[str, list[str]]:
+    """Columns of a ``datasets`` split holding class ids (ClassLabel, or sequences of them) -> their names."""
+    out = {}
+    for col, feat in ds.features.items():
+        inner = getattr(feat, "feature", feat)
+        if hasattr(inner, "names") and hasattr(inner, "int2str"):
+            out[col] = list(inner.names)
+    return out
+
+
+def _named(row: dict, names: dict[str, list[str]]) -> dict:
+    return {k: ([names[k][i] for i in v] if isinstance(v, list) else names[k][v]) if k in names else v
+            for k, v in row.items()}
+
+
+def _hf_rows(src: dict, split: str, where: str, language: str = "en") -> list:
     try:
         import datasets
     except ImportError as e:  # pragma: no cover - datasets is a dependency
@@ -169,16 +193,20 @@ def _hf_rows(src: dict, split: str, where: str) -> list:
             if name not in ds:
                 raise _fail(where, "source.splits", f"split {name!r} not in {src['path']} (has {', '.join(ds)})")
             ds = ds[name]
-        return list(ds)
-    return list(datasets.load_dataset(src["path"], src.get("config"), split=name))
+    else:
+        config = src.get("config")
+        ds = datasets.load_dataset(src["path"], config.replace("{language}", language) if config else None, split=name)
+    names = _class_names(ds)  # class ids -> names, so the spec's label list decides the ids
+    return [_named(r, names) for r in ds]
 
 
 def _rows(data: dict, split: str, language: str, root: Path | None, base: Path | None, where: str) -> list:
+    """``[(location for error messages, row)]`` of a split, in file order."""
     src = data["source"]
     if src["format"] in ("hf", "hf_disk"):
         if src["format"] == "hf_disk" and base is not None and not Path(src["path"]).is_absolute():
             src = {**src, "path": str(base / src["path"])}
-        return _hf_rows(src, split, where)
+        return [(f"{src['path']} [{split}] row {i + 1}", r) for i, r in enumerate(_hf_rows(src, split, where, language))]
     files = src["files"].get(split)
     if files is None:
         raise _fail(where, f"source.files.{split}", f"no file for split {split!r} (has {', '.join(src['files'])}); "
@@ -186,8 +214,11 @@ def _rows(data: dict, split: str, language: str, root: Path | None, base: Path |
     rows: list = []
     for i, f in enumerate(files if isinstance(files, list) else [files]):
         opts = f if isinstance(f, dict) else {"path": f}
+        if "any_of" in opts:  # the first alternative that exists (e.g. train.txt, else dev.txt)
+            found = [a for a in opts["any_of"] if _exists(a, base, root, language)]
+            opts = {**opts, "path": found[0] if found else opts["any_of"][0]}
         path = _resolve(opts["path"], base, root, language, where, f"source.files.{split}[{i}]")
-        rows += _read_file(src["format"], path, opts, src)
+        rows += [(f"{path} row {k + 1}", r) for k, r in enumerate(_read_file(src["format"], path, opts, src))]
     return rows
 
 
@@ -207,7 +238,13 @@ def _example(row: dict, data: dict, names: list[str], mapping: dict, where: str,
         if col is not None and col not in row:
             raise SpecError(f"task spec {where}: columns.{role}: column {col!r} not in {at} (columns: {sorted(row)})")
     if kind == "token":
-        tokens, tags = list(row[cols.get("tokens", "tokens")]), list(row[cols.get("tags", "tags")])
+        tokens, tags = list(row[cols.get("tokens", "tokens")]), [str(t) for t in row[cols.get("tags", "tags")]]
+        scheme = data.get("tags") or {}
+        if scheme.get("scheme") == "iob2":  # IOB1/IOB2 -> IOB2, entity types renamed
+            try:
+                tags = to_iob2(tags, scheme.get("rename"))
+            except ValueError as e:
+                raise DataError(f"{at}: {e} (task spec {where}: tags)") from None
         return Example([str(t) for t in tokens], None, [_label_of(t, names, mapping, where, at) for t in tags])
     pair = cols.get("text_pair")
     text = str(row[cols["text"]]).strip()
@@ -225,7 +262,12 @@ def _example(row: dict, data: dict, names: list[str], mapping: dict, where: str,
 
 
 def _split_rule(data: dict, split: str, rows: list) -> list:
+    """``{from, dev_fraction, seed}``: a seeded random share is dev; ``{from, every: k}``: rows i with
+    i % k == 0 are dev, the others train (parallel data: the same items are held out in every language)."""
     rule = data.get("split") or {}
+    if "every" in rule:
+        k = int(rule["every"])
+        return [r for i, r in enumerate(rows) if (i % k == 0) == (split == "dev")]
     frac, seed = float(rule.get("dev_fraction", 0.2)), int(rule.get("seed", 0))
     order = list(range(len(rows)))
     random.Random(seed).shuffle(order)
@@ -250,7 +292,7 @@ def make_loader(spec: dict, where: str, base: Path | None):
             rows = _split_rule(data, split, rows)
         if not rows:
             raise _fail(where, f"split {split}", "is empty (no rows read)")
-        return [_example(r, data, names, mapping, where, f"{where} [{split}] row {i + 1}") for i, r in enumerate(rows)]
+        return [_example(r, data, names, mapping, where, at) for at, r in rows]
 
     return load
 
@@ -265,3 +307,24 @@ def load_task(spec: str | Path | dict, *, register: bool = True, overwrite: bool
                 names, data["languages"], str(data.get("description", "")))
     task.spec = {"where": where, "version": data.get("version")}  # type: ignore[attr-defined]
     return register_task(task, overwrite=overwrite) if register else task
+
+
+_FROM_FILE: dict[str, tuple[str, Task]] = {}  # resolved spec path -> (content digest, task)
+
+
+def task_from_file(path: str | Path) -> Task:
+    """The task of a spec file, registered under its name (again when the file changed since)."""
+    import hashlib
+
+    from ..core.registry import reloading
+
+    p = Path(path).expanduser().resolve()
+    if not p.is_file():
+        raise SpecError(f"task spec file {str(path)!r} not found")
+    digest = hashlib.sha256(p.read_bytes()).hexdigest()
+    if str(p) in _FROM_FILE and _FROM_FILE[str(p)][0] == digest:
+        return _FROM_FILE[str(p)][1]
+    with reloading() if str(p) in _FROM_FILE else nullcontext():
+        task = load_task(p)
+    _FROM_FILE[str(p)] = (digest, task)
+    return task
