@@ -217,6 +217,14 @@ def test_plugins_load_reload_on_edit_and_fail_clearly(tmp_path):
         load_plugins(["missing/crit.py"])
     with pytest.raises(ValueError, match=r"plugins must be a list"):
         load_plugins(str(f))
+    spec = tmp_path / "lab_task.yaml"  # a task spec as a plugin registers its task
+    (tmp_path / "d.csv").write_text("t,y\na,0\nb,1\n")
+    spec.write_text("name: lab_task\nkind: classification\nsource: {format: csv, files: {train: d.csv, dev: d.csv}}\n"
+                    "columns: {text: t, label: y}\nlabels: ['no', 'yes']\n")
+    from hpbench.tasks import get_task, list_tasks
+
+    load_plugins([str(spec)])
+    assert "lab_task" in list_tasks() and len(get_task("lab_task").load("dev")) == 2
 
 
 def test_grid_with_a_missing_plugin_or_criterion_fails_before_any_cell(tmp_path):

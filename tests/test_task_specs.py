@@ -210,3 +210,10 @@ def test_user_tasks_in_every_format_run_through_run_all_and_render(tiny_model_di
     comp = (rep / "comparison.html").read_text()
     assert comp.count("data:image/png;base64") >= 5  # curves and a head map per run
     assert "tiny-bert0-ud-qq" in (rep / "index.html").read_text() or "ud-qq" in (rep / "index.html").read_text()
+
+
+def test_unquoted_yes_no_labels_are_caught(tmp_path):
+    with pytest.raises(SpecError, match=r"labels: \[False, True\] holds booleans.*quote the label names"):
+        load_task(_write(tmp_path, {"name": "yn", "kind": "classification", "labels": [False, True],
+                                    "source": {"format": "csv", "files": {"train": "x.csv"}}, "columns": {"text": "t", "label": "y"}}),
+                  register=False)

@@ -1,7 +1,8 @@
 """Plugins: a user's criteria, tasks or models, loaded into every process that runs a grid cell.
 
-A plugin is a module name (``my_lab.criteria``) or a ``.py`` file (imported under a name derived from its
-path); importing it registers its criteria, tasks or models.
+A plugin is a module name (``my_lab.criteria``), a ``.py`` file (imported under a name derived from its
+path; importing it registers its criteria, tasks or models) or a task spec file (``.yaml``/``.yml``/``.json``,
+registered as :func:`hpbench.tasks.load_task` does).
 ``run_all``'s ``plugins`` parameter loads them in its own process first (a missing plugin stops the grid
 before any cell starts) and passes them to every cell, whose kernel loads them before it validates its
 parameters, on this machine or on a dask worker alike.
@@ -16,6 +17,9 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from ..core.registry import reloading
+from ..tasks.lookup import get_task
+
+SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 
 _LOADED: dict[str, str] = {}  # resolved plugin -> source digest
 
@@ -24,7 +28,7 @@ def resolve_plugin(spec: str) -> str:
     """A path plugin as an absolute path (cells run in other working directories); a module name as is."""
     if not isinstance(spec, str) or not spec:
         raise ValueError(f"plugin must be a module name or a file path, got {spec!r}")
-    if spec.endswith(".py") or "/" in spec or "\\" in spec:
+    if spec.endswith((".py",) + SPEC_SUFFIXES) or "/" in spec or "\\" in spec:
         p = Path(spec).expanduser()
         if not p.is_file():
             raise FileNotFoundError(f"plugin file {spec!r} not found (looked at {p.resolve()})")
@@ -39,9 +43,13 @@ def _digest(path: str | Path) -> str:
 def load_plugin(spec: str) -> str:
     """Import/register one plugin (once per process per source version); return its source digest."""
     spec = resolve_plugin(spec)
-    if Path(spec).is_absolute() and not spec.endswith(".py"):
-        raise ValueError(f"plugin file {spec!r} is not a .py file; allowed: importable module names and .py files")
-    if spec.endswith(".py"):
+    if spec.endswith(SPEC_SUFFIXES):
+        get_task(spec)  # registers the spec's task (again if the file changed)
+        digest = _digest(spec)
+    elif Path(spec).is_absolute() and not spec.endswith(".py"):
+        raise ValueError(f"plugin file {spec!r} is neither a .py file nor a task spec; allowed: importable module "
+                         f"names, .py files, {', '.join(SPEC_SUFFIXES)} task specs")
+    elif spec.endswith(".py"):
         digest = _digest(spec)
         if _LOADED.get(spec) != digest:
             name = "hpbench_plugin_" + hashlib.sha1(spec.encode()).hexdigest()[:10]

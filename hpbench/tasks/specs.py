@@ -87,6 +87,11 @@ def validate_spec(data: dict, where: str) -> dict:
         raise _fail(where, "source.files", "a mapping of split -> file(s) is required for local formats")
     if data["kind"] in ("classification", "token") and not data.get("labels") and fmt != "conllu":
         raise _fail(where, "labels", "required for classification and token tasks (names or a {raw: name} mapping)")
+    labels = data.get("labels")
+    values = list(labels.values()) if isinstance(labels, dict) else list(labels or [])
+    if any(isinstance(v, bool) for v in values):
+        raise _fail(where, "labels", f"{values} holds booleans: YAML reads unquoted yes/no/true/false/on/off as "
+                    "booleans; quote the label names")
     metrics = data.get("metrics") or {"classification": ["accuracy"], "regression": ["pearson", "spearman"],
                                       "token": ["accuracy"]}[data["kind"]]
     for m in metrics:
