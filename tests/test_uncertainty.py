@@ -9,6 +9,11 @@ def _fast_accuracy(y, p):  # same definition as hpbench's accuracy, on already-e
     return float(np.mean(np.asarray(y) == np.asarray(p)))
 
 
+def _predict(rng, y, acc):
+    """Predictions that are right with probability ``acc``, independently per example (binary labels)."""
+    return np.where(rng.random(len(y)) < acc, y, 1 - y)
+
+
 def test_accuracy_helper_agrees_with_the_metric():
     y, p = [0, 1, 1, 0, 1], [0, 1, 0, 0, 0]
     assert _fast_accuracy(y, p) == accuracy(y, p) == 0.6
@@ -20,9 +25,7 @@ def test_bootstrap_interval_covers_the_true_accuracy_at_its_nominal_rate():
     covered = 0
     for k in range(sims):
         y = rng.integers(0, 2, n)
-        correct = rng.random(n) < true_acc
-        p = np.where(correct, y, 1 - y)
-        _, lo, hi = bootstrap_ci(_fast_accuracy, y, p, n_boot=400, seed=k)
+        _, lo, hi = bootstrap_ci(_fast_accuracy, y, _predict(rng, y, true_acc), n_boot=400, seed=k)
         covered += lo <= true_acc <= hi
     assert abs(covered / sims - 0.95) <= 0.03, covered / sims
 
@@ -32,9 +35,8 @@ def test_paired_test_false_positive_rate_on_two_identical_criteria():
     n, sims, alpha = 200, 400, 0.05
     rejections = 0
     for k in range(sims):
-        y = rng.integers(0, 2, n)
-        a = np.where(rng.random(n) < 0.75, y, 1 - y)  # two criteria of the same quality, independent errors
-        b = np.where(rng.random(n) < 0.75, y, 1 - y)
+        y = rng.integers(0, 2, n)  # two criteria of the same quality, independent errors
+        a, b = _predict(rng, y, 0.75), _predict(rng, y, 0.75)
         rejections += paired_permutation_test(_fast_accuracy, y, a, b, n_perm=199, seed=k) <= alpha
     assert rejections / sims <= 0.05 + 0.02, rejections / sims
 
@@ -42,8 +44,7 @@ def test_paired_test_false_positive_rate_on_two_identical_criteria():
 def test_paired_test_detects_a_real_difference():
     rng = np.random.default_rng(2)
     y = rng.integers(0, 2, 500)
-    a = np.where(rng.random(500) < 0.9, y, 1 - y)
-    b = np.where(rng.random(500) < 0.7, y, 1 - y)
+    a, b = _predict(rng, y, 0.9), _predict(rng, y, 0.7)
     assert paired_permutation_test(_fast_accuracy, y, a, b, n_perm=499, seed=0) < 0.01
 
 
