@@ -14,6 +14,27 @@ from ..models.masks import pruned_of_key
 
 RUN_KEYS = ["model", "task", "language"]
 
+# One colour per criterion in every figure of every report: the built-ins have fixed colours; any other
+# criterion spec (a parameterised built-in, a plugin) gets one from a stable hash of its spec string.
+CRITERION_COLOURS = {"his": "#1f77b4", "entropy": "#ff7f0e", "hies": "#2ca02c", "random": "#7f7f7f",
+                     "astar": "#d62728", "dsp": "#9467bd", "smp": "#8c564b"}
+_EXTRA = ["#e377c2", "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94",
+          "#f7b6d2", "#dbdb8d", "#9edae5", "#393b79", "#637939", "#8c6d31", "#843c39"]
+
+
+def criterion_colour(spec: str) -> str:
+    """The colour of a criterion spec string ("his", "hies:alpha=0.25", a plugin's name), the same everywhere."""
+    if spec in CRITERION_COLOURS:
+        return CRITERION_COLOURS[spec]
+    import hashlib
+
+    return _EXTRA[int(hashlib.sha1(spec.encode()).hexdigest(), 16) % len(_EXTRA)]
+
+
+def criterion_palette(specs) -> dict[str, str]:
+    """``{spec: colour}`` for seaborn's ``palette=`` (hue="criterion")."""
+    return {s: criterion_colour(s) for s in dict.fromkeys(specs)}
+
 
 def main_results(results: pd.DataFrame) -> pd.DataFrame:
     """Rows of each task's main metric only."""
@@ -25,7 +46,9 @@ def curves(results: pd.DataFrame, *, col: str = "task", hue: str = "criterion", 
     df = main_results(results)
     df["% heads pruned"] = 100 * df["n_pruned"] / df["heads_total"]
     style = "protocol" if "protocol" in df and df["protocol"].nunique() > 1 else None
+    palette = criterion_palette(df[hue]) if hue == "criterion" else None
     g = sns.relplot(data=df, x="% heads pruned", y="value", hue=hue, style=style, col=col, kind="line", marker="o",
+                    palette=palette,
                     errorbar="sd", height=height, aspect=1.25, facet_kws={"sharey": False},
                     col_wrap=min(4, df[col].nunique()))
     names = df.groupby(col)["metric"].first()
@@ -214,6 +237,7 @@ def pareto(results: pd.DataFrame, run: pd.DataFrame, x: str = "seconds"):
         raise ValueError(f"unknown x {x!r}; allowed: 'seconds', 'gflops'")
     g = df.groupby(["task", "criterion", "sparsity"]).agg(metric=("value", "mean"), t=("t", "mean")).reset_index()
     grid = sns.relplot(data=g, x="t", y="metric", hue="criterion", col="task", kind="line", marker="o", sort=False,
+                       palette=criterion_palette(g["criterion"]),
                        height=3.0, aspect=1.2, facet_kws={"sharex": False, "sharey": False},
                        col_wrap=min(4, g["task"].nunique()))
     for task, ax in grid.axes_dict.items():
