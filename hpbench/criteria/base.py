@@ -25,6 +25,7 @@ from typing import Any, Callable, Hashable, Sequence, TypeVar
 import torch
 
 from ..core.registry import Registry
+from ..models.heads import head_shape
 from .stats import HeadStats, head_stats
 
 T = TypeVar("T")
@@ -176,5 +177,4 @@ class ScoringContext:
 
     @property
     def shape(self) -> tuple[int, int]:
-        cfg = self.model.config
-        return cfg.num_hidden_layers, cfg.num_attention_heads
+        return head_shape(self.model)

@@ -23,7 +23,7 @@ import time
 import torch
 
 from ..core.device import autocast, grad_scaler, model_device
-from ..models.heads import HeadGates
+from ..models.heads import HeadGates, head_shape
 from ..tasks.encoding import batches, model_inputs
 from .base import MaskResult, ScoringContext, register_criterion
 
@@ -70,7 +70,7 @@ def learn_subset(model, loss_fn, data, k: int, *, steps: int, seed: int, tau0: f
     ``loss_fn(model, batch, gates)``; returns (w on the CPU, losses). Shared by DSP (task loss) and SMP
     (representation loss). Runs on the model's device; the Gumbel noise comes from a CPU generator, so
     a seed gives the same noise on every device."""
-    L, H = model.config.num_hidden_layers, model.config.num_attention_heads
+    L, H = head_shape(model)
     device = model_device(model)
     g = torch.Generator().manual_seed(seed)
     w = (init.clone().float().flatten() if init is not None else torch.zeros(L * H)).to(device).requires_grad_(True)

@@ -11,6 +11,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from ..models.masks import pruned_of_key
+from ..tasks.lookup import task_label
 
 RUN_KEYS = ["model", "task", "language"]
 
@@ -36,12 +37,6 @@ def criterion_palette(specs) -> dict[str, str]:
     return {s: criterion_colour(s) for s in dict.fromkeys(specs)}
 
 
-def short_task(task: str) -> str:
-    """A task for titles and tables: a spec file's stem (``my_reviews`` for ``.../my_reviews.yaml``), else the name."""
-    t = str(task)
-    return t.replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0] if t.endswith((".yaml", ".yml", ".json")) else t
-
-
 def main_results(results: pd.DataFrame) -> pd.DataFrame:
     """Rows of each task's main metric only."""
     return results[results["main"].astype(bool)].copy()
@@ -60,7 +55,7 @@ def curves(results: pd.DataFrame, *, col: str = "task", hue: str = "criterion", 
     names = df.groupby(col)["metric"].first()
     for key, ax in g.axes_dict.items():
         ax.set_ylabel(f"dev {names.get(key, 'metric')}")
-        ax.set_title(short_task(key) if col == "task" else str(key))
+        ax.set_title(task_label(key) if col == "task" else str(key))
     return g.figure
 
 
@@ -252,5 +247,5 @@ def pareto(results: pd.DataFrame, run: pd.DataFrame, x: str = "seconds"):
         ax.step(front["t"], front["metric"], where="post", color="black", lw=1.2, ls="--", label="Pareto front")
     grid.set_axis_labels(label, "main metric")
     for task, ax in grid.axes_dict.items():
-        ax.set_title(short_task(task))
+        ax.set_title(task_label(task))
     return grid.figure

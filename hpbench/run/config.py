@@ -14,7 +14,7 @@ from ..criteria.masks import validate_sparsities
 from ..evaluation.evaluate import eval_batch_size_for
 from ..models.registry import resolve_model
 from ..tasks.datadir import data_dir
-from ..tasks.lookup import get_task
+from ..tasks.lookup import get_task, task_label
 from .finetune import FinetuneConfig
 from .plugins import load_plugins
 
@@ -56,10 +56,10 @@ class RunConfig:
         resolve_precision(self.precision, resolve_device(self.device))
         resolve_model(self.model)
         task = get_task(self.task)
-        for lang in [self.language] + list(self.eval_languages or []) + ([self.score_language] if self.score_language else []):
-            task.check_language(lang, self.data_root)
         if isinstance(self.eval_languages, str):
             raise ValueError(f"eval_languages must be a list of language codes, got {self.eval_languages!r}")
+        for lang in [self.language] + list(self.eval_languages or []) + ([self.score_language] if self.score_language else []):
+            task.check_language(lang, self.data_root)
         if isinstance(self.criteria, str) or not self.criteria:
             raise ValueError(f"criteria must be a non-empty list of criterion names, got {self.criteria!r}")
         for c in self.criteria:
@@ -116,8 +116,7 @@ class RunConfig:
 
     @property
     def run_id(self) -> str:
-        task = Path(self.task).stem if str(self.task).endswith((".yaml", ".yml", ".json")) else self.task
-        rid = f"{Path(str(self.model)).name}-{task}-{self.language}"
+        rid = f"{Path(str(self.model)).name}-{task_label(self.task)}-{self.language}"
         if self.eval_languages and list(self.eval_languages) != [self.language]:
             rid += "-zeroshot"
         if self.score_language and self.score_language != self.language:

@@ -34,14 +34,17 @@ def visible_gpus() -> list[str]:
 CELLS_PER_GPU = 4
 
 
+def gpus_for(cells: Sequence[dict]) -> list[str]:
+    """The visible GPUs to pin workers to: all of them when every cell runs on ``device="auto"`` (or a bare
+    "cuda"), none when a cell names its device."""
+    return visible_gpus() if all(c.get("device", "auto") in ("auto", "cuda") for c in cells) else []
+
+
 def default_workers(cells: Sequence[dict]) -> int:
-    """Cells side by side when ``n_workers`` is None: ``CELLS_PER_GPU`` per visible GPU (workers pinned to GPUs
-    round-robin) when every cell runs on ``device="auto"`` (or a bare "cuda") and GPUs exist, else 2 (two
-    one-thread cells beat one two-thread cell on a small CPU)."""
-    gpus = visible_gpus()
-    if gpus and all(c.get("device", "auto") in ("auto", "cuda") for c in cells):
-        return CELLS_PER_GPU * len(gpus)
-    return 2
+    """Cells side by side when ``n_workers`` is None: ``CELLS_PER_GPU`` per GPU of :func:`gpus_for` (workers
+    pinned to GPUs round-robin), else 2 (two one-thread cells beat one two-thread cell on a small CPU)."""
+    gpus = gpus_for(cells)
+    return CELLS_PER_GPU * len(gpus) if gpus else 2
 
 
 def _init_worker(threads: int, gpus: list[str], slot) -> None:
@@ -76,8 +79,8 @@ def _died(params: dict, e: BaseException) -> dict:
 def run_cells_local(cells: Sequence[dict], results_dir: str, reports_dir: str, *, n_workers: int | None = None,
                     scheduler: str | None = None, resources: dict | None = None, kernel_name: str | None = None,
                     on_done: Callable[[dict], None] = lambda status: None) -> list[dict]:
-    """Cells on this machine: one after another (``n_workers=1``) or side by side (``None``: one per GPU, see
-    :func:`default_workers`), each worker pinned to its own GPU when there are GPUs."""
+    """Cells on this machine: one after another (``n_workers=1``) or side by side (``None``: see
+    :func:`default_workers`), each worker pinned to one GPU when there are GPUs."""
     if scheduler or resources:
         raise ValueError(f"the local executor takes no scheduler/resources (got {scheduler!r}, {resources!r}); "
                          "use executor='dask' for those")
@@ -109,7 +112,7 @@ def _run_cells_side_by_side(cells: Sequence[dict], results_dir: str, reports_dir
     n = min(n_workers, len(cells))
     order = sorted(range(len(cells)), key=lambda i: -_expected_cost(cells[i]))
     ctx = mp.get_context("spawn")
-    gpus = visible_gpus() if all(c.get("device", "auto") in ("auto", "cuda") for c in cells) else []
+    gpus = gpus_for(cells)
     with ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker,
                              initargs=(threads_per_worker(n), gpus, ctx.Value("i", 0))) as pool:
         futs = {pool.submit(run_cell, cells[i], results_dir, reports_dir, kernel_name=kernel_name): i for i in order}

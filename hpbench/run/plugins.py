@@ -17,9 +17,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from ..core.registry import reloading
-from ..tasks.lookup import get_task
-
-SPEC_SUFFIXES = (".yaml", ".yml", ".json")
+from ..tasks.lookup import SPEC_SUFFIXES, get_task, is_spec_file
 
 _LOADED: dict[str, str] = {}  # resolved plugin -> source digest
 
@@ -43,7 +41,7 @@ def _digest(path: str | Path) -> str:
 def load_plugin(spec: str) -> str:
     """Import/register one plugin (once per process per source version); return its source digest."""
     spec = resolve_plugin(spec)
-    if spec.endswith(SPEC_SUFFIXES):
+    if is_spec_file(spec):
         get_task(spec)  # registers the spec's task (again if the file changed)
         digest = _digest(spec)
     elif Path(spec).is_absolute() and not spec.endswith(".py"):

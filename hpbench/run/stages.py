@@ -27,7 +27,7 @@ from ..criteria.base import Criterion, MaskResult, ScoringContext, parse_spec
 from ..criteria.masks import masks_for_sparsities
 from ..evaluation.evaluate import EvalBatches, eval_batches, evaluate
 from ..models.flops import flops_for_heads
-from ..models.heads import from_pretrained, prune_heads, pruned
+from ..models.heads import from_pretrained, head_shape, prune_heads, pruned
 from ..models.masks import mask_from_key, mask_to_key, n_pruned_of_key
 from ..models.registry import load as load_model
 from ..tasks.encoding import encode
@@ -74,6 +74,7 @@ class SeedModel:
     evaluated: dict[str, dict] = field(default_factory=dict)  # mask key -> metrics, shared across criteria
     batches: dict[str, EvalBatches] = field(default_factory=dict)  # eval language -> dev batches on the device
     scoring_data: tuple[list[Example], list[Example]] | None = None  # (scoring, validation) examples, loaded once
+    train_record: dict[str, Any] = field(default_factory=dict)  # the checkpoint's hpbench_train.json
 
     def evaluate_all(self, model, cfg: RunConfig, task: Task) -> dict[str, dict[str, float]]:
         """Metrics on every eval language's dev subset (batched once per seed, reused for every mask)."""
@@ -125,11 +126,12 @@ def load_seed(prep: Prepared, seed: int) -> SeedModel:
     ck = prep.checkpoints[cfg.finetune_seed(seed)]
     model, tok = from_pretrained(ck).to(cfg.torch_device), AutoTokenizer.from_pretrained(ck)
     dev = {lang: encode(task, tok, ex, cfg.max_len) for lang, ex in prep.dev_examples.items()}
-    train_data = json.loads((ck / "hpbench_train.json").read_text()).get("train_data")
-    sm = SeedModel(seed, model, tok, tok.pad_token_id or 0, dev, {**asdict(cfg.finetune_config(seed)), "train_data": train_data}, {})
+    record = json.loads((ck / "hpbench_train.json").read_text())
+    sm = SeedModel(seed, model, tok, tok.pad_token_id or 0, dev,
+                   {**asdict(cfg.finetune_config(seed)), "train_data": record.get("train_data")}, {}, train_record=record)
     key = {**prep.base, **prep.dev_key, "finetune": sm.ft_cfg, "kind": "dense"}
     sm.dense = prep.store.get("dense", key) or prep.store.put("dense", key, _dense_record(prep, sm))
-    sm.evaluated[mask_to_key(torch.ones(_shape(model), dtype=torch.bool))] = sm.dense["metrics"]
+    sm.evaluated[mask_to_key(torch.ones(head_shape(model), dtype=torch.bool))] = sm.dense["metrics"]
     return sm
 
 
@@ -144,10 +146,6 @@ def _dense_record(prep: Prepared, sm: SeedModel) -> dict[str, Any]:
     metrics = sm.evaluate_all(sm.model, cfg, task)
     return {"metrics": metrics, "seconds": time.perf_counter() - t0, "full_dev": full,
             "majority": {lang: majority_baseline(task, ex) for lang, ex in prep.dev_examples.items()}}
-
-
-def _shape(model) -> tuple[int, int]:
-    return model.config.num_hidden_layers, model.config.num_attention_heads
 
 
 def heldout_validation(prep: Prepared, seed: int) -> list[Example]:
@@ -243,7 +241,7 @@ def _metrics_of_mask(prep: Prepared, sm: SeedModel, sc: Scored, s: float, mkey: 
     """The metrics of one mask's pruned model: the weights trained with the mask (DSP joint), the pruned
     pretrained model fine-tuned anew (prune-before-finetune), or a pruned copy of the fine-tuned model
     (evaluated once per distinct mask and seed)."""
-    keep = mask_from_key(mkey, _shape(sm.model))
+    keep = mask_from_key(mkey, head_shape(sm.model))
     if s in sc.own_models:
         return sm.evaluate_all(prune_heads(sc.own_models[s], keep), prep.cfg, prep.task)
     if sc.criterion.protocol == "prune-before-finetune" and n_pruned_of_key(mkey) > 0:
@@ -296,15 +294,9 @@ def _run_rows(prep: Prepared, sm: SeedModel) -> list[dict]:
         rows.append({"model": cfg.model, "task": cfg.task, "language": cfg.language, "seed": sm.seed,
                      "eval_language": lang, "main_metric": prep.task.main_metric, "n_dev": len(prep.dev_examples[lang]),
                      "n_score": cfg.n_score, "n_train": cfg.n_train, "epochs": cfg.epochs, "iterative": cfg.iterative,
-                     "finetune_per_seed": cfg.finetune_per_seed, "finetune_seconds": _train_seconds(prep, sm.seed),
+                     "finetune_per_seed": cfg.finetune_per_seed, "finetune_seconds": sm.train_record.get("seconds"),
                      "dense_seconds": d.get("seconds"), **{f"dense_{k}": v for k, v in mets.items()},
                      **{f"majority_{k}": v for k, v in (d.get("majority") or {}).get(lang, {}).items()},
                      **{f"dense_full_dev_{k}": v for k, v in full.items()}})
     return rows
 
-
-def _train_seconds(prep: Prepared, seed: int) -> float | None:
-    try:
-        return json.loads((prep.checkpoints[prep.cfg.finetune_seed(seed)] / "hpbench_train.json").read_text()).get("seconds")
-    except OSError:
-        return None
