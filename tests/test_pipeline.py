@@ -113,3 +113,18 @@ def test_changing_one_dev_example_recomputes_exactly_what_depends_on_dev(tiny_mo
     train.write_text("\n".join(tl[:1] + [t.replace("\t", " x\t", 1) for t in tl[1:]]) + "\n")
     run_benchmark(**kw)
     assert len(list((tmp_path / "cache" / "finetuned").iterdir())) == len(checkpoints) + 1
+
+
+def test_predictions_table_reproduces_every_stored_metric(tiny_model_dir, cache):
+    """The stored per-example predictions give back each row's main metric (computed here independently)."""
+    import json
+
+    import numpy as np
+
+    t = _run(tiny_model_dir, cache / "res", criteria=["his", "random"])
+    p, r = t["predictions"], t["results"]
+    assert len(p) == 2 * 2 * 3  # criteria x seeds x sparsities
+    main = r[r["main"]].set_index(["criterion", "seed", "sparsity"])["value"]
+    for row in p.itertuples():
+        y, yp = np.array(json.loads(row.y_true)), np.array(json.loads(row.y_pred))
+        assert len(y) == 24 and np.mean(y == yp) == pytest.approx(main[(row.criterion, row.seed, row.sparsity)])

@@ -42,8 +42,12 @@ def main_results(results: pd.DataFrame) -> pd.DataFrame:
     return results[results["main"].astype(bool)].copy()
 
 
-def curves(results: pd.DataFrame, *, col: str = "task", hue: str = "criterion", height: float = 3.2):
-    """Main metric vs % heads pruned, one line per criterion; band = +/- 1 std across seeds."""
+def curves(results: pd.DataFrame, reps=None, *, col: str = "task", hue: str = "criterion", height: float = 3.2):
+    """Main metric vs % heads pruned, one line per criterion (mean over seeds). Band: the 95 % interval
+    (bootstrap over dev examples and seeds, :mod:`hpbench.report.intervals`) when ``reps`` holds replicates;
+    +/- 1 std across seeds otherwise (results stored without predictions)."""
+    if reps and hue == "criterion":
+        return _interval_curves(results, reps, col=col, height=height)
     df = main_results(results)
     df["% heads pruned"] = 100 * df["n_pruned"] / df["heads_total"]
     style = "protocol" if "protocol" in df and df["protocol"].nunique() > 1 else None
@@ -55,6 +59,34 @@ def curves(results: pd.DataFrame, *, col: str = "task", hue: str = "criterion", 
     names = df.groupby(col)["metric"].first()
     for key, ax in g.axes_dict.items():
         ax.set_ylabel(f"dev {names.get(key, 'metric')}")
+        ax.set_title(task_label(key) if col == "task" else str(key))
+    return g.figure
+
+
+def _pruned_share(results: pd.DataFrame) -> pd.DataFrame:
+    """(run keys, criterion, sparsity) -> mean % of heads actually pruned (masks may round the target)."""
+    df = main_results(results)
+    df["% heads pruned"] = 100 * df["n_pruned"] / df["heads_total"]
+    keys = [k for k in ("model", "task", "criterion", "sparsity") if k in df]
+    return df.groupby(keys)["% heads pruned"].mean().reset_index()
+
+
+def _interval_curves(results: pd.DataFrame, reps, *, col: str, height: float):
+    from .intervals import curve_table
+
+    ct = curve_table(reps)
+    ct = ct[ct["language"] == ct["train_language"]] if "train_language" in ct and col == "task" else ct
+    ct = ct.merge(_pruned_share(results), on=[k for k in ("model", "task", "criterion", "sparsity") if k in ct])
+    palette = criterion_palette(ct["criterion"])
+    g = sns.relplot(data=ct, x="% heads pruned", y="value", hue="criterion", col=col, kind="line", marker="o",
+                    palette=palette, errorbar=None, height=height, aspect=1.25, facet_kws={"sharey": False},
+                    col_wrap=min(4, ct[col].nunique()))
+    for key, ax in g.axes_dict.items():
+        sub = ct[ct[col] == key]
+        for crit, c in sub.groupby("criterion"):
+            c = c.sort_values("% heads pruned")
+            ax.fill_between(c["% heads pruned"], c["lo"], c["hi"], color=palette[crit], alpha=0.15, lw=0)
+        ax.set_ylabel(f"dev {sub['metric'].iloc[0]} (95 % interval)" if len(sub) else "dev metric")
         ax.set_title(task_label(key) if col == "task" else str(key))
     return g.figure
 
@@ -83,8 +115,15 @@ def stability(results: pd.DataFrame) -> pd.DataFrame:
     return t.round(4)
 
 
-def auc(results: pd.DataFrame) -> pd.DataFrame:
-    """Area under main metric vs fraction pruned (trapezoid over the swept range, divided by its width)."""
+def auc(results: pd.DataFrame, reps=None, *, reference: str = "his") -> pd.DataFrame:
+    """Area under main metric vs fraction pruned (trapezoid over the swept range, divided by its width).
+    With replicates: its 95 % interval and the paired difference to ``reference`` (interval, permutation p,
+    significant); else mean and std across seeds."""
+    if reps:
+        from .intervals import auc_table
+
+        t = auc_table(reps, reference=reference)
+        return t.set_index(_interval_index(t)).round(4)
     df = main_results(results).groupby(RUN_KEYS + ["criterion", "seed", "sparsity"])["value"].mean().reset_index()
 
     def area(g: pd.DataFrame) -> float:
@@ -97,8 +136,16 @@ def auc(results: pd.DataFrame) -> pd.DataFrame:
         columns={"mean": "AUC mean", "std": "AUC std"})
 
 
-def prunable_within(results: pd.DataFrame, tol: float = 0.01) -> pd.DataFrame:
-    """Largest % of heads pruned whose mean main metric (over seeds) stays >= dense - tol (1 point)."""
+def prunable_within(results: pd.DataFrame, tol: float = 0.01, reps=None) -> pd.DataFrame:
+    """Largest % of heads pruned within ``tol`` (1 point) of the unpruned model. With replicates: the lower
+    end of the paired 95 % interval of (metric - unpruned) must stay >= -tol up to that sparsity, and no
+    answer (with the reason) when the unpruned model does not beat the majority baseline; else the mean
+    curve over seeds (no uncertainty: results stored without per-example predictions)."""
+    if reps:
+        from .intervals import prunable_table
+
+        t = prunable_table(reps, tol=tol)
+        return t.set_index(_interval_index(t)).round(4)
     df = main_results(results)
     mean = df.groupby(RUN_KEYS + ["criterion", "sparsity"])["value"].mean().reset_index()
     rows = []
@@ -138,8 +185,23 @@ def jaccard_map(masks: pd.DataFrame, sparsity: float = 0.5, by: str = "criterion
     return fig
 
 
-def summary(results: pd.DataFrame) -> pd.DataFrame:
-    """Main metric mean +/- std across seeds at each sparsity (wide table)."""
+def _interval_index(t: pd.DataFrame) -> list[str]:
+    return [k for k in ("run_id", "model", "task", "language", "criterion") if k in t]
+
+
+def summary(results: pd.DataFrame, reps=None, *, reference: str = "his") -> pd.DataFrame:
+    """Main metric per sparsity (wide): with replicates "mean [95 % interval]" and "*" where the paired
+    permutation test says the criterion differs from ``reference`` (p < 0.05); else mean +/- std across seeds."""
+    if reps:
+        from .intervals import curve_table
+
+        ct = curve_table(reps, reference=reference)
+        sig = ct["significant"].fillna(False).astype(bool) if "significant" in ct else False
+        ct["cell"] = (ct["value"].map("{:.3f}".format) + " [" + ct["lo"].map("{:.3f}".format) + ", "
+                      + ct["hi"].map("{:.3f}".format) + "]" + np.where(sig, "*", ""))
+        t = ct.set_index(_interval_index(ct) + ["sparsity"])["cell"].unstack("sparsity")
+        t.columns = [f"{int(round(100 * c))}%" for c in t.columns]
+        return t
     df = main_results(results)
     g = df.groupby(RUN_KEYS + ["criterion", "sparsity"])["value"]
     t = (g.mean().round(3).astype(str) + " ± " + g.std(ddof=1).fillna(0).round(3).astype(str)).unstack("sparsity")

@@ -117,6 +117,8 @@ class RunConfig:
     @property
     def run_id(self) -> str:
         rid = f"{Path(str(self.model)).name}-{task_label(self.task)}-{self.language}"
+        if self.finetune_per_seed:
+            rid += "-ftseeds"  # one fine-tuned model per seed: its own folder beside the shared-model run
         if self.eval_languages and list(self.eval_languages) != [self.language]:
             rid += "-zeroshot"
         if self.score_language and self.score_language != self.language:

@@ -1,11 +1,14 @@
 """The result tables: schema (columns and types), save, merge and load.
 
-Four tidy tables per run folder ``<results_dir>/<run_id>/``:
+Five tidy tables per run folder ``<results_dir>/<run_id>/``:
 
 * ``results``: one row per (criterion, seed, sparsity, eval language, metric);
 * ``scores``: one row per (criterion, seed, layer, head);
 * ``masks``: one row per (criterion, seed, sparsity), the kept heads as a mask key (see ``models.masks``);
-* ``run``: one row per (seed, eval language): the unpruned model's metrics, the majority baseline, settings.
+* ``run``: one row per (seed, eval language): the unpruned model's metrics, the majority baseline, settings;
+* ``predictions``: one row per (criterion, seed, sparsity, eval language): the dev labels and the pruned
+  model's per-example predictions (JSON lists in dev order), what intervals and paired tests resample
+  (:mod:`hpbench.report.intervals`). Folders written before it have none: their reports show no intervals.
 
 Parquet is the store of record; a CSV copy sits beside each for people. Folders written by hpbench
 0.1 before this module (CSV masks with a ``pruned`` list) are read and converted on load, with a warning.
@@ -23,7 +26,7 @@ import pandas as pd
 from ..core.files import atomic_write_bytes
 from ..models.masks import mask_to_key
 
-TABLES = ("results", "scores", "masks", "run")
+TABLES = ("results", "scores", "masks", "run", "predictions")
 # column -> pandas dtype; "object" columns hold strings (or None). Extra columns (criterion info, metric
 # columns of the run table) follow the schema's columns.
 SCHEMA: dict[str, dict[str, str]] = {
@@ -41,6 +44,8 @@ SCHEMA: dict[str, dict[str, str]] = {
             "iterative": "bool", "finetune_per_seed": "bool", "finetune_seconds": "float64", "dense_seconds": "float64",
             "device": "object", "device_name": "object", "precision": "object", "torch_version": "object",
             "cuda_version": "object", "peak_accelerator_mib": "float64"},
+    "predictions": {"criterion": "object", "seed": "int64", "score_language": "object", "sparsity": "float64",
+                    "language": "object", "y_true": "object", "y_pred": "object"},
 }
 # settings that must agree for rows of an earlier invocation to be merged into this one's tables
 SAME_RUN = ["n_dev", "n_score", "n_train", "epochs", "iterative", "finetune_per_seed", "eval_language"]
@@ -75,7 +80,9 @@ def merge_previous(tables: dict[str, pd.DataFrame], out: Path, criteria: list[st
     if any(not _same(old["run"][c].iloc[0], new_run[c].iloc[0]) for c in SAME_RUN if c in old["run"] and c in new_run):
         return tables
     merged = dict(tables)
-    for name in ("results", "scores", "masks"):
+    for name in ("results", "scores", "masks", "predictions"):
+        if name not in old or old[name].empty:
+            continue
         prev = old[name][~old[name]["criterion"].isin(set(criteria))]
         if len(prev):
             merged[name] = pd.concat([prev, tables[name]], ignore_index=True)
@@ -113,7 +120,8 @@ def _legacy_masks(run: Path, heads_total: int) -> pd.DataFrame:
 
 
 def read_run_folder(run: Path) -> dict[str, pd.DataFrame] | None:
-    """The four tables of one run folder (Parquet; CSV for folders written before Parquet masks), or None."""
+    """The tables of one run folder (Parquet; CSV for folders written before Parquet masks), or None. A table
+    the folder lacks (predictions, before they were stored) is empty."""
     if not (run / "run.parquet").is_file() and not (run / "run.csv").is_file():
         return None
     out = {}
@@ -122,14 +130,17 @@ def read_run_folder(run: Path) -> dict[str, pd.DataFrame] | None:
         if name == "masks" and not pq.is_file():
             heads = int(out["results"]["heads_total"].iloc[0]) if len(out["results"]) else 0
             out[name] = _legacy_masks(run, heads) if csv.is_file() else pd.DataFrame()
-        else:
+        elif pq.is_file() or csv.is_file():
             out[name] = pd.read_parquet(pq) if pq.is_file() else pd.read_csv(csv)
+        else:
+            out[name] = conform(pd.DataFrame(), name)
     return out
 
 
 def load_tables(results_dir: str | Path) -> dict[str, pd.DataFrame]:
     """Concatenate the tables of every run under ``results_dir``; every row carries its ``run_id`` (folder)
-    and the ``scores``/``masks`` rows their run's model, task and language."""
+    and the ``scores``/``masks`` rows their run's model, task and language (``predictions`` rows: model, task
+    and ``train_language``; their ``language`` is the eval language, as in ``results``)."""
     root = Path(results_dir)
     out: dict[str, list[pd.DataFrame]] = {name: [] for name in TABLES}
     for run in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
@@ -142,6 +153,8 @@ def load_tables(results_dir: str | Path) -> dict[str, pd.DataFrame]:
             df["run_id"] = run.name
             if name in ("scores", "masks"):
                 df["model"], df["task"], df["language"] = meta["model"], meta["task"], meta["language"]
+            elif name == "predictions":
+                df["model"], df["task"], df["train_language"] = meta["model"], meta["task"], meta["language"]
             out[name].append(df)
     return {k: (pd.concat(v, ignore_index=True) if v else pd.DataFrame()) for k, v in out.items()}
 

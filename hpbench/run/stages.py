@@ -25,7 +25,8 @@ from ..core import VERSION
 from ..core.device import device_record, reset_peak_memory
 from ..criteria.base import Criterion, MaskResult, ScoringContext, parse_spec
 from ..criteria.masks import masks_for_sparsities
-from ..evaluation.evaluate import EvalBatches, eval_batches, evaluate
+from ..evaluation.evaluate import EvalBatches, eval_batches, evaluate, predict
+from ..evaluation.evaluate import score as score_predictions
 from ..models.flops import flops_for_heads
 from ..models.heads import from_pretrained, head_shape, prune_heads, pruned
 from ..models.masks import mask_from_key, mask_to_key, n_pruned_of_key
@@ -71,18 +72,32 @@ class SeedModel:
     dev: dict[str, list[dict]]  # eval language -> encoded dev subset
     ft_cfg: dict[str, Any]
     dense: dict[str, Any]  # stored record of the unpruned model: metrics, seconds, full_dev, majority
-    evaluated: dict[str, dict] = field(default_factory=dict)  # mask key -> metrics, shared across criteria
+    evaluated: dict[str, "Outcome"] = field(default_factory=dict)  # mask key -> outcome, shared across criteria
     batches: dict[str, EvalBatches] = field(default_factory=dict)  # eval language -> dev batches on the device
     scoring_data: tuple[list[Example], list[Example]] | None = None  # (scoring, validation) examples, loaded once
     train_record: dict[str, Any] = field(default_factory=dict)  # the checkpoint's hpbench_train.json
 
-    def evaluate_all(self, model, cfg: RunConfig, task: Task) -> dict[str, dict[str, float]]:
-        """Metrics on every eval language's dev subset (batched once per seed, reused for every mask)."""
+    def evaluate_all(self, model, cfg: RunConfig, task: Task) -> "Outcome":
+        """Metrics and per-example predictions on every eval language's dev subset (batched once per seed,
+        reused for every mask)."""
+        out = Outcome({}, {}, {})
         for lang, d in self.dev.items():
             if lang not in self.batches:
                 self.batches[lang] = eval_batches(d, cfg.eval_batch, self.pad_id, cfg.torch_device)
-        return {lang: evaluate(model, task, d, batch_size=cfg.eval_batch, pad_id=self.pad_id, precision=cfg.amp,
-                               prepared=self.batches[lang]) for lang, d in self.dev.items()}
+            ys, ps = predict(model, task, d, batch_size=cfg.eval_batch, pad_id=self.pad_id, precision=cfg.amp,
+                             prepared=self.batches[lang])
+            out.metrics[lang], out.labels[lang], out.predictions[lang] = score_predictions(task, ys, ps), ys, ps
+        return out
+
+
+@dataclass
+class Outcome:
+    """One model's evaluation: eval language -> metrics, labels and per-example predictions (dev order), the
+    per-example part being what bootstrap intervals and paired tests between criteria resample."""
+
+    metrics: dict[str, dict[str, float]]
+    labels: dict[str, list]
+    predictions: dict[str, list]
 
 
 @dataclass
@@ -101,6 +116,7 @@ class Scored:
 class Evaluated:
     metrics: dict[str, dict[str, float]]  # eval language -> metric -> value
     seconds: float | None
+    predictions: dict[str, list] = field(default_factory=dict)  # eval language -> per-example predictions
 
 
 def prepare(cfg: RunConfig) -> Prepared:
@@ -130,8 +146,10 @@ def load_seed(prep: Prepared, seed: int) -> SeedModel:
     sm = SeedModel(seed, model, tok, tok.pad_token_id or 0, dev,
                    {**asdict(cfg.finetune_config(seed)), "train_data": record.get("train_data")}, {}, train_record=record)
     key = {**prep.base, **prep.dev_key, "finetune": sm.ft_cfg, "kind": "dense"}
-    sm.dense = prep.store.get("dense", key) or prep.store.put("dense", key, _dense_record(prep, sm))
-    sm.evaluated[mask_to_key(torch.ones(head_shape(model), dtype=torch.bool))] = sm.dense["metrics"]
+    rec = prep.store.get("dense", key)
+    sm.dense = rec if rec is not None and "predictions" in rec else prep.store.put("dense", key, _dense_record(prep, sm))
+    sm.evaluated[mask_to_key(torch.ones(head_shape(model), dtype=torch.bool))] = Outcome(
+        sm.dense["metrics"], sm.dense["labels"], sm.dense["predictions"])
     return sm
 
 
@@ -143,8 +161,9 @@ def _dense_record(prep: Prepared, sm: SeedModel) -> dict[str, Any]:
         full = evaluate(sm.model, task, encode(task, sm.tokenizer, whole, cfg.max_len), batch_size=cfg.eval_batch,
                         pad_id=sm.pad_id, precision=cfg.amp)
     t0 = time.perf_counter()
-    metrics = sm.evaluate_all(sm.model, cfg, task)
-    return {"metrics": metrics, "seconds": time.perf_counter() - t0, "full_dev": full,
+    out = sm.evaluate_all(sm.model, cfg, task)
+    return {"metrics": out.metrics, "labels": out.labels, "predictions": out.predictions,
+            "seconds": time.perf_counter() - t0, "full_dev": full,
             "majority": {lang: majority_baseline(task, ex) for lang, ex in prep.dev_examples.items()}}
 
 
@@ -227,18 +246,19 @@ def evaluate_masks(prep: Prepared, sm: SeedModel, sc: Scored) -> dict[float, Eva
     for s, mkey in sc.masks.items():
         key = _eval_key(prep, sc.config, s, mkey)
         rec = prep.store.get("evals", key)
-        if rec is None:
+        if rec is None or "predictions" not in rec:  # (records of hpbench < 0.4 hold no per-example predictions)
             t0 = time.perf_counter()
-            metrics = _metrics_of_mask(prep, sm, sc, s, mkey)
-            rec = prep.store.put("evals", key, {"metrics": metrics, "seconds": time.perf_counter() - t0})
+            o = _outcome_of_mask(prep, sm, sc, s, mkey)
+            rec = prep.store.put("evals", key, {"metrics": o.metrics, "predictions": o.predictions,
+                                                "seconds": time.perf_counter() - t0})
         if sc.criterion.protocol == "prune-after-finetune" and s not in sc.own_models:
-            sm.evaluated[mkey] = rec["metrics"]
-        out[s] = Evaluated(rec["metrics"], rec.get("seconds"))
+            sm.evaluated[mkey] = Outcome(rec["metrics"], sm.dense["labels"], rec["predictions"])
+        out[s] = Evaluated(rec["metrics"], rec.get("seconds"), rec["predictions"])
     return out
 
 
-def _metrics_of_mask(prep: Prepared, sm: SeedModel, sc: Scored, s: float, mkey: str) -> dict[str, dict[str, float]]:
-    """The metrics of one mask's pruned model: the weights trained with the mask (DSP joint), the pruned
+def _outcome_of_mask(prep: Prepared, sm: SeedModel, sc: Scored, s: float, mkey: str) -> Outcome:
+    """The evaluation of one mask's pruned model: the weights trained with the mask (DSP joint), the pruned
     pretrained model fine-tuned anew (prune-before-finetune), or a pruned copy of the fine-tuned model
     (evaluated once per distinct mask and seed)."""
     keep = mask_from_key(mkey, head_shape(sm.model))
@@ -256,10 +276,13 @@ def _metrics_of_mask(prep: Prepared, sm: SeedModel, sc: Scored, s: float, mkey: 
 
 def tabulate(prep: Prepared, seed_models: list[SeedModel], outcomes: list[tuple[SeedModel, Scored, dict[float, Evaluated]]]
              ) -> dict[str, pd.DataFrame]:
-    """The four tidy tables (see :mod:`hpbench.run.results`) of this invocation."""
-    results, scores, masks = [], [], []
+    """The tidy tables (see :mod:`hpbench.run.results`) of this invocation."""
+    results, scores, masks, preds = [], [], [], []
     for sm, sc, evals in outcomes:
         results += _result_rows(prep, sm, sc, evals)
+        preds += [{"criterion": sc.spec, "seed": sm.seed, "score_language": prep.score_language, "sparsity": s,
+                   "language": lang, "y_true": json.dumps(sm.dense["labels"][lang]), "y_pred": json.dumps(p)}
+                  for s, ev in evals.items() for lang, p in ev.predictions.items()]
         scores += [{"criterion": sc.spec, "seed": sm.seed, "score_language": prep.score_language, "layer": layer,
                     "head": head, "score": v} for layer, row in enumerate(sc.scores) for head, v in enumerate(row)]
         masks += [{"criterion": sc.spec, "seed": sm.seed, "score_language": prep.score_language, "sparsity": s,
@@ -267,7 +290,7 @@ def tabulate(prep: Prepared, seed_models: list[SeedModel], outcomes: list[tuple[
     hw = device_record(prep.cfg.torch_device, prep.cfg.amp)
     run = [{**row, **hw} for sm in seed_models for row in _run_rows(prep, sm)]
     return {"results": pd.DataFrame(results), "scores": pd.DataFrame(scores), "masks": pd.DataFrame(masks),
-            "run": pd.DataFrame(run)}
+            "run": pd.DataFrame(run), "predictions": pd.DataFrame(preds)}
 
 
 def _result_rows(prep: Prepared, sm: SeedModel, sc: Scored, evals: dict[float, Evaluated]) -> list[dict]:

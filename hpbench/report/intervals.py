@@ -1,0 +1,246 @@
+"""95 % intervals for every reported point, paired tests between criteria, "prunable within 1 point".
+
+From the stored per-example predictions (``predictions`` table) of one run and eval language:
+
+* the same ``B`` bootstrap resamples of the dev examples are applied to every (criterion, sparsity,
+  seed), so differences between criteria or sparsities are *paired* (same examples);
+* the seeds are resampled too (a two-stage, hierarchical bootstrap: draw seeds with replacement, then
+  examples; Davison & Hinkley 1997, sec. 3.8): replicate ``b`` of a curve point is the mean over the
+  drawn seeds of the metric on resample ``b``. With fine-tuning seeds this adds the spread across
+  fine-tuned models; with one shared fine-tuned model it adds the spread across scoring subsets;
+* an interval is the percentile interval of the replicates (the difference between two criteria gets
+  its paired interval the same way);
+* "significant" is a paired permutation test on the same examples (Dror et al. 2018): within each
+  seed each example's two predictions are swapped with probability 1/2; statistic = mean over seeds of
+  metric(A) - metric(B); p = (1 + #{|T*| >= |T|}) / (1 + B). Its level is exact (the percentile
+  bootstrap's is not at 150 examples: 7 % false positives measured), so p < 0.05 marks a difference;
+* the AUC of a curve is computed per replicate, so it gets an interval and a paired test too (the
+  permutation swaps an example's predictions at every sparsity together).
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..evaluation.resampling import bootstrap_counts, permutation_differences, resample
+from ..tasks.lookup import get_task
+
+N_BOOT, LEVEL = 1000, 0.95
+# what "has learned something" means for a metric without a majority baseline (regression): no correlation
+NO_SKILL = {"pearson": 0.0, "spearman": 0.0, "matthews": 0.0}
+
+
+@dataclass
+class Replicates:
+    """Bootstrap replicates of one run's main metric on one eval language."""
+
+    keys: dict  # model, task, train_language, language (eval), run_id when known
+    metric: str
+    criteria: list[str]
+    sparsities: list[float]
+    seeds: list[int]
+    point: np.ndarray  # [C, P, S] metric on the whole dev subset (nan: not run)
+    reps: np.ndarray  # [C, P, S, B] metric on each resample
+    draws: np.ndarray  # [B, S] seed indices drawn for each replicate
+    baseline: float | None  # majority-class (or no-skill) value of the metric
+    y: list  # dev labels
+    preds: dict  # (criterion, sparsity, seed) -> per-example predictions
+    label_names: list[str] | None = None
+
+    def permutation_p(self, a: str, b: str, sparsities: list[float], *, n_perm: int = N_BOOT, seed: int = 0) -> float:
+        """Paired permutation p-value of "a and b score the same" (on the AUC over ``sparsities`` when there
+        are several, on the metric at the one sparsity otherwise), seeds where both ran."""
+        rng = np.random.default_rng(seed)
+        stats = []
+        for sd in self.seeds:
+            pairs = [(self.preds.get((a, s, sd)), self.preds.get((b, s, sd))) for s in sparsities]
+            if any(pa is None or pb is None for pa, pb in pairs):
+                continue
+            swaps = rng.random((n_perm, len(self.y))) < 0.5
+            d = np.stack([permutation_differences(self.metric, self.y, pa, pb, swaps, self.label_names)
+                          for pa, pb in pairs])  # [P, 1 + B]
+            stats.append(np.trapezoid(d, sparsities, axis=0) / (sparsities[-1] - sparsities[0]) if len(sparsities) > 1 else d[0])
+        if not stats:
+            return float("nan")
+        t = np.mean(stats, 0)
+        return float((1 + np.sum(np.abs(t[1:]) >= abs(t[0]) - 1e-12)) / (1 + n_perm))
+
+    def curve(self) -> tuple[np.ndarray, np.ndarray]:
+        """(point [C, P], replicates [C, P, B]): mean over seeds, and over each replicate's drawn seeds."""
+        r = np.take_along_axis(self.reps.transpose(0, 1, 3, 2), self.draws[None, None], axis=3)  # [C, P, B, S]
+        with _quiet():
+            return np.nanmean(self.point, 2), np.nanmean(r, 3)
+
+    def auc(self) -> tuple[np.ndarray, np.ndarray]:
+        """(point [C], replicates [C, B]) of the area under metric vs fraction pruned / swept width."""
+        pts, reps = [], []
+        for c in range(len(self.criteria)):
+            ok = ~np.all(np.isnan(self.point[c]), axis=1)  # sparsities this criterion ran
+            x = np.asarray(self.sparsities)[ok]
+            width = (x[-1] - x[0]) if len(x) > 1 else 1.0
+            area = lambda y, axis: np.trapezoid(y, x, axis=axis) / width if len(x) > 1 else y.take(0, axis)  # noqa: E731
+            per_seed = area(self.point[c][ok], 0)  # [S]
+            rep_seed = area(self.reps[c][ok], 0)  # [S, B]
+            r = np.take_along_axis(rep_seed.T, self.draws, axis=1)  # [B, S]
+            with _quiet():
+                pts.append(np.nanmean(per_seed))
+                reps.append(np.nanmean(r, 1))
+        return np.array(pts), np.stack(reps)
+
+
+@contextmanager
+def _quiet():
+    """nan-aware reductions over all-nan slices (criteria that skipped a sparsity) without warnings."""
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
+def percentile_interval(reps: np.ndarray, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper percentile bounds over the last axis (nan-aware)."""
+    with _quiet():
+        lo, hi = np.nanpercentile(reps, [100 * (1 - level) / 2, 100 * (1 + level) / 2], axis=-1)
+    return lo, hi
+
+
+def _group_keys(preds: pd.DataFrame) -> list[str]:
+    return [k for k in ("run_id", "model", "task", "train_language", "language") if k in preds]
+
+
+def _baseline(run: pd.DataFrame | None, keys: dict, metric: str) -> float | None:
+    col = f"majority_{metric}"
+    if run is not None and col in run and len(run):
+        r = run
+        if "run_id" in keys and "run_id" in r:
+            r = r[r["run_id"] == keys["run_id"]]
+        if "eval_language" in r and "language" in keys:
+            r = r[r["eval_language"] == keys["language"]]
+        v = r[col].dropna()
+        if len(v):
+            return float(v.mean())
+    return NO_SKILL.get(metric)
+
+
+def replicates(tables: dict[str, pd.DataFrame], *, n_boot: int = N_BOOT, seed: int = 0) -> list[Replicates]:
+    """Bootstrap replicates of every run x eval language with stored predictions (``tables`` from
+    ``run_benchmark`` or ``load_tables``); [] when none are stored (results of hpbench < 0.4)."""
+    preds = tables.get("predictions")
+    if preds is None or preds.empty:
+        return []
+    res, run = tables["results"], tables.get("run")
+    out = []
+    keys = _group_keys(preds)
+    for kv, g in preds.groupby(keys, sort=True):
+        kd = dict(zip(keys, kv if isinstance(kv, tuple) else (kv,)))
+        out.append(_replicates_of(g, kd, res, run, n_boot, seed))
+    return out
+
+
+def _main_metric(res: pd.DataFrame, task: str) -> str:
+    m = res[(res["task"] == task) & res["main"].astype(bool)]["metric"]
+    return str(m.iloc[0]) if len(m) else get_task(task).main_metric
+
+
+def _replicates_of(g: pd.DataFrame, kd: dict, res: pd.DataFrame, run, n_boot: int, seed: int) -> Replicates:
+    task = kd.get("task") or str(res["task"].iloc[0])
+    metric = _main_metric(res, task)
+    crits = list(dict.fromkeys(g["criterion"]))
+    sps, seeds = sorted(g["sparsity"].unique().tolist()), sorted(g["seed"].unique().tolist())
+    y = json.loads(g["y_true"].iloc[0])
+    W = bootstrap_counts(len(y), n_boot, seed)
+    label_names = getattr(get_task(task), "label_names", None)
+    rows = list(g.itertuples())
+    preds = {(r.criterion, r.sparsity, r.seed): json.loads(r.y_pred) for r in rows}
+    vals = resample(metric, y, list(preds.values()), np.vstack([np.ones(len(y)), W]), label_names)
+    point = np.full((len(crits), len(sps), len(seeds)), np.nan)
+    reps = np.full(point.shape + (n_boot,), np.nan)
+    for (c, s, sd), v in zip(preds, vals):
+        i = (crits.index(c), sps.index(s), seeds.index(sd))
+        point[i], reps[i] = v[0], v[1:]
+    draws = np.random.default_rng(seed + 1).integers(0, len(seeds), size=(n_boot, len(seeds)))
+    return Replicates(kd | {"task": task}, metric, crits, sps, seeds, point, reps, draws, _baseline(run, kd, metric),
+                      y, preds, label_names)
+
+
+def _reference(r: Replicates, reference: str) -> int | None:
+    return r.criteria.index(reference) if reference in r.criteria else None
+
+
+def curve_table(reps: list[Replicates], *, reference: str = "his", level: float = LEVEL, n_perm: int = N_BOOT
+                ) -> pd.DataFrame:
+    """One row per (run, eval language, criterion, sparsity): mean over seeds, its interval, and the paired
+    difference to ``reference`` (interval, p, significant)."""
+    rows = []
+    for r in reps:
+        point, rep = r.curve()
+        lo, hi = percentile_interval(rep, level)
+        ref = _reference(r, reference)
+        for c, crit in enumerate(r.criteria):
+            d = rep[c] - rep[ref] if ref is not None else None
+            dlo, dhi = percentile_interval(d, level) if d is not None else (None, None)
+            for p, s in enumerate(r.sparsities):
+                if np.isnan(point[c, p]):
+                    continue
+                row = {**r.keys, "criterion": crit, "sparsity": s, "metric": r.metric, "value": point[c, p],
+                       "lo": lo[c, p], "hi": hi[c, p], "n_seeds": int((~np.isnan(r.point[c, p])).sum())}
+                if d is not None and crit != reference:
+                    pv = r.permutation_p(crit, reference, [s], n_perm=n_perm)
+                    row.update({f"diff_vs_{reference}": point[c, p] - point[ref, p], "diff_lo": dlo[p], "diff_hi": dhi[p],
+                                "p": pv, "significant": bool(pv < 1 - level)})
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def auc_table(reps: list[Replicates], *, reference: str = "his", level: float = LEVEL, n_perm: int = N_BOOT
+              ) -> pd.DataFrame:
+    """AUC per (run, eval language, criterion) with its interval and the paired AUC difference to ``reference``."""
+    rows = []
+    for r in reps:
+        point, rep = r.auc()
+        lo, hi = percentile_interval(rep, level)
+        ref = _reference(r, reference)
+        for c, crit in enumerate(r.criteria):
+            row = {**r.keys, "criterion": crit, "AUC": point[c], "AUC lo": lo[c], "AUC hi": hi[c]}
+            if ref is not None and c != ref:
+                dlo, dhi = percentile_interval(rep[c] - rep[ref], level)
+                shared = [s for s in r.sparsities if (crit, s, r.seeds[0]) in r.preds and (reference, s, r.seeds[0]) in r.preds]
+                pv = r.permutation_p(crit, reference, shared, n_perm=n_perm)
+                row.update({f"Δ vs {reference}": point[c] - point[ref], "Δ lo": dlo, "Δ hi": dhi,
+                            "p": pv, "significant": bool(pv < 1 - level)})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def prunable_table(reps: list[Replicates], *, tol: float = 0.01, level: float = LEVEL) -> pd.DataFrame:
+    """Largest % of heads pruned such that, at that and every smaller sparsity, the lower end of the paired
+    interval of (metric - unpruned metric) is >= -tol; left out (None, with the reason) when the unpruned
+    model's interval does not lie above the majority-class (or no-skill) baseline."""
+    rows = []
+    for r in reps:
+        point, rep = r.curve()
+        for c, crit in enumerate(r.criteria):
+            ok = ~np.isnan(point[c])
+            ps = [p for p in range(len(r.sparsities)) if ok[p]]
+            p0 = ps[0]
+            dlo, _ = percentile_interval(rep[c, p0], level)
+            row = {**r.keys, "criterion": crit, "unpruned": point[c, p0], "baseline": r.baseline}
+            if r.sparsities[p0] != 0.0:
+                row.update({"prunable %": None, "reason": "no unpruned (0 %) point in this series"})
+            elif r.baseline is not None and not dlo > r.baseline:
+                row.update({"prunable %": None, "reason": f"unpruned model's {int(100 * level)} % interval "
+                            f"(lower end {dlo:.4f}) does not clear the baseline {r.baseline:.4f}"})
+            else:
+                best = r.sparsities[p0]
+                for p in ps[1:]:
+                    lo, _ = percentile_interval(rep[c, p] - rep[c, p0], level)
+                    if lo < -tol:
+                        break
+                    best = r.sparsities[p]
+                row.update({"prunable %": int(round(100 * best)), "reason": "ok"})
+            rows.append(row)
+    return pd.DataFrame(rows)
