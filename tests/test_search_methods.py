@@ -6,7 +6,7 @@ import torch
 from hpbench.criteria import ScoringContext, parse_spec
 from hpbench.criteria.astar import astar_prune
 from hpbench.criteria.dsp import gumbel_soft_topk, hard_topk_mask, learn_subset, sample_gumbel, tau_at
-from hpbench.criteria.smp import representation_distance, smp_objective
+from hpbench.criteria.smp_distance import representation_distance, smp_objective
 from conftest import tiny_batch, tiny_model
 
 
