@@ -32,3 +32,26 @@ def test_a_criterion_keeps_its_colour_across_figures():
     assert a["my_plugin:power=2"] == b["my_plugin:power=2"] == criterion_colour("my_plugin:power=2")
     assert a["random"] == CRITERION_COLOURS["random"] and b["entropy"] == CRITERION_COLOURS["entropy"]
     assert len(set(CRITERION_COLOURS.values())) == len(CRITERION_COLOURS)  # built-ins never share a colour
+
+
+def test_interval_curves_and_bands_use_the_criterion_colours():
+    """The curves drawn with 95 % interval bands: each line and its band in the criterion's colour."""
+    import json
+
+    import numpy as np
+
+    from hpbench.report.intervals import replicates
+
+    res = _results(["his", "smp_distance", "my_plugin:power=2"])
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 40)
+    preds = pd.DataFrame([{"criterion": r.criterion, "seed": r.seed, "score_language": "en", "sparsity": r.sparsity,
+                           "language": "en", "y_true": json.dumps(y.tolist()),
+                           "y_pred": json.dumps(np.where(rng.random(40) < 0.8, y, 1 - y).tolist()), "model": "m",
+                           "task": "sst2", "train_language": "en"} for r in res.itertuples()])
+    fig = curves(res, replicates({"results": res, "predictions": preds}, n_boot=50))
+    legend = _legend_colours(fig)
+    assert legend["his"] == CRITERION_COLOURS["his"] and legend["smp_distance"] == CRITERION_COLOURS["smp_distance"]
+    bands = {mcolors.to_hex(p.get_facecolor()[0][:3]) for p in fig.axes[0].collections}
+    assert bands == {criterion_colour(c) for c in ("his", "smp_distance", "my_plugin:power=2")}
+    assert not set(CRITERION_COLOURS.values()) & set(__import__("hpbench.report.figures", fromlist=["_EXTRA"])._EXTRA)

@@ -10,14 +10,26 @@ ROOT = Path(__file__).resolve().parents[1]
 PRESETS = sorted((ROOT / "notebooks" / "presets").glob("*.yaml"))
 
 
-def _run_all_parameters() -> set[str]:
+def _run_all_defaults() -> dict:
     nb = json.loads((ROOT / "notebooks" / "run_all.ipynb").read_text())
     cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
-    return {t.id for node in ast.parse("".join(cell["source"])).body if isinstance(node, ast.Assign) for t in node.targets}
+    return {t.id: ast.literal_eval(node.value) for node in ast.parse("".join(cell["source"])).body
+            if isinstance(node, ast.Assign) for t in node.targets}
 
 
-def test_the_three_presets_exist():
-    assert {p.stem for p in PRESETS} == {"michel2019", "ma2021", "medium"}
+def _run_all_parameters() -> set[str]:
+    return set(_run_all_defaults())
+
+
+def test_the_presets_exist():
+    assert {p.stem for p in PRESETS} == {"michel2019", "ma2021", "medium", "hies_grid", "stability"}
+
+
+def test_the_hies_grid_preset_lists_every_setting_once():
+    from hpbench.report.hies_grid import grid_specs
+
+    crit = yaml.safe_load((ROOT / "notebooks" / "presets" / "hies_grid.yaml").read_text())["criteria"]
+    assert crit[0] == "his" and crit[1:] == grid_specs() and len(set(crit[1:])) == 5 * 2 * 2
 
 
 @pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.stem)
@@ -27,6 +39,8 @@ def test_preset_names_only_run_all_parameters_and_builds_valid_cells(path):
 
     p = yaml.safe_load(path.read_text())
     unknown = set(p) - _run_all_parameters()
+    paper_scale = path.stem in ("michel2019", "ma2021", "medium")
+    p = {**_run_all_defaults(), **p}
     assert not unknown, f"{path.name}: not run_all parameters: {unknown}"
     common = {k: p[k] for k in ("criteria", "sparsities", "seeds", "iterative", "n_dev", "n_score") if k in p}
     cells = grid_cells(p["models"], p["tasks"], p.get("languages", ["en"]), common={**common, **p.get("run_params", {})},
@@ -34,7 +48,7 @@ def test_preset_names_only_run_all_parameters_and_builds_valid_cells(path):
     assert len(cells) == len(p["models"]) * len(p["tasks"]) * len(p.get("languages", ["en"]))
     for c in cells:
         cfg = RunConfig.from_params(c)  # unknown names raise
-        assert cfg.n_dev is None  # whole dev sets in every preset
+        assert cfg.n_dev is None or not paper_scale  # whole dev sets in every paper-scale preset
         for spec in cfg.criteria:
             from hpbench.criteria import parse_spec
 

@@ -1,7 +1,7 @@
 """One grid cell: its notebook executed with papermill, exported to HTML, its status recorded.
 
 A cell that raises is recorded with its error and executed notebook (the grid goes on); a finished
-cell (same parameters) is skipped on a rerun.
+cell (same parameters, every table in its run folder) is skipped on a rerun.
 """
 from __future__ import annotations
 
@@ -49,6 +49,14 @@ def cell_run_id(params: dict) -> str:
         return f"{Path(str(params.get('model'))).name}-{params.get('task')}-{params.get('language', 'en')}"
 
 
+def _complete(run_dir: Path) -> bool:
+    """Whether a run folder holds every table this hpbench writes (a folder from an older version, e.g.
+    without per-example predictions, is run again: its stored pieces are reused, the missing ones computed)."""
+    from .results import TABLES
+
+    return all((run_dir / f"{t}.parquet").is_file() for t in TABLES)
+
+
 def run_cell(params: dict, results_dir: str, reports_dir: str, *, kernel_name: str | None = None) -> dict:
     """Run one grid cell's notebook (skipped when already finished); return its status record."""
     params = {**params, "results_dir": str(Path(results_dir).resolve())}
@@ -59,7 +67,7 @@ def run_cell(params: dict, results_dir: str, reports_dir: str, *, kernel_name: s
     html_out = Path(reports_dir) / "runs" / f"{run_id}-{key[:8]}.html"
     if status_path.is_file():
         st = json.loads(status_path.read_text())
-        if st.get("status") == "ok" and html_out.is_file():
+        if st.get("status") == "ok" and html_out.is_file() and _complete(Path(params["results_dir"]) / run_id):
             return {**st, "skipped": True}
     t0 = time.perf_counter()
     rec: dict[str, Any] = {"run_id": run_id, "params": params, "notebook": str(nb_out), "html": str(html_out)}

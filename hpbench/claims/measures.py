@@ -1,0 +1,203 @@
+"""Measurements that check a paper's claim against hpbench's results, each with its 95 % interval and a verdict.
+
+A measure takes the claim's parameters and a :class:`Evidence` (tables + bootstrap replicates) and
+returns one :class:`Finding` per run (task) it can speak to. Verdicts, in hpbench's setting:
+
+* ``holds``: the interval lies on the claim's side of its threshold;
+* ``does not hold``: the interval lies on the other side;
+* ``inconclusive``: the interval straddles the threshold (more dev examples or seeds needed);
+* ``not comparable``: hpbench cannot measure it here (criterion not run, unpruned model no better than
+  the majority baseline, no zero-shot runs), with the reason.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fnmatch import fnmatch
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from ..core.registry import Registry
+from ..report.intervals import LEVEL, Replicates, percentile_interval
+
+
+@dataclass
+class Evidence:
+    tables: dict[str, pd.DataFrame]
+    reps: list[Replicates]
+
+
+@dataclass
+class Finding:
+    task: str
+    measurement: str  # what was measured, with its number and interval
+    verdict: str
+    value: float | None = None
+    lo: float | None = None
+    hi: float | None = None
+    keys: dict = field(default_factory=dict)  # run keys (model, task, run_id, ...)
+
+
+Measure = Callable[..., list[Finding]]
+MEASURES: Registry[Measure] = Registry("claim measure")
+
+
+def verdict(lo: float, hi: float, threshold: float, higher_holds: bool = True) -> str:
+    """holds / does not hold / inconclusive for "value > threshold" (or "<" when ``higher_holds`` is False)."""
+    if lo != lo or hi != hi:
+        return "not comparable"
+    if higher_holds:
+        return "holds" if lo >= threshold else "does not hold" if hi < threshold else "inconclusive"
+    return "holds" if hi <= threshold else "does not hold" if lo > threshold else "inconclusive"
+
+
+def _match(r: Replicates, pattern: str) -> str | None:
+    """The first criterion of ``r`` matching ``pattern`` ("dsp*" matches "dsp" and "dsp:steps=30")."""
+    return next((c for c in r.criteria if c == pattern or fnmatch(c, pattern)), None)
+
+
+def _own_runs(reps: list[Replicates]) -> list[Replicates]:
+    """Runs evaluated on their training language (zero-shot evaluations are the transfer measure's)."""
+    return [r for r in reps if r.keys.get("train_language", r.keys.get("language")) == r.keys.get("language")]
+
+
+def _beats_baseline(r: Replicates, c: int, p0: int) -> tuple[bool, str]:
+    point, rep = r.curve()
+    lo, _ = percentile_interval(rep[c, p0])
+    if r.baseline is not None and not lo > r.baseline:
+        return False, f"unpruned model ({point[c, p0]:.3f}, lower end {lo:.3f}) does not beat the baseline {r.baseline:.3f}"
+    return True, ""
+
+
+@MEASURES.register("pruned_within")
+def pruned_within(ev: Evidence, criterion: str, sparsity: float, tolerance: float = 0.01) -> list[Finding]:
+    """Metric at the claimed sparsity minus the unpruned model's (paired 95 % interval); holds when the lower
+    end is >= -tolerance. The closest swept sparsity is used (and named)."""
+    out = []
+    for r in _own_runs(ev.reps):
+        crit = _match(r, criterion)
+        task = r.keys["task"]
+        if crit is None:
+            out.append(Finding(task, f"{criterion} not run on this task", "not comparable", keys=r.keys))
+            continue
+        c = r.criteria.index(crit)
+        point, rep = r.curve()
+        ran = [p for p in range(len(r.sparsities)) if point[c, p] == point[c, p]]
+        p0, p = ran[0], min(ran, key=lambda i: abs(r.sparsities[i] - sparsity))
+        ok, why = _beats_baseline(r, c, p0)
+        if not ok:
+            out.append(Finding(task, why, "not comparable", keys=r.keys))
+            continue
+        d = point[c, p] - point[c, p0]
+        lo, hi = percentile_interval(rep[c, p] - rep[c, p0], LEVEL)
+        text = (f"{crit} at {100 * r.sparsities[p]:.0f} % pruned: {r.metric} {point[c, p]:.3f} vs unpruned "
+                f"{point[c, p0]:.3f}, Δ {d:+.3f} [{lo:+.3f}, {hi:+.3f}]")
+        out.append(Finding(task, text, verdict(lo, hi, -tolerance), d, lo, hi, r.keys))
+    return out
+
+
+@MEASURES.register("auc_gain")
+def auc_gain(ev: Evidence, criterion: str, reference: str = "his") -> list[Finding]:
+    """Relative AUC gain (AUC_c - AUC_ref) / AUC_ref over the swept sparsities, paired interval; holds when the
+    interval lies above 0 (significantly better; the paper's "up to" number is a maximum over its settings)."""
+    out = []
+    for r in _own_runs(ev.reps):
+        crit, task = _match(r, criterion), r.keys["task"]
+        if crit is None or reference not in r.criteria:
+            out.append(Finding(task, f"{criterion} or {reference} not run on this task", "not comparable", keys=r.keys))
+            continue
+        point, rep = r.auc()
+        c, ref = r.criteria.index(crit), r.criteria.index(reference)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rel, rel_reps = (point[c] - point[ref]) / abs(point[ref]), (rep[c] - rep[ref]) / np.abs(rep[ref])
+        lo, hi = percentile_interval(rel_reps, LEVEL)
+        text = (f"AUC {crit} {point[c]:.3f} vs {reference} {point[ref]:.3f}: {100 * rel:+.1f} % "
+                f"[{100 * lo:+.1f}, {100 * hi:+.1f}]")
+        out.append(Finding(task, text, verdict(lo, hi, 0.0), rel, lo, hi, r.keys))
+    return out
+
+
+@MEASURES.register("stability_gain")
+def stability_gain(ev: Evidence, criterion: str, reference: str = "his") -> list[Finding]:
+    """std_ref / std_c of the main metric across seeds (RMS over pruned sparsities), F interval; fine-tuning
+    seeds where such runs exist, else scoring subsets (named). Holds when the interval lies above 1."""
+    from ..report.stability import ratio_interval, seed_spread
+
+    sp = seed_spread(ev.tables["results"], ev.tables["run"])
+    out = []
+    if sp.empty:
+        return out
+    for (model, task), g in sp.groupby(["model", "task"]):
+        kinds = list(g["seeds vary"].unique())
+        kind = "fine-tuning seeds" if "fine-tuning seeds" in kinds else kinds[0]
+        g = g[g["seeds vary"] == kind]
+        a = g[g["criterion"] == reference]
+        b = g[g["criterion"].map(lambda c: c == criterion or fnmatch(c, criterion))]
+        if a.empty or b.empty:
+            out.append(Finding(task, f"{criterion} or {reference} not run", "not comparable", keys={"model": model, "task": task}))
+            continue
+        r, lo, hi = ratio_interval(float(a["std"].iloc[0]), float(b["std"].iloc[0]), int(a["n"].iloc[0]), int(b["n"].iloc[0]))
+        text = (f"std across {kind} (n={int(b['n'].iloc[0])}): {reference} {float(a['std'].iloc[0]):.4f}, "
+                f"{criterion} {float(b['std'].iloc[0]):.4f}; ratio {r:.2f}x [{lo:.2f}, {hi:.2f}]")
+        out.append(Finding(task, text, verdict(lo, hi, 1.0), r, lo, hi,
+                           {"model": model, "task": task}))
+    return out
+
+
+@MEASURES.register("noninferior")
+def noninferior(ev: Evidence, criterion: str, reference: str = "his", margin: float = 0.01) -> list[Finding]:
+    """Mean over the shared pruned sparsities of metric_c - metric_ref (paired interval); holds when the lower end
+    is >= -margin. Also states whether every mask pruned exactly the requested number of heads."""
+    masks = ev.tables.get("masks", pd.DataFrame())
+    out = []
+    for r in _own_runs(ev.reps):
+        crit, task = _match(r, criterion), r.keys["task"]
+        if crit is None or reference not in r.criteria:
+            out.append(Finding(task, f"{criterion} not run on this task", "not comparable", keys=r.keys))
+            continue
+        point, rep = r.curve()
+        c, ref = r.criteria.index(crit), r.criteria.index(reference)
+        shared = [p for p, s in enumerate(r.sparsities) if s > 0 and point[c, p] == point[c, p] and point[ref, p] == point[ref, p]]
+        d, d_reps = np.mean(point[c, shared] - point[ref, shared]), np.mean(rep[c, shared] - rep[ref, shared], 0)
+        lo, hi = percentile_interval(d_reps, LEVEL)
+        exact = _exact_sparsity(masks, r, crit)
+        text = (f"{crit} − {reference}, mean over {', '.join(f'{100 * r.sparsities[p]:.0f}' for p in shared)} % pruned: "
+                f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]; {exact}")
+        out.append(Finding(task, text, verdict(lo, hi, -margin), d, lo, hi, r.keys))
+    return out
+
+
+def _exact_sparsity(masks: pd.DataFrame, r: Replicates, crit: str) -> str:
+    if masks.empty:
+        return "masks not stored"
+    m = masks[(masks["criterion"] == crit) & (masks["task"] == r.keys["task"])]
+    if "run_id" in m and "run_id" in r.keys:
+        m = m[m["run_id"] == r.keys["run_id"]]
+    heads = m["mask"].str.len()
+    exact = (m["n_pruned"] == (m["sparsity"] * heads).round().astype(int)).all()
+    return f"exact sparsity in {len(m)} of {len(m)} masks" if exact else "sparsity NOT exact in every mask"
+
+
+@MEASURES.register("transfer_gain")
+def transfer_gain(ev: Evidence, criterion: str = "his") -> list[Finding]:
+    """Zero-shot runs: the largest gain over the unpruned model in any (language, sparsity) with its paired
+    interval (picked post hoc: a best case, said so); holds when its interval lies above 0."""
+    zs = [r for r in ev.reps if r.keys.get("train_language") not in (None, r.keys.get("language"))]
+    if not zs:
+        return [Finding("(any)", "no zero-shot runs in these results (make report-multilingual)", "not comparable")]
+    best: dict[str, tuple] = {}
+    for r in zs:
+        crit = _match(r, criterion)
+        if crit is None:
+            continue
+        c = r.criteria.index(crit)
+        point, rep = r.curve()
+        for p in range(1, len(r.sparsities)):
+            d = point[c, p] - point[c, 0]
+            if d == d and (r.keys["task"] not in best or d > best[r.keys["task"]][0]):
+                lo, hi = percentile_interval(rep[c, p] - rep[c, 0], LEVEL)
+                best[r.keys["task"]] = (d, lo, hi, r.keys["language"], r.sparsities[p], r.keys)
+    return [Finding(task, f"best case: {lang} at {100 * s:.0f} % pruned, Δ {d:+.3f} [{lo:+.3f}, {hi:+.3f}] (selected post hoc)",
+                    verdict(lo, hi, 0.0), d, lo, hi, keys)
+            for task, (d, lo, hi, lang, s, keys) in best.items()]

@@ -1,0 +1,92 @@
+"""Claims as data, their measures and verdicts, on synthetic results whose truth is known."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hpbench.claims import claims_table, load_claims, verdict
+from hpbench.claims.measures import MEASURES, Evidence
+from hpbench.report.intervals import replicates
+
+
+def test_verdicts_follow_the_interval():
+    assert verdict(0.01, 0.05, 0.0) == "holds"
+    assert verdict(-0.05, -0.01, 0.0) == "does not hold"
+    assert verdict(-0.01, 0.02, 0.0) == "inconclusive"
+    assert verdict(float("nan"), 0.1, 0.0) == "not comparable"
+
+
+def test_shipped_claims_cover_every_seed_paper_with_known_measures():
+    claims = load_claims()
+    ids = [c.id for c in claims]
+    assert len(ids) == len(set(ids))
+    assert {"michel2019", "astar", "hies-quality-v1", "hies-stability-v1", "hies-quality-openreview",
+            "hies-stability-openreview", "dsp", "smp", "ma2021"} <= set(ids)
+    assert all(c.measure in MEASURES and c.setting.get("model") for c in claims)
+
+
+def test_unknown_measure_is_an_error_listing_the_known_ones(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("- {id: x, paper: p, claim: c, paper_value: v, measure: nope}\n")
+    with pytest.raises(KeyError, match="pruned_within"):
+        load_claims(p)
+
+
+def _tables(n: int, acc: dict, seeds=(0, 1, 2), majority: float = 0.5, seed: int = 0):
+    """A synthetic run: criterion -> {sparsity: true accuracy}; predictions drawn per seed."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    preds, res = [], []
+    for crit, curve in acc.items():
+        for sd in seeds:
+            u = rng.random(n)
+            for s, a in curve.items():
+                p = np.where(u < a, y, 1 - y)
+                preds.append({"criterion": crit, "seed": sd, "score_language": "en", "sparsity": s, "language": "en",
+                              "y_true": json.dumps(y.tolist()), "y_pred": json.dumps(p.tolist()), "model": "m",
+                              "task": "sst2", "train_language": "en", "run_id": "m-sst2-en"})
+                res.append({"model": "m", "task": "sst2", "language": "en", "criterion": crit, "seed": sd, "sparsity": s,
+                            "metric": "accuracy", "main": True, "value": float(np.mean(p == y)), "run_id": "m-sst2-en"})
+    run = pd.DataFrame([{"model": "m", "task": "sst2", "run_id": "m-sst2-en", "eval_language": "en", "majority_accuracy": majority,
+                         "n_train": 1000, "epochs": 1.0, "n_dev": n, "finetune_per_seed": False}])
+    return {"predictions": pd.DataFrame(preds), "results": pd.DataFrame(res), "run": run, "masks": pd.DataFrame()}
+
+
+def test_pruned_within_holds_fails_and_is_not_comparable_as_the_truth_says():
+    ok = _tables(3000, {"his": {0.0: 0.85, 0.4: 0.85}})
+    bad = _tables(3000, {"his": {0.0: 0.85, 0.4: 0.75}})
+    low = _tables(3000, {"his": {0.0: 0.85, 0.4: 0.85}}, majority=0.9)
+    f = lambda t: MEASURES.get("pruned_within")(Evidence(t, replicates(t, n_boot=300)), criterion="his", sparsity=0.4)[0]  # noqa: E731
+    assert f(ok).verdict == "holds" and f(bad).verdict == "does not hold"
+    assert f(low).verdict == "not comparable" and "baseline" in f(low).measurement
+    assert f(bad).value == pytest.approx(-0.10, abs=0.03)
+
+
+def test_auc_gain_is_the_relative_auc_difference():
+    t = _tables(2000, {"his": {0.0: 0.8, 0.5: 0.6}, "hies": {0.0: 0.8, 0.5: 0.7}})
+    (f,) = MEASURES.get("auc_gain")(Evidence(t, replicates(t, n_boot=300)), criterion="hies", reference="his")
+    r = t["results"]
+    auc = {c: np.mean([(g[g.sparsity == 0.0].value.iloc[0] + g[g.sparsity == 0.5].value.iloc[0]) / 2
+                       for _, g in r[r.criterion == c].groupby("seed")]) for c in ("his", "hies")}
+    assert f.value == pytest.approx((auc["hies"] - auc["his"]) / auc["his"])
+    assert f.verdict == "holds"
+
+
+def test_stability_gain_is_the_ratio_of_seed_stds():
+    t = _tables(400, {"his": {0.0: 0.8, 0.5: 0.6}, "hies": {0.0: 0.8, 0.5: 0.7}})
+    # overwrite the pruned values with known spreads: his std 0.04, hies std 0.01 across 3 seeds
+    r = t["results"]
+    for crit, vals in (("his", [0.60, 0.64, 0.68]), ("hies", [0.70, 0.71, 0.72])):
+        for sd, v in zip((0, 1, 2), vals):
+            r.loc[(r.criterion == crit) & (r.seed == sd) & (r.sparsity == 0.5), "value"] = v
+    (f,) = MEASURES.get("stability_gain")(Evidence(t, []), criterion="hies", reference="his")
+    assert f.value == pytest.approx(4.0)
+    assert f.lo < 4.0 < f.hi and "scoring subsets" in f.measurement
+
+
+def test_claims_table_without_predictions_says_not_comparable():
+    t = _tables(50, {"his": {0.0: 0.8}})
+    t["predictions"] = t["predictions"].iloc[0:0]
+    table = claims_table(t)
+    assert set(table["verdict"]) == {"not comparable"} and len(table) == len(load_claims())
