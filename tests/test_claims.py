@@ -90,3 +90,10 @@ def test_claims_table_without_predictions_says_not_comparable():
     t["predictions"] = t["predictions"].iloc[0:0]
     table = claims_table(t)
     assert set(table["verdict"]) == {"not comparable"} and len(table) == len(load_claims())
+
+
+def test_criterion_patterns_match_parameterised_specs_only():
+    from hpbench.claims.measures import matches
+
+    assert matches("smp", "smp*") and matches("smp:steps=30", "smp*")
+    assert not matches("smp_distance", "smp*") and not matches("smp:steps=30", "smp")

@@ -12,7 +12,6 @@ returns one :class:`Finding` per run (task) it can speak to. Verdicts, in hpbenc
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fnmatch import fnmatch
 from typing import Callable
 
 import numpy as np
@@ -52,9 +51,17 @@ def verdict(lo: float, hi: float, threshold: float, higher_holds: bool = True) -
     return "holds" if hi <= threshold else "does not hold" if lo > threshold else "inconclusive"
 
 
+def matches(spec: str, pattern: str) -> bool:
+    """``"dsp*"`` matches ``"dsp"`` and any parameterised ``"dsp:..."`` (never ``"dsp_other"``); else equality."""
+    if pattern.endswith("*"):
+        base = pattern[:-1]
+        return spec == base or spec.startswith(base + ":")
+    return spec == pattern
+
+
 def _match(r: Replicates, pattern: str) -> str | None:
-    """The first criterion of ``r`` matching ``pattern`` ("dsp*" matches "dsp" and "dsp:steps=30")."""
-    return next((c for c in r.criteria if c == pattern or fnmatch(c, pattern)), None)
+    """The first criterion of ``r`` matching ``pattern`` (see :func:`matches`)."""
+    return next((c for c in r.criteria if matches(c, pattern)), None)
 
 
 def _own_runs(reps: list[Replicates]) -> list[Replicates]:
@@ -79,7 +86,7 @@ def pruned_within(ev: Evidence, criterion: str, sparsity: float, tolerance: floa
         crit = _match(r, criterion)
         task = r.keys["task"]
         if crit is None:
-            out.append(Finding(task, f"{criterion} not run on this task", "not comparable", keys=r.keys))
+            out.append(Finding(task, f"{criterion.rstrip('*')} not run on this task", "not comparable", keys=r.keys))
             continue
         c = r.criteria.index(crit)
         point, rep = r.curve()
@@ -105,7 +112,7 @@ def auc_gain(ev: Evidence, criterion: str, reference: str = "his") -> list[Findi
     for r in _own_runs(ev.reps):
         crit, task = _match(r, criterion), r.keys["task"]
         if crit is None or reference not in r.criteria:
-            out.append(Finding(task, f"{criterion} or {reference} not run on this task", "not comparable", keys=r.keys))
+            out.append(Finding(task, f"{criterion.rstrip('*')} or {reference} not run on this task", "not comparable", keys=r.keys))
             continue
         point, rep = r.auc()
         c, ref = r.criteria.index(crit), r.criteria.index(reference)
@@ -133,9 +140,9 @@ def stability_gain(ev: Evidence, criterion: str, reference: str = "his") -> list
         kind = "fine-tuning seeds" if "fine-tuning seeds" in kinds else kinds[0]
         g = g[g["seeds vary"] == kind]
         a = g[g["criterion"] == reference]
-        b = g[g["criterion"].map(lambda c: c == criterion or fnmatch(c, criterion))]
+        b = g[g["criterion"].map(lambda c: matches(c, criterion))]
         if a.empty or b.empty:
-            out.append(Finding(task, f"{criterion} or {reference} not run", "not comparable", keys={"model": model, "task": task}))
+            out.append(Finding(task, f"{criterion.rstrip('*')} or {reference} not run", "not comparable", keys={"model": model, "task": task}))
             continue
         r, lo, hi = ratio_interval(float(a["std"].iloc[0]), float(b["std"].iloc[0]), int(a["n"].iloc[0]), int(b["n"].iloc[0]))
         text = (f"std across {kind} (n={int(b['n'].iloc[0])}): {reference} {float(a['std'].iloc[0]):.4f}, "
@@ -154,7 +161,7 @@ def noninferior(ev: Evidence, criterion: str, reference: str = "his", margin: fl
     for r in _own_runs(ev.reps):
         crit, task = _match(r, criterion), r.keys["task"]
         if crit is None or reference not in r.criteria:
-            out.append(Finding(task, f"{criterion} not run on this task", "not comparable", keys=r.keys))
+            out.append(Finding(task, f"{criterion.rstrip('*')} not run on this task", "not comparable", keys=r.keys))
             continue
         point, rep = r.curve()
         c, ref = r.criteria.index(crit), r.criteria.index(reference)

@@ -140,15 +140,23 @@ def resample(metric: str, y: Sequence, preds: Sequence[Sequence], W: np.ndarray,
     return _generic(M.METRICS.get(metric), y, preds, W)
 
 
-def _spearman(y, preds, W) -> np.ndarray:
-    """Spearman = Pearson of the (average) ranks within each resample (a drawn example repeated is tied)."""
+def _row_spearman(Y: np.ndarray, P: np.ndarray) -> np.ndarray:
+    """Spearman correlation of each row pair of ``Y`` and ``P`` ([B, n]): Pearson of average ranks; nan when constant."""
     from scipy.stats import rankdata
 
-    def fn(a, b):
-        ra, rb = rankdata(np.asarray(a, float)), rankdata(np.asarray(b, float))
-        return np.nan if ra.std() == 0 or rb.std() == 0 else float(np.corrcoef(ra, rb)[0, 1])
+    ry, rp = rankdata(Y, axis=1), rankdata(P, axis=1)
+    ry, rp = ry - ry.mean(1, keepdims=True), rp - rp.mean(1, keepdims=True)
+    den = np.sqrt((ry * ry).sum(1) * (rp * rp).sum(1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (ry * rp).sum(1) / np.where(den > 0, den, 1.0), np.nan)
 
-    return _generic(fn, y, preds, W)
+
+def _spearman(y, preds, W) -> np.ndarray:
+    """Spearman of each resample (rows of W sum to n): the drawn examples as a [B, n] index matrix, ranked at once."""
+    y = np.asarray(y, float)
+    n = len(y)
+    idx = np.repeat(np.tile(np.arange(n), len(W)), W.astype(int).ravel()).reshape(len(W), -1)
+    return np.stack([_row_spearman(y[idx], np.asarray(p, float)[idx]) for p in preds])
 
 
 def permutation_differences(metric: str, y: Sequence, a: Sequence, b: Sequence, swaps: np.ndarray,
@@ -161,6 +169,9 @@ def permutation_differences(metric: str, y: Sequence, a: Sequence, b: Sequence, 
         sa, sb = d.stats(y, a, label_names), d.stats(y, b, label_names)
         first, second = (1 - S) @ sa + S @ sb, S @ sa + (1 - S) @ sb
         return d.finish(first) - d.finish(second)
+    if metric == "spearman":
+        Y, A, B = (np.broadcast_to(np.asarray(v, float), S.shape) for v in (y, a, b))
+        return _row_spearman(Y, np.where(S > 0, B, A)) - _row_spearman(Y, np.where(S > 0, A, B))
     fn = M.METRICS.get(metric)
     ao, bo = _objects(a), _objects(b)
     return np.array([fn(list(y), list(np.where(s > 0, bo, ao))) - fn(list(y), list(np.where(s > 0, ao, bo))) for s in S])

@@ -108,14 +108,6 @@ def head_maps(scores: pd.DataFrame, *, title: str = ""):
     return fig
 
 
-def stability(results: pd.DataFrame) -> pd.DataFrame:
-    """Std of the main metric across seeds, per run, criterion and sparsity (lower = more stable)."""
-    df = main_results(results)
-    t = df.groupby(RUN_KEYS + ["criterion", "sparsity"])["value"].std(ddof=1).unstack("sparsity")
-    t.columns = [f"{int(round(100 * c))}%" for c in t.columns]
-    return t.round(4)
-
-
 def auc(results: pd.DataFrame, reps=None, *, reference: str = "his") -> pd.DataFrame:
     """Area under main metric vs fraction pruned (trapezoid over the swept range, divided by its width).
     With replicates: its 95 % interval and the paired difference to ``reference`` (interval, permutation p,

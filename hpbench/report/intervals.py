@@ -228,7 +228,9 @@ def prunable_table(reps: list[Replicates], *, tol: float = 0.01, level: float = 
             ps = [p for p in range(len(r.sparsities)) if ok[p]]
             p0 = ps[0]
             dlo, _ = percentile_interval(rep[c, p0], level)
-            row = {**r.keys, "criterion": crit, "unpruned": point[c, p0], "baseline": r.baseline}
+            within = [r.sparsities[p] for p in ps if point[c, p] >= point[c, p0] - tol]
+            row = {**r.keys, "criterion": crit, "unpruned": point[c, p0], "baseline": r.baseline,
+                   "point estimate within 1 pt (%)": int(round(100 * max(within)))}
             if r.sparsities[p0] != 0.0:
                 row.update({"prunable %": None, "reason": "no unpruned (0 %) point in this series"})
             elif r.baseline is not None and not dlo > r.baseline:
@@ -241,6 +243,7 @@ def prunable_table(reps: list[Replicates], *, tol: float = 0.01, level: float = 
                     if lo < -tol:
                         break
                     best = r.sparsities[p]
-                row.update({"prunable %": int(round(100 * best)), "reason": "ok"})
+                row.update({"prunable %": int(round(100 * best)), "reason": "ok" if best > 0 else
+                            "already the first step's interval reaches below -1 point (more dev examples needed)"})
             rows.append(row)
     return pd.DataFrame(rows)
