@@ -146,3 +146,13 @@ def test_permutation_differences_match_explicit_swaps():
         assert got[0] == pytest.approx(fn(y, a) - fn(y, b))
         for k, s in enumerate(swaps):
             assert got[k + 1] == pytest.approx(fn(y, np.where(s, b, a)) - fn(y, np.where(s, a, b)), abs=1e-9)
+
+
+def test_delta_table_is_the_paired_change_from_the_unpruned_model():
+    rng = np.random.default_rng(8)
+    y = rng.integers(0, 2, 1500)
+    u = rng.random(1500)
+    preds = {0.0: np.where(u < 0.8, y, 1 - y), 0.5: np.where(u < 0.7, y, 1 - y)}
+    d = I.delta_table(I.replicates(_tables(y, {"his": {0: preds}}, sparsities=(0.0, 0.5)), n_boot=300)).iloc[0]
+    assert d["delta"] == pytest.approx(np.mean(preds[0.5] == y) - np.mean(preds[0.0] == y))
+    assert d["significant"] and d["hi"] < 0

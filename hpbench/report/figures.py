@@ -239,9 +239,20 @@ def language_curves(results: pd.DataFrame, height: float = 3.0):
     return curves(results, col="criterion", hue="language", height=height)
 
 
-def transfer_effect(results: pd.DataFrame) -> pd.DataFrame:
+def transfer_effect(results: pd.DataFrame, reps=None) -> pd.DataFrame:
     """Change of the zero-shot main metric vs the unpruned model, per language, criterion and sparsity
-    (positive = pruning helped transfer); mean over seeds."""
+    (positive = pruning helped transfer). With replicates: "Δ [95 % interval]", ``*`` where the paired interval
+    excludes 0; else the mean over seeds."""
+    if reps:
+        from .intervals import delta_table
+
+        d = delta_table(reps)
+        d["cell"] = (d["delta"].map("{:+.3f}".format) + " [" + d["lo"].map("{:+.3f}".format) + ", "
+                     + d["hi"].map("{:+.3f}".format) + "]" + np.where(d["significant"], "*", ""))
+        keys = [k for k in ("model", "task", "train_language", "language", "criterion") if k in d]
+        t = d.set_index(keys + ["sparsity"])["cell"].unstack("sparsity")
+        t.columns = [f"{int(round(100 * c))}%" for c in t.columns]
+        return t
     df = main_results(results)
     keys = ["model", "task", "train_language", "language", "criterion"] if "train_language" in df else RUN_KEYS + ["criterion"]
     mean = df.groupby(keys + ["sparsity"])["value"].mean()
@@ -264,12 +275,23 @@ def pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.array(front, dtype=int)
 
 
-def pareto(results: pd.DataFrame, run: pd.DataFrame, x: str = "seconds"):
+def _own_language_intervals(reps) -> pd.DataFrame | None:
+    """(task, criterion, sparsity) -> lo, hi of the 95 % interval, from runs evaluated on their own language."""
+    if not reps:
+        return None
+    from .intervals import curve_table
+
+    ct = curve_table([r for r in reps if r.keys.get("train_language", r.keys.get("language")) == r.keys.get("language")])
+    return ct.groupby(["task", "criterion", "sparsity"])[["lo", "hi"]].mean().reset_index() if len(ct) else None
+
+
+def pareto(results: pd.DataFrame, run: pd.DataFrame, x: str = "seconds", reps=None):
     """Main metric vs cost of the physically pruned models, one panel per task, mean over seeds, with the
     Pareto front over all criteria and sparsities (black steps). ``x="seconds"``: measured dev-subset
     evaluation time (s per 100 examples; cells running side by side share the CPU, so it is noisy);
     ``x="gflops"``: encoder GFLOPs per 128-token sequence (the FLOP count, exact). Search/learned
-    methods whose evaluation time includes training are left out of the time view."""
+    methods whose evaluation time includes training are left out of the time view. With replicates each point
+    carries its 95 % interval (vertical bar, the criterion's colour)."""
     df = main_results(results)
     df = df[(df["protocol"] == "prune-after-finetune")] if "protocol" in df else df
     if x == "gflops":
@@ -296,10 +318,16 @@ def pareto(results: pd.DataFrame, run: pd.DataFrame, x: str = "seconds"):
                        palette=criterion_palette(g["criterion"]),
                        height=3.0, aspect=1.2, facet_kws={"sharex": False, "sharey": False},
                        col_wrap=min(4, g["task"].nunique()))
+    bars = _own_language_intervals(reps)
     for task, ax in grid.axes_dict.items():
         sub = g[(g["task"] == task) & g["t"].notna()].reset_index(drop=True)
         front = sub.iloc[pareto_front(sub["t"], sub["metric"])]
         ax.step(front["t"], front["metric"], where="post", color="black", lw=1.2, ls="--", label="Pareto front")
+        if bars is not None:
+            e = sub.merge(bars, on=["task", "criterion", "sparsity"])
+            for crit, ec in e.groupby("criterion"):
+                ax.errorbar(ec["t"], ec["metric"], yerr=[ec["metric"] - ec["lo"], ec["hi"] - ec["metric"]], fmt="none",
+                            ecolor=criterion_colour(crit), alpha=0.5, lw=1)
     grid.set_axis_labels(label, "main metric")
     for task, ax in grid.axes_dict.items():
         ax.set_title(task_label(task))

@@ -247,3 +247,19 @@ def prunable_table(reps: list[Replicates], *, tol: float = 0.01, level: float = 
                             "already the first step's interval reaches below -1 point (more dev examples needed)"})
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def delta_table(reps: list[Replicates], *, level: float = LEVEL) -> pd.DataFrame:
+    """One row per (run, eval language, criterion, pruned sparsity): metric minus the unpruned model's, with its
+    paired 95 % interval (same examples and seeds) and whether the interval excludes 0."""
+    rows = []
+    for r in reps:
+        point, rep = r.curve()
+        for c, crit in enumerate(r.criteria):
+            ran = [p for p in range(len(r.sparsities)) if point[c, p] == point[c, p]]
+            p0 = ran[0]
+            for p in ran[1:]:
+                lo, hi = percentile_interval(rep[c, p] - rep[c, p0], level)
+                rows.append({**r.keys, "criterion": crit, "sparsity": r.sparsities[p], "delta": point[c, p] - point[c, p0],
+                             "lo": lo, "hi": hi, "significant": bool(lo > 0 or hi < 0)})
+    return pd.DataFrame(rows)
