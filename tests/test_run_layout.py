@@ -237,3 +237,29 @@ def test_grid_with_a_missing_plugin_or_criterion_fails_before_any_cell(tmp_path)
         run_grid([{**cell, "plugins": [], "criteria": ["lab_nope"]}], results_dir=str(tmp_path / "res"),
                  reports_dir=str(tmp_path / "rep"))
     assert not (tmp_path / "res").exists()
+
+
+def test_a_finished_cell_is_skipped_only_while_its_folder_holds_every_table(tmp_path):
+    """A cell finished by an older hpbench (no predictions table) runs again; a complete one is skipped."""
+    import json
+
+    from hpbench.core.files import config_hash
+    from hpbench.run import cell as C
+    from hpbench.run.results import TABLES, cell_status_path
+
+    params = {"model": "minilm", "task": "sst2", "language": "en", "results_dir": str((tmp_path / "res").resolve())}
+    run_id, key = C.cell_run_id(params), config_hash(params)
+    html = tmp_path / "rep" / "runs" / f"{run_id}-{key[:8]}.html"
+    html.parent.mkdir(parents=True)
+    html.write_text("<html/>")
+    status = cell_status_path(tmp_path / "res", run_id, key)
+    status.parent.mkdir(parents=True)
+    status.write_text(json.dumps({"run_id": run_id, "status": "ok", "seconds": 1.0}))
+    folder = tmp_path / "res" / run_id
+    folder.mkdir()
+    for t in TABLES[:-1]:  # everything but the newest table
+        (folder / f"{t}.parquet").write_bytes(b"")
+    assert not C._complete(folder)
+    (folder / f"{TABLES[-1]}.parquet").write_bytes(b"")
+    assert C._complete(folder)
+    assert C.run_cell(params, str(tmp_path / "res"), str(tmp_path / "rep"))["skipped"] is True
