@@ -51,6 +51,8 @@ def _tables(y, preds_by_crit: dict, seeds=(0,), sparsities=(0.0,), majority=None
     for crit, by_seed in preds_by_crit.items():
         for seed in seeds:
             for s in sparsities:
+                if s not in by_seed[seed]:
+                    continue
                 p = by_seed[seed][s]
                 rows.append({"criterion": crit, "seed": seed, "score_language": "en", "sparsity": s, "language": "en",
                              "y_true": json.dumps([int(v) for v in y]), "y_pred": json.dumps([int(v) for v in p]),
@@ -156,3 +158,17 @@ def test_delta_table_is_the_paired_change_from_the_unpruned_model():
     d = I.delta_table(I.replicates(_tables(y, {"his": {0: preds}}, sparsities=(0.0, 0.5)), n_boot=300)).iloc[0]
     assert d["delta"] == pytest.approx(np.mean(preds[0.5] == y) - np.mean(preds[0.0] == y))
     assert d["significant"] and d["hi"] < 0
+
+
+def test_auc_difference_uses_the_sparsities_both_criteria_ran():
+    rng = np.random.default_rng(6)
+    y = rng.integers(0, 2, 400)
+    u = rng.random(400)
+    acc = lambda q: np.where(u < q, y, 1 - y)  # noqa: E731
+    his = {0.0: acc(0.9), 0.5: acc(0.8), 0.9: acc(0.5)}
+    x = {0.0: acc(0.9), 0.5: acc(0.7)}
+    t = _tables(y, {"his": {0: his}, "x": {0: x}}, sparsities=(0.0, 0.5, 0.9))
+    t["predictions"] = t["predictions"][~((t["predictions"].criterion == "x") & (t["predictions"].sparsity == 0.9))]
+    row = I.auc_table(I.replicates(t, n_boot=100), n_perm=100).set_index("criterion").loc["x"]
+    m = lambda p: np.mean(p == y)  # noqa: E731
+    assert row["Δ vs his"] == pytest.approx((m(x[0.0]) + m(x[0.5])) / 2 - (m(his[0.0]) + m(his[0.5])) / 2)

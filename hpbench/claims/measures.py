@@ -114,7 +114,7 @@ def auc_gain(ev: Evidence, criterion: str, reference: str = "his") -> list[Findi
         if crit is None or reference not in r.criteria:
             out.append(Finding(task, f"{criterion.rstrip('*')} or {reference} not run on this task", "not comparable", keys=r.keys))
             continue
-        point, rep = r.auc()
+        point, rep = r.auc([s for s in r.ran(crit) if s in r.ran(reference)])  # both on one grid
         c, ref = r.criteria.index(crit), r.criteria.index(reference)
         with np.errstate(invalid="ignore", divide="ignore"):
             rel, rel_reps = (point[c] - point[ref]) / abs(point[ref]), (rep[c] - rep[ref]) / np.abs(rep[ref])

@@ -76,11 +76,14 @@ class Replicates:
         with _quiet():
             return np.nanmean(self.point, 2), np.nanmean(r, 3)
 
-    def auc(self) -> tuple[np.ndarray, np.ndarray]:
-        """(point [C], replicates [C, B]) of the area under metric vs fraction pruned / swept width."""
+    def auc(self, sparsities: list[float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(point [C], replicates [C, B]) of the area under metric vs fraction pruned / swept width, over each
+        criterion's own sparsities, or over ``sparsities`` (those it ran of them) to compare criteria on one grid."""
         pts, reps = [], []
         for c in range(len(self.criteria)):
             ok = ~np.all(np.isnan(self.point[c]), axis=1)  # sparsities this criterion ran
+            if sparsities is not None:
+                ok &= np.isin(self.sparsities, sparsities)
             x = np.asarray(self.sparsities)[ok]
             width = (x[-1] - x[0]) if len(x) > 1 else 1.0
             area = lambda y, axis: np.trapezoid(y, x, axis=axis) / width if len(x) > 1 else y.take(0, axis)  # noqa: E731
@@ -91,6 +94,11 @@ class Replicates:
                 pts.append(np.nanmean(per_seed))
                 reps.append(np.nanmean(r, 1))
         return np.array(pts), np.stack(reps)
+
+    def ran(self, criterion: str) -> list[float]:
+        """The sparsities ``criterion`` was evaluated at."""
+        c = self.criteria.index(criterion)
+        return [s for p, s in enumerate(self.sparsities) if not np.all(np.isnan(self.point[c, p]))]
 
 
 @contextmanager
@@ -207,10 +215,11 @@ def auc_table(reps: list[Replicates], *, reference: str = "his", level: float = 
         for c, crit in enumerate(r.criteria):
             row = {**r.keys, "criterion": crit, "AUC": point[c], "AUC lo": lo[c], "AUC hi": hi[c]}
             if ref is not None and c != ref:
-                dlo, dhi = percentile_interval(rep[c] - rep[ref], level)
-                shared = [s for s in r.sparsities if (crit, s, r.seeds[0]) in r.preds and (reference, s, r.seeds[0]) in r.preds]
+                shared = [s for s in r.ran(crit) if s in r.ran(reference)]  # both AUCs on one grid
+                sp, srep = r.auc(shared)
+                dlo, dhi = percentile_interval(srep[c] - srep[ref], level)
                 pv = r.permutation_p(crit, reference, shared, n_perm=n_perm)
-                row.update({f"Δ vs {reference}": point[c] - point[ref], "Δ lo": dlo, "Δ hi": dhi,
+                row.update({f"Δ vs {reference}": sp[c] - sp[ref], "Δ lo": dlo, "Δ hi": dhi,
                             "p": pv, "significant": bool(pv < 1 - level)})
             rows.append(row)
     return pd.DataFrame(rows)
