@@ -29,6 +29,9 @@ def test_run_all_renders_reports(tiny_model_dir, tmp_path, monkeypatch):
     assert comp.count("data:image/png;base64") >= 4  # curves, 2 head maps, jaccard maps
     assert "Metric vs % of heads pruned" in comp and "Stability" in comp and "within 1 point" in comp
     assert "def " not in comp and "import hpbench" not in comp  # code hidden
+    # intervals, significance marks, the claims table with a verdict for every claim, the stability view
+    assert "95 % interval" in comp and "michel2019" in comp and "hies-stability-openreview" in comp
+    assert "not comparable" in comp and "std, scoring subsets" in comp and "prunable %" in comp
     (run_page,) = (rep / "runs").glob(f"{Path(tiny_model_dir).name}-sst2-en-*.html")
     run_html = run_page.read_text()
     assert "data:image/png;base64" in run_html and "hies" in run_html

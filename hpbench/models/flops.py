@@ -13,6 +13,7 @@ Embeddings, layer norms, softmax, biases and the classifier are not counted.
 """
 from __future__ import annotations
 
+from .adapters import adapter_for
 from .heads import heads_per_layer
 
 
@@ -28,8 +29,8 @@ def layer_flops(batch: int, seq: int, hidden: int, heads: int, head_size: int, f
 
 def flops_for_heads(config, heads: list[int], batch: int, seq: int) -> int:
     """Forward FLOPs of an encoder with ``config``'s shapes and ``heads[l]`` heads kept in layer ``l``."""
-    d_h = config.hidden_size // config.num_attention_heads
-    return sum(sum(layer_flops(batch, seq, config.hidden_size, h, d_h, config.intermediate_size).values()) for h in heads)
+    s = adapter_for(config).shape(config)  # sizes by architecture (DistilBERT: dim, hidden_dim; explicit head_dim)
+    return sum(sum(layer_flops(batch, seq, s.hidden, h, s.head_dim, s.ffn).values()) for h in heads)
 
 
 def encoder_flops(model, batch: int, seq: int) -> int:

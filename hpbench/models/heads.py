@@ -3,56 +3,46 @@
 transformers 5 removed ``head_mask`` and ``prune_heads()``; this module replaces both:
 
 * :class:`HeadGates` scales each head's context vector by a gate ``xi[l, h]`` with a forward
-  pre-hook on the attention output projection (``attention.output.dense``), i.e.
+  pre-hook on the attention output projection (BERT: ``attention.output.dense``), i.e.
   ``MHA(x) = W_O [xi_1 Att_1(x); ...; xi_H Att_H(x)] + b_O`` (Michel et al. 2019, eq. 3).
 * :func:`prune_heads` removes heads physically with ``prune_linear_layer`` on Q, K, V (rows) and
   W_O (columns), so a pruned model computes exactly what the gated model (gate 0) computes.
 * Pruned models save with ``save_pretrained`` (the pruned heads go into ``config.hpbench_pruned_heads``)
   and load with :func:`from_pretrained`.
 
-Supported: encoders whose attention block has ``.self.{query,key,value}`` and ``.output.dense``
-(BERT, RoBERTa / XLM-R, ELECTRA, CamemBERT, ...).
+Which modules hold the heads is each architecture's adapter's business (:mod:`hpbench.models.adapters`,
+keyed by ``config.model_type``): the BERT family, DistilBERT and ViT are built in.
 """
 from __future__ import annotations
 
 import copy
 import os
-import warnings
 from contextlib import contextmanager
 from typing import Iterator, Sequence
 
 import torch
 from torch import nn
-from transformers.pytorch_utils import prune_linear_layer
-
+from .adapters import adapter_for
 from .masks import mask_from_key, mask_to_key  # noqa: F401  (re-exported: the mask encoding lives in masks.py)
 
 
 def attention_blocks(model: nn.Module) -> list[nn.Module]:
-    """The self-attention blocks of ``model`` in layer order (modules with ``.self`` and ``.output.dense``)."""
-    blocks = [
-        m
-        for m in model.modules()
-        if hasattr(m, "self") and hasattr(getattr(m, "output", None), "dense")
-        and (isinstance(m.self, _NoHeads) or all(hasattr(m.self, p) for p in ("query", "key", "value")))
-    ]
-    if not blocks:
-        raise TypeError(
-            f"{type(model).__name__} has no BERT-style attention blocks (.self.query/key/value and "
-            ".output.dense); supported: BERT, RoBERTa, XLM-R, ELECTRA-style encoders"
-        )
-    return blocks
+    """The attention module of every layer in layer order, as its adapter reads it (BERT family: the
+    ``BertAttention`` with ``.self`` and ``.output.dense``)."""
+    ad = adapter_for(model)
+    return [ad.module(o, a) for o, a in ad.sites(model)]
 
 
 def head_shape(model: nn.Module) -> tuple[int, int]:
     """(layers, heads per layer) of the *unpruned* configuration."""
-    cfg = model.config
-    return cfg.num_hidden_layers, cfg.num_attention_heads
+    s = adapter_for(model).shape(model.config)
+    return s.layers, s.heads
 
 
 def heads_per_layer(model: nn.Module) -> list[int]:
     """Current number of heads in each layer (smaller than the config's after physical pruning)."""
-    return [b.self.num_attention_heads for b in attention_blocks(model)]
+    ad = adapter_for(model)
+    return [ad.n_heads(m) for m in attention_blocks(model)]
 
 
 class HeadGates:
@@ -65,11 +55,11 @@ class HeadGates:
     """
 
     def __init__(self, model: nn.Module, gates: torch.Tensor | None = None) -> None:
+        self.adapter = adapter_for(model)
         self.blocks = attention_blocks(model)
         self.gates = gates
-        self._handles = [
-            b.output.dense.register_forward_pre_hook(self._make_hook(i)) for i, b in enumerate(self.blocks)
-        ]
+        outs = [(i, self.adapter.out_proj(b)) for i, b in enumerate(self.blocks)]
+        self._handles = [o.register_forward_pre_hook(self._make_hook(i)) for i, o in outs if o is not None]
 
     def _make_hook(self, layer: int):
         block = self.blocks[layer]
@@ -79,8 +69,8 @@ class HeadGates:
             if g is None:
                 return None
             (x, *rest) = args
-            n_heads = block.self.num_attention_heads
-            d = block.self.attention_head_size
+            n_heads = self.adapter.n_heads(block)
+            d = self.adapter.head_dim(block)
             gl = g[..., layer, :]
             if gl.shape[-1] != n_heads:
                 raise ValueError(
@@ -118,19 +108,6 @@ def gated(model: nn.Module, gates: torch.Tensor | None) -> Iterator[HeadGates]:
         g.remove()
 
 
-class _NoHeads(nn.Module):
-    """Stand-in for a self-attention module whose heads were all pruned: outputs a 0-wide context."""
-
-    def __init__(self, attention_head_size: int) -> None:
-        super().__init__()
-        self.num_attention_heads = 0
-        self.attention_head_size = attention_head_size
-        self.all_head_size = 0
-
-    def forward(self, hidden_states: torch.Tensor, *args, **kwargs):
-        return hidden_states.new_zeros(*hidden_states.shape[:-1], 0), None
-
-
 def _check_mask(model: nn.Module, keep: torch.Tensor) -> torch.Tensor:
     keep = torch.as_tensor(keep).bool()
     want = head_shape(model)
@@ -145,31 +122,15 @@ def prune_heads(model: nn.Module, keep: torch.Tensor) -> nn.Module:
     ``keep`` is indexed by the *original* head numbers. Heads already pruned stay pruned.
     """
     keep = _check_mask(model, keep)
+    ad = adapter_for(model)
     done: dict[str, list[int]] = {str(k): list(v) for k, v in getattr(model.config, "hpbench_pruned_heads", {}).items()}
-    for layer, block in enumerate(attention_blocks(model)):
+    for layer, (owner, attr) in enumerate(ad.sites(model)):
         already = sorted(done.get(str(layer), []))
         remaining = [h for h in range(keep.shape[1]) if h not in already]  # original ids, in order
         drop = [h for h in remaining if not keep[layer, h]]
         if not drop:
             continue
-        sa = block.self
-        d = sa.attention_head_size
-        pos_keep = [i for i, h in enumerate(remaining) if keep[layer, h]]
-        dtype = sa.query.weight.dtype if pos_keep else block.output.dense.weight.dtype
-        if pos_keep:
-            index = torch.cat([torch.arange(i * d, (i + 1) * d) for i in pos_keep]).to(sa.query.weight.device)
-            # prune_linear_layer builds float32 layers: keep the model's dtype (bf16/fp16 models)
-            sa.query = prune_linear_layer(sa.query, index).to(dtype)
-            sa.key = prune_linear_layer(sa.key, index).to(dtype)
-            sa.value = prune_linear_layer(sa.value, index).to(dtype)
-            sa.num_attention_heads = len(pos_keep)
-            sa.all_head_size = len(pos_keep) * d
-        else:
-            index = torch.empty(0, dtype=torch.long, device=block.output.dense.weight.device)
-            block.self = _NoHeads(d)
-        with warnings.catch_warnings():  # "Initializing zero-element tensors" for a fully pruned layer
-            warnings.simplefilter("ignore", UserWarning)
-            block.output.dense = prune_linear_layer(block.output.dense, index, dim=1).to(dtype)
+        ad.prune(owner, attr, [i for i, h in enumerate(remaining) if keep[layer, h]])
         done[str(layer)] = sorted(already + drop)
     model.config.hpbench_pruned_heads = done
     return model
@@ -183,18 +144,15 @@ def pruned(model: nn.Module, keep: torch.Tensor) -> Iterator[nn.Module]:
     originals are simply put back on exit; every other weight is shared, not copied. This replaces a
     ``prune_heads(copy.deepcopy(model), keep)`` per mask, whose Python object walk cost ~36 ms per copy
     (the largest hpbench cost in a GPU cell's profile)."""
-    saved = [(b, b.self, b.output.dense, {k: getattr(b.self, k) for k in ("query", "key", "value", "num_attention_heads",
-                                                                           "all_head_size") if hasattr(b.self, k)})
-             for b in attention_blocks(model)]
+    ad = adapter_for(model)
+    saved = [(o, a, ad.state(o, a)) for o, a in ad.sites(model)]
     had = hasattr(model.config, "hpbench_pruned_heads")
     before = copy.deepcopy(getattr(model.config, "hpbench_pruned_heads", None))
     try:
         yield prune_heads(model, keep)
     finally:
-        for block, sa, dense, attrs in saved:
-            block.self, block.output.dense = sa, dense
-            for k, v in attrs.items():
-                setattr(sa, k, v)
+        for owner, attr, state in saved:
+            ad.restore(owner, attr, state)
         if had:
             model.config.hpbench_pruned_heads = before
         elif hasattr(model.config, "hpbench_pruned_heads"):
@@ -202,8 +160,17 @@ def pruned(model: nn.Module, keep: torch.Tensor) -> Iterator[nn.Module]:
 
 
 def save_pretrained(model: nn.Module, path: str | os.PathLike, tokenizer=None) -> None:
-    """``model.save_pretrained`` for a pruned model (the pruned heads travel in the config)."""
+    """``model.save_pretrained`` for a pruned model (the pruned heads travel in the config). A pruned model's
+    weights are written under the model's own parameter names (transformers 5 renames some architectures'
+    keys to their legacy hub names on save, e.g. ViT; :func:`from_pretrained` loads them back by the same names)."""
     model.save_pretrained(path)
+    if getattr(model.config, "hpbench_pruned_heads", None):
+        from safetensors.torch import save_model
+
+        for f in os.listdir(path):
+            if f.endswith(".safetensors") or f.endswith(".safetensors.index.json"):
+                os.remove(os.path.join(path, f))
+        save_model(model, os.path.join(path, "model.safetensors"))
     if tokenizer is not None:
         tokenizer.save_pretrained(path)
 
@@ -214,7 +181,7 @@ def from_pretrained(path: str | os.PathLike, model_class=None, **kwargs) -> nn.M
     Builds the full architecture from the config, applies ``config.hpbench_pruned_heads`` and then
     loads the saved weights, so shapes match.
     """
-    from safetensors.torch import load_file
+    from safetensors.torch import load_model
     from transformers import AutoConfig, AutoModel
 
     cfg = AutoConfig.from_pretrained(path)
@@ -233,11 +200,7 @@ def from_pretrained(path: str | os.PathLike, model_class=None, **kwargs) -> nn.M
     for layer, heads in pruned.items():
         keep[int(layer), list(heads)] = False
     prune_heads(model, keep)
-    state = {}
-    for f in sorted(os.listdir(path)):
-        if f.endswith(".safetensors"):
-            state.update(load_file(os.path.join(path, f)))
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing, unexpected = load_model(model, os.path.join(path, "model.safetensors"), strict=False)
     missing = [m for m in missing if not m.endswith("position_ids")]
     if unexpected or missing:
         raise RuntimeError(f"pruned checkpoint at {path} does not match: missing={missing[:5]} unexpected={unexpected[:5]}")

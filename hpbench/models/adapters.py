@@ -1,0 +1,251 @@
+"""Attention adapters: where an architecture's heads are and how to gate, prune and count them.
+
+The role TextPruner's per-architecture structure maps play, keyed by ``config.model_type``.
+:mod:`hpbench.models.heads` (gates, pruning, save/load) and :mod:`hpbench.models.flops` go through
+:func:`adapter_for`, so adding an architecture = registering one adapter:
+
+    from hpbench.models.adapters import ADAPTERS, Projections
+    ADAPTERS.add("my_model", Projections(layers="model.layers", attention="self_attn",
+                                         q="q_proj", k="k_proj", v="v_proj", o="o_proj"))
+
+An adapter answers: the per-layer *sites* (the module that owns the attention, and the attribute the
+attention module sits in), the current head count and head size of a site, the module whose input is
+the concatenated head contexts (gates multiply it, ``MHA(x) = W_O [xi_1 Att_1(x); ...] + b_O``), how to
+remove heads physically (Q/K/V rows, O columns; a layer with no head left gets a stand-in that returns
+O's bias), and the architecture's shape for FLOP counts.
+
+Built in: the BERT family (``bert``, ``roberta``, ``xlm-roberta``, ``electra``, ``camembert``:
+``.self.query/key/value`` + ``.output.dense``), ``distilbert`` (``q_lin``/``out_lin``) and ``vit``
+(``q_proj``/``o_proj``). Decoders with grouped KV heads (Llama, Qwen2, Mistral), GPT-2's fused
+``c_attn`` and DeBERTa-v2 are not adapted yet: they get the unsupported-architecture error.
+"""
+from __future__ import annotations
+
+import operator
+import warnings
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers.pytorch_utils import prune_linear_layer
+
+from ..core.registry import Registry
+
+
+@dataclass(frozen=True)
+class Shape:
+    """An architecture's sizes for FLOP counts: layers, heads, head size, hidden size, FFN size."""
+
+    layers: int
+    heads: int
+    head_dim: int
+    hidden: int
+    ffn: int
+
+
+class NoHeads(nn.Module):
+    """Stand-in for a BERT self-attention module whose heads were all pruned: a 0-wide context."""
+
+    def __init__(self, attention_head_size: int) -> None:
+        super().__init__()
+        self.num_attention_heads = 0
+        self.attention_head_size = attention_head_size
+        self.all_head_size = 0
+
+    def forward(self, hidden_states: torch.Tensor, *args, **kwargs):
+        return hidden_states.new_zeros(*hidden_states.shape[:-1], 0), None
+
+
+class EmptyAttention(nn.Module):
+    """Stand-in for an attention module (Q/K/V/O inside) whose heads were all pruned: returns O's bias
+    (what ``W_O [] + b_O`` is), or zeros without a bias, and no attention probabilities."""
+
+    def __init__(self, bias: torch.Tensor | None, head_dim: int) -> None:
+        super().__init__()
+        self.bias = None if bias is None else nn.Parameter(bias.detach().clone())
+        self.head_dim = head_dim
+
+    def forward(self, hidden_states: torch.Tensor, *args, **kwargs):
+        out = hidden_states.new_zeros(hidden_states.shape)
+        return (out + self.bias.to(out.dtype) if self.bias is not None else out), None
+
+
+def _prune_rows(layer: nn.Linear, index: torch.Tensor, dtype: torch.dtype) -> nn.Linear:
+    # prune_linear_layer builds float32 layers: keep the model's dtype (bf16/fp16 models)
+    return prune_linear_layer(layer, index.to(layer.weight.device)).to(dtype)
+
+
+def _prune_cols(layer: nn.Linear, index: torch.Tensor, dtype: torch.dtype) -> nn.Linear:
+    with warnings.catch_warnings():  # "Initializing zero-element tensors" for a fully pruned layer
+        warnings.simplefilter("ignore", UserWarning)
+        return prune_linear_layer(layer, index.to(layer.weight.device), dim=1).to(dtype)
+
+
+def _head_index(positions: list[int], d: int) -> torch.Tensor:
+    return torch.cat([torch.arange(i * d, (i + 1) * d) for i in positions]) if positions else torch.empty(0, dtype=torch.long)
+
+
+class AttentionAdapter:
+    """Interface; see the module docstring. A *site* is ``(owner, attribute)``: ``getattr(owner, attribute)``
+    is the layer's attention module (replaced by a stand-in when all its heads go)."""
+
+    def shape(self, config) -> Shape:
+        raise NotImplementedError
+
+    def sites(self, model: nn.Module) -> list[tuple[nn.Module, str]]:
+        raise NotImplementedError
+
+    def module(self, owner: nn.Module, attr: str) -> nn.Module:
+        """The module the per-site methods below read (the attention module itself by default)."""
+        return getattr(owner, attr)
+
+    def n_heads(self, attn: nn.Module) -> int:
+        raise NotImplementedError
+
+    def head_dim(self, attn: nn.Module) -> int:
+        raise NotImplementedError
+
+    def out_proj(self, attn: nn.Module) -> nn.Linear | None:
+        """The module whose input is the concatenated head contexts (None once every head is gone)."""
+        raise NotImplementedError
+
+    def prune(self, owner: nn.Module, attr: str, keep_positions: list[int]) -> None:
+        """Keep only the heads at ``keep_positions`` (current numbering) of the site's attention module."""
+        raise NotImplementedError
+
+    def state(self, owner: nn.Module, attr: str) -> dict:
+        """What :meth:`restore` needs to undo :meth:`prune` (module references, not copies)."""
+        raise NotImplementedError
+
+    def restore(self, owner: nn.Module, attr: str, state: dict) -> None:
+        raise NotImplementedError
+
+
+class BertFamily(AttentionAdapter):
+    """``layer.attention`` with ``.self.{query,key,value}`` (``num_attention_heads``, ``attention_head_size``) and
+    ``.output.dense``: BERT, RoBERTa, XLM-R, ELECTRA, CamemBERT."""
+
+    COUNT_ATTRS = ("query", "key", "value", "num_attention_heads", "all_head_size")
+
+    def shape(self, config) -> Shape:
+        return Shape(config.num_hidden_layers, config.num_attention_heads, config.hidden_size // config.num_attention_heads,
+                     config.hidden_size, config.intermediate_size)
+
+    def sites(self, model):
+        found = [(m, "self") for m in model.modules()
+                 if hasattr(m, "self") and hasattr(getattr(m, "output", None), "dense")
+                 and (isinstance(m.self, NoHeads) or all(hasattr(m.self, p) for p in ("query", "key", "value")))]
+        if not found:
+            raise TypeError(f"{type(model).__name__} has no BERT-style attention blocks (.self.query/key/value and "
+                            ".output.dense)")
+        return found
+
+    def module(self, owner, attr):
+        return owner  # BertAttention: .self (heads) and .output.dense (O) both hang off it
+
+    def n_heads(self, attn):
+        return attn.self.num_attention_heads
+
+    def head_dim(self, attn):
+        return attn.self.attention_head_size
+
+    def out_proj(self, attn):
+        return attn.output.dense
+
+    def prune(self, owner, attr, keep_positions):
+        sa, d = owner.self, owner.self.attention_head_size
+        dtype = owner.output.dense.weight.dtype
+        index = _head_index(keep_positions, d)
+        if keep_positions:
+            sa.query, sa.key, sa.value = (_prune_rows(getattr(sa, p), index, dtype) for p in ("query", "key", "value"))
+            sa.num_attention_heads, sa.all_head_size = len(keep_positions), len(keep_positions) * d
+        else:
+            owner.self = NoHeads(d)
+        owner.output.dense = _prune_cols(owner.output.dense, index, dtype)
+
+    def state(self, owner, attr):
+        return {"self": owner.self, "dense": owner.output.dense,
+                "attrs": {k: getattr(owner.self, k) for k in self.COUNT_ATTRS if hasattr(owner.self, k)}}
+
+    def restore(self, owner, attr, state):
+        owner.self, owner.output.dense = state["self"], state["dense"]
+        for k, v in state["attrs"].items():
+            setattr(owner.self, k, v)
+
+
+@dataclass
+class Projections(AttentionAdapter):
+    """An attention module with separate Q/K/V/O linear layers whose forward infers the head count from the
+    projections' width (``view(..., -1, head_dim)``): DistilBERT, ViT (and MHA decoders). ``layers`` is the dotted
+    path of the layer list from the model's base model; ``attention`` the attribute of a layer."""
+
+    layers: str
+    attention: str
+    q: str = "q_proj"
+    k: str = "k_proj"
+    v: str = "v_proj"
+    o: str = "o_proj"
+    heads_attr: str = "num_attention_heads"  # the module's own head count attribute (kept up to date)
+    head_dim_attr: str = "head_dim"
+    config_names: tuple[str, str, str, str] = ("num_hidden_layers", "num_attention_heads", "hidden_size", "intermediate_size")
+
+    def shape(self, config) -> Shape:
+        L, H, d, f = (getattr(config, n) for n in self.config_names)
+        return Shape(L, H, getattr(config, "head_dim", None) or d // H, d, f)
+
+    def sites(self, model):
+        base = getattr(model, model.base_model_prefix, model)
+        return [(layer, self.attention) for layer in operator.attrgetter(self.layers)(base)]
+
+    def n_heads(self, attn):
+        return 0 if isinstance(attn, EmptyAttention) else getattr(attn, self.heads_attr)
+
+    def head_dim(self, attn):
+        return attn.head_dim if isinstance(attn, EmptyAttention) else getattr(attn, self.head_dim_attr)
+
+    def out_proj(self, attn):
+        return None if isinstance(attn, EmptyAttention) else getattr(attn, self.o)
+
+    def prune(self, owner, attr, keep_positions):
+        attn = getattr(owner, attr)
+        d, o = self.head_dim(attn), getattr(attn, self.o)
+        dtype = o.weight.dtype
+        if not keep_positions:
+            setattr(owner, attr, EmptyAttention(o.bias, d))
+            return
+        index = _head_index(keep_positions, d)
+        for p in (self.q, self.k, self.v):
+            setattr(attn, p, _prune_rows(getattr(attn, p), index, dtype))
+        setattr(attn, self.o, _prune_cols(o, index, dtype))
+        setattr(attn, self.heads_attr, len(keep_positions))
+
+    def state(self, owner, attr):
+        attn = getattr(owner, attr)
+        return {"module": attn, "attrs": {k: getattr(attn, k) for k in (self.q, self.k, self.v, self.o, self.heads_attr)}}
+
+    def restore(self, owner, attr, state):
+        setattr(owner, attr, state["module"])
+        for k, v in state["attrs"].items():
+            setattr(state["module"], k, v)
+
+
+ADAPTERS: Registry[AttentionAdapter] = Registry("attention adapter (config.model_type)")
+_BERT = BertFamily()
+for _name in ("bert", "roberta", "xlm-roberta", "electra", "camembert"):
+    ADAPTERS.add(_name, _BERT)
+ADAPTERS.add("distilbert", Projections(layers="transformer.layer", attention="attention", q="q_lin", k="k_lin", v="v_lin",
+                                       o="out_lin", heads_attr="n_heads", head_dim_attr="attention_head_size",
+                                       config_names=("n_layers", "n_heads", "dim", "hidden_dim")))
+ADAPTERS.add("vit", Projections(layers="layers", attention="attention"))
+
+
+def adapter_for(model_or_config) -> AttentionAdapter:
+    """The adapter of a model (or config) by ``config.model_type``; an unsupported type is an error naming it
+    and listing the supported ones."""
+    config = getattr(model_or_config, "config", model_or_config)
+    mt = getattr(config, "model_type", None)
+    if mt not in ADAPTERS:
+        raise TypeError(f"head pruning does not support model_type {mt!r} ({type(model_or_config).__name__}); "
+                        f"supported: {', '.join(sorted(ADAPTERS.names()))}. Register an adapter in "
+                        "hpbench.models.adapters.ADAPTERS to add one (README: 'Your own architecture').")
+    return ADAPTERS.get(mt)
