@@ -10,8 +10,10 @@ from hpbench.criteria.stats import attention_entropy
 from hpbench.models.flops import encoder_flops
 from hpbench.models.heads import HeadGates, from_pretrained, gated, heads_per_layer, prune_heads, save_pretrained
 
-KINDS = ["bert", "distilbert", "vit"]
-KEEP = torch.tensor([[1, 0, 1, 1], [0, 0, 0, 0], [0, 1, 1, 0]], dtype=torch.bool)  # layer 1: every head pruned
+DECODERS = ["llama", "qwen2", "mistral"]  # 4 query heads, 2 KV heads (groups {0, 1}, {2, 3})
+KINDS = ["bert", "distilbert", "vit"] + DECODERS
+# layer 0: groups of unequal size; layer 1: every head pruned; layer 2: the whole first KV group pruned
+KEEP = torch.tensor([[1, 0, 1, 1], [0, 0, 0, 0], [0, 0, 1, 1]], dtype=torch.bool)
 
 
 def tiny(kind: str, attn: str = "eager", seed: int = 0):
@@ -28,6 +30,12 @@ def tiny(kind: str, attn: str = "eager", seed: int = 0):
         cfg = T.DistilBertConfig(vocab_size=100, dim=32, n_layers=3, n_heads=4, hidden_dim=64, max_position_embeddings=64,
                                  dropout=0.0, attention_dropout=0.0, seq_classif_dropout=0.0, **common)
         model = T.DistilBertForSequenceClassification(cfg)
+    elif kind in DECODERS:
+        name = {"llama": "Llama", "qwen2": "Qwen2", "mistral": "Mistral"}[kind]
+        cfg = getattr(T, f"{name}Config")(vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+                                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+                                          attention_dropout=0.0)
+        model = getattr(T, f"{name}ForCausalLM")(cfg)
     else:
         cfg = T.ViTConfig(image_size=16, patch_size=4, num_channels=3, hidden_size=32, num_hidden_layers=3,
                           num_attention_heads=4, intermediate_size=64, hidden_dropout_prob=0.0,
@@ -57,20 +65,34 @@ def test_gated_equals_physically_pruned(kind, attn):
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
 
 
+def _float64_norms(model):
+    """RMSNorm computes in float32 whatever the input (decoders): in float64 here, so a finite difference of the
+    loss is not drowned in float32 rounding (the gate derivative is what the test checks)."""
+    import types
+
+    def fwd(self, h):
+        return self.weight * (h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.variance_epsilon))
+
+    for m in model.modules():
+        if type(m).__name__.endswith("RMSNorm"):
+            m.forward = types.MethodType(fwd, m)
+    return model
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_his_is_the_finite_difference_of_the_loss_wrt_the_gate(kind):
     model, batch = tiny(kind)
-    model = model.double()
+    model = _float64_norms(model.double())
     batch = {k: (v.double() if v.is_floating_point() else v) for k, v in batch.items()}
-    labels = torch.tensor([0, 2, 1])
-
     def loss(g):
         with HeadGates(model, g):
-            return torch.nn.functional.cross_entropy(model(**batch).logits, labels, reduction="sum")
+            logits = model(**batch).logits
+            target = torch.arange(logits[..., 0].numel()).view(logits.shape[:-1]) % logits.shape[-1]  # fixed targets
+            return torch.nn.functional.cross_entropy(logits.flatten(0, -2), target.flatten(), reduction="sum")
 
     gates = torch.ones(3, 4, dtype=torch.float64, requires_grad=True)
     (grad,) = torch.autograd.grad(loss(gates), gates)
-    eps = 1e-5
+    eps = 1e-3  # central difference: truncation O(eps^2); eager attention's float32 softmax adds ~1e-7 noise / eps
     for layer, head in [(0, 0), (1, 3), (2, 1)]:
         up, down = torch.ones(3, 4, dtype=torch.float64), torch.ones(3, 4, dtype=torch.float64)
         up[layer, head] += eps
@@ -98,30 +120,47 @@ def _first_attention_input(model, batch, kind):
     return seen["x"], out.attentions[0]
 
 
+def _rope(x: torch.Tensor, theta: float) -> torch.Tensor:
+    """Rotary position embedding by hand: x [T, d] at positions 0..T-1 (half-split rotation, as Llama)."""
+    T, d = x.shape
+    inv = 1.0 / (theta ** (torch.arange(0, d, 2, dtype=torch.float64) / d))
+    ang = torch.arange(T, dtype=torch.float64)[:, None] * inv[None]
+    cos, sin = torch.cat([ang, ang], -1).cos(), torch.cat([ang, ang], -1).sin()
+    rot = torch.cat([-x[:, d // 2:], x[:, : d // 2]], -1)
+    return (x.double() * cos + rot.double() * sin).float()
+
+
+def _projections(kind, block):
+    return {"bert": lambda: (block.self.query, block.self.key), "distilbert": lambda: (block.q_lin, block.k_lin),
+            "vit": lambda: (block.q_proj, block.k_proj)}.get(kind, lambda: (block.q_proj, block.k_proj))()
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_entropy_equals_a_hand_computation(kind):
-    """softmax(q k^T / sqrt(d)) over real keys from layer 0's own Q/K weights, entropy averaged over real queries."""
+    """softmax(q k^T / sqrt(d)) over real (decoders: causal) keys from layer 0's own Q/K weights (decoders: RoPE,
+    query head h reading KV head h // 2), entropy averaged over real queries."""
+    from hpbench.models.heads import attention_blocks
+
     model, batch = tiny(kind)
     x, probs = _first_attention_input(model, batch, kind)
-    block = __import__("hpbench.models.heads", fromlist=["attention_blocks"]).attention_blocks(model)[0]
-    qw, kw = {"bert": (block.self.query, block.self.key) if kind == "bert" else None,
-              "distilbert": (block.q_lin, block.k_lin) if kind == "distilbert" else None,
-              "vit": (block.q_proj, block.k_proj) if kind == "vit" else None}[kind]
+    qw, kw = _projections(kind, attention_blocks(model)[0])
     B, T, _ = x.shape
     mask = batch.get("attention_mask", torch.ones(B, T, dtype=torch.long))
-    d = 8
+    d, dec = 8, kind in DECODERS
+    lin = lambda w, v: (v @ w.weight.T + (w.bias if w.bias is not None else 0)).detach()  # noqa: E731
     want = torch.zeros(B, 4)
     for b in range(B):
         n = int(mask[b].sum())
         for h in range(4):
-            q = (x[b] @ qw.weight.T + qw.bias)[:, h * d:(h + 1) * d]
-            k = (x[b] @ kw.weight.T + kw.bias)[:, h * d:(h + 1) * d]
+            kh = h // 2 if dec else h
+            q, k = lin(qw, x[b])[:, h * d:(h + 1) * d], lin(kw, x[b])[:, kh * d:(kh + 1) * d]
+            if dec:
+                q, k = _rope(q, model.config.rope_parameters["rope_theta"]), _rope(k, model.config.rope_parameters["rope_theta"])
             ent = 0.0
             for i in range(n):
-                s = [float(q[i] @ k[j]) / math.sqrt(d) for j in range(n)]
+                s = [float(q[i] @ k[j]) / math.sqrt(d) for j in range(i + 1 if dec else n)]
                 z = sum(math.exp(v - max(s)) for v in s)
-                p = [math.exp(v - max(s)) / z for v in s]
-                ent += -sum(pi * math.log(pi) for pi in p if pi > 0)
+                ent += -sum(p * math.log(p) for p in (math.exp(v - max(s)) / z for v in s) if p > 0)
             want[b, h] = ent / n
     torch.testing.assert_close(attention_entropy(probs, mask), want, atol=1e-4, rtol=1e-4)
 
@@ -141,11 +180,18 @@ def test_pruned_model_round_trips_through_save_and_load(kind, tmp_path):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_flops_equal_a_hand_count(kind):
-    """Per layer: 3 x 2 T d (h d_h) + 2 x 2 h T^2 d_h + 2 T (h d_h) d + 2 x 2 T d f; d = 32, d_h = 8, f = 64."""
+    """Per layer: 2 T d d_h (h + 2 kv) + 2 x 2 h T^2 d_h + 2 T (h d_h) d + m x 2 T d f; d = 32, d_h = 8, f = 64;
+    kv = h and m = 2 for encoders; decoders: kv = KV heads left (2, 0, 1: a whole group went in layer 2), m = 3."""
+    from hpbench.models.flops import flops_for_mask
+
     model, _ = tiny(kind)
-    prune_heads(model, KEEP)
+    config = model.config
     T, d, dh, f = 10, 32, 8, 64
-    hand = sum(6 * T * d * h * dh + 4 * h * T * T * dh + 2 * T * h * dh * d + 4 * T * d * f for h in (3, 0, 2))
+    kv, m = ((2, 0, 1), 3) if kind in DECODERS else ((3, 0, 2), 2)
+    hand = sum(2 * T * d * dh * (h + 2 * k) + 4 * h * T * T * dh + 2 * T * h * dh * d + m * 2 * T * d * f
+               for h, k in zip((3, 0, 2), kv))
+    assert flops_for_mask(config, KEEP, 1, T) == hand
+    prune_heads(model, KEEP)
     assert encoder_flops(model, 1, T) == hand
 
 
@@ -153,5 +199,17 @@ def test_an_unsupported_model_type_names_itself_and_the_supported_ones():
     from transformers import GPT2Config, GPT2LMHeadModel
 
     m = GPT2LMHeadModel(GPT2Config(n_layer=1, n_head=2, n_embd=8, vocab_size=20))
-    with pytest.raises(TypeError, match=r"'gpt2'.*supported: bert, camembert, distilbert, electra, roberta, vit, xlm-roberta"):
+    with pytest.raises(TypeError, match=r"'gpt2'.*supported: bert, camembert, distilbert, electra, llama, mistral, qwen2, roberta, vit, xlm-roberta"):
         prune_heads(m, torch.ones(1, 2, dtype=torch.bool))
+
+
+def test_gqa_keeps_a_kv_head_while_a_query_head_of_its_group_is_left():
+    from hpbench.models.heads import attention_blocks, pruned
+
+    model, batch = tiny("llama")
+    with pruned(model, KEEP) as p:
+        blocks = attention_blocks(p)
+        assert [b.k_proj.out_features // 8 for b in (blocks[0], blocks[2])] == [2, 1]
+        assert blocks[0].hpbench_kv_index.tolist() == [0, 1, 1] and blocks[2].hpbench_kv_index.tolist() == [0, 0]
+        assert p.config._attn_implementation == "hpbench_gqa"
+    assert model.config._attn_implementation == "eager" and not hasattr(attention_blocks(model)[0], "hpbench_kv_index")

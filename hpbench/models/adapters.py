@@ -15,9 +15,10 @@ remove heads physically (Q/K/V rows, O columns; a layer with no head left gets a
 O's bias), and the architecture's shape for FLOP counts.
 
 Built in: the BERT family (``bert``, ``roberta``, ``xlm-roberta``, ``electra``, ``camembert``:
-``.self.query/key/value`` + ``.output.dense``), ``distilbert`` (``q_lin``/``out_lin``) and ``vit``
-(``q_proj``/``o_proj``). Decoders with grouped KV heads (Llama, Qwen2, Mistral), GPT-2's fused
-``c_attn`` and DeBERTa-v2 are not adapted yet: they get the unsupported-architecture error.
+``.self.query/key/value`` + ``.output.dense``), ``distilbert`` (``q_lin``/``out_lin``), ``vit``
+(``q_proj``/``o_proj``) and the grouped-KV decoders ``llama``, ``qwen2``, ``mistral`` (query heads one by
+one; a KV head goes with the last query head of its group). GPT-2's fused ``c_attn`` and DeBERTa-v2 are
+not adapted yet: they get the unsupported-architecture error.
 """
 from __future__ import annotations
 
@@ -41,6 +42,8 @@ class Shape:
     head_dim: int
     hidden: int
     ffn: int
+    kv_heads: int | None = None  # grouped KV heads (GQA); None = one per query head
+    ffn_mats: int = 2  # FFN weight matrices: 2 (up, down), 3 for gated MLPs (gate, up, down)
 
 
 class NoHeads(nn.Module):
@@ -119,6 +122,17 @@ class AttentionAdapter:
 
     def restore(self, owner: nn.Module, attr: str, state: dict) -> None:
         raise NotImplementedError
+
+    def n_kv_heads(self, attn: nn.Module) -> int:
+        """Current KV heads (= query heads without grouping)."""
+        return self.n_heads(attn)
+
+    def kv_heads_of(self, config, keep_row: list[bool]) -> int:
+        """KV heads a layer keeps when its query heads ``keep_row`` (original numbering) are kept."""
+        return int(sum(bool(k) for k in keep_row))
+
+    def after_prune(self, model: nn.Module) -> None:
+        """Model-level changes a pruned model needs (e.g. an attention function); none by default."""
 
 
 class BertFamily(AttentionAdapter):
@@ -229,6 +243,98 @@ class Projections(AttentionAdapter):
             setattr(state["module"], k, v)
 
 
+GQA_ATTENTION = "hpbench_gqa"
+
+
+def gqa_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                  attention_mask: torch.Tensor | None, scaling: float, dropout: float = 0.0, **kwargs):
+    """Eager attention with an arbitrary query-head -> KV-head map ``module.hpbench_kv_index``: after query heads
+    are pruned one by one, groups have unequal sizes, which ``repeat_kv`` cannot express. Without a map (an
+    unpruned layer) query head i reads KV head ``i // num_key_value_groups``, as ``repeat_kv``."""
+    idx = getattr(module, "hpbench_kv_index", None)
+    if idx is None:
+        idx = torch.arange(query.shape[1], device=query.device) // module.num_key_value_groups
+    key, value = key.index_select(1, idx), value.index_select(1, idx)
+    w = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if attention_mask is not None:
+        w = w + attention_mask[:, :, :, : key.shape[-2]]
+    w = nn.functional.softmax(w, dim=-1, dtype=torch.float32).to(query.dtype)
+    w = nn.functional.dropout(w, p=dropout, training=module.training)
+    return torch.matmul(w, value).transpose(1, 2).contiguous(), w
+
+
+def register_gqa_attention() -> None:
+    """Make ``hpbench_gqa`` a transformers attention implementation (its mask: the eager one)."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, eager_mask
+
+    if GQA_ATTENTION not in AttentionInterface._global_mapping:
+        AttentionInterface.register(GQA_ATTENTION, gqa_attention)
+        AttentionMaskInterface.register(GQA_ATTENTION, eager_mask)
+
+
+@dataclass
+class GroupedProjections(Projections):
+    """Decoders with grouped KV heads (Llama, Qwen2, Mistral): query heads are gated and pruned one by one; a KV
+    head goes only when every query head of its group is pruned. The per-layer map query head -> KV head is a
+    buffer (``hpbench_kv_index``) recomputed from ``config.hpbench_pruned_heads`` on load, and a pruned model runs
+    with the ``hpbench_gqa`` attention function."""
+
+    ffn_mats: int = 3
+
+    def shape(self, config) -> Shape:
+        s = super().shape(config)
+        return Shape(s.layers, s.heads, s.head_dim, s.hidden, s.ffn, config.num_key_value_heads, self.ffn_mats)
+
+    def n_heads(self, attn):
+        return 0 if isinstance(attn, EmptyAttention) else getattr(attn, self.q).out_features // attn.head_dim
+
+    def n_kv_heads(self, attn):
+        return 0 if isinstance(attn, EmptyAttention) else getattr(attn, self.k).out_features // attn.head_dim
+
+    def kv_index(self, attn) -> torch.Tensor:
+        idx = getattr(attn, "hpbench_kv_index", None)
+        return idx.cpu() if idx is not None else torch.arange(self.n_heads(attn)) // attn.num_key_value_groups
+
+    def kv_heads_of(self, config, keep_row):
+        groups = config.num_attention_heads // config.num_key_value_heads
+        return len({h // groups for h, k in enumerate(keep_row) if k})
+
+    def prune(self, owner, attr, keep_positions):
+        attn = getattr(owner, attr)
+        if not keep_positions:
+            return super().prune(owner, attr, keep_positions)
+        d, o = attn.head_dim, getattr(attn, self.o)
+        kv_of = self.kv_index(attn)[keep_positions].tolist()
+        kept_kv = sorted(set(kv_of))
+        q_index, kv_index = _head_index(keep_positions, d), _head_index(kept_kv, d)
+        setattr(attn, self.q, _prune_rows(getattr(attn, self.q), q_index, o.weight.dtype))
+        for p in (self.k, self.v):
+            setattr(attn, p, _prune_rows(getattr(attn, p), kv_index, o.weight.dtype))
+        setattr(attn, self.o, _prune_cols(o, q_index, o.weight.dtype))
+        attn.register_buffer("hpbench_kv_index", torch.tensor([kept_kv.index(g) for g in kv_of], device=o.weight.device),
+                             persistent=False)
+
+    def state(self, owner, attr):
+        attn = getattr(owner, attr)
+        names = (self.q, self.k, self.v, self.o)
+        return {"module": attn, "attrs": {k: getattr(attn, k) for k in names},
+                "kv_index": getattr(attn, "hpbench_kv_index", None)}
+
+    def restore(self, owner, attr, state):
+        setattr(owner, attr, state["module"])
+        for k, v in state["attrs"].items():
+            setattr(state["module"], k, v)
+        if state["kv_index"] is None and "hpbench_kv_index" in state["module"]._buffers:
+            del state["module"]._buffers["hpbench_kv_index"]
+        elif state["kv_index"] is not None:
+            state["module"].hpbench_kv_index = state["kv_index"]
+
+    def after_prune(self, model):
+        register_gqa_attention()
+        model.set_attn_implementation(GQA_ATTENTION)
+
+
 ADAPTERS: Registry[AttentionAdapter] = Registry("attention adapter (config.model_type)")
 _BERT = BertFamily()
 for _name in ("bert", "roberta", "xlm-roberta", "electra", "camembert"):
@@ -237,6 +343,9 @@ ADAPTERS.add("distilbert", Projections(layers="transformer.layer", attention="at
                                        o="out_lin", heads_attr="n_heads", head_dim_attr="attention_head_size",
                                        config_names=("n_layers", "n_heads", "dim", "hidden_dim")))
 ADAPTERS.add("vit", Projections(layers="layers", attention="attention"))
+_GQA = GroupedProjections(layers="layers", attention="self_attn")
+for _name in ("llama", "qwen2", "mistral"):
+    ADAPTERS.add(_name, _GQA)
 
 
 def adapter_for(model_or_config) -> AttentionAdapter:

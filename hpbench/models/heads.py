@@ -133,6 +133,8 @@ def prune_heads(model: nn.Module, keep: torch.Tensor) -> nn.Module:
         ad.prune(owner, attr, [i for i, h in enumerate(remaining) if keep[layer, h]])
         done[str(layer)] = sorted(already + drop)
     model.config.hpbench_pruned_heads = done
+    if any(done.values()):
+        ad.after_prune(model)
     return model
 
 
@@ -148,11 +150,14 @@ def pruned(model: nn.Module, keep: torch.Tensor) -> Iterator[nn.Module]:
     saved = [(o, a, ad.state(o, a)) for o, a in ad.sites(model)]
     had = hasattr(model.config, "hpbench_pruned_heads")
     before = copy.deepcopy(getattr(model.config, "hpbench_pruned_heads", None))
+    impl = model.config._attn_implementation
     try:
         yield prune_heads(model, keep)
     finally:
         for owner, attr, state in saved:
             ad.restore(owner, attr, state)
+        if model.config._attn_implementation != impl:
+            model.set_attn_implementation(impl)
         if had:
             model.config.hpbench_pruned_heads = before
         elif hasattr(model.config, "hpbench_pruned_heads"):

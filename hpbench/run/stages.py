@@ -27,7 +27,7 @@ from ..criteria.base import Criterion, MaskResult, ScoringContext, parse_spec
 from ..criteria.masks import masks_for_sparsities
 from ..evaluation.evaluate import EvalBatches, eval_batches, evaluate, predict
 from ..evaluation.evaluate import score as score_predictions
-from ..models.flops import flops_for_heads
+from ..models.flops import flops_for_mask
 from ..models.heads import from_pretrained, head_shape, prune_heads, pruned
 from ..models.masks import mask_from_key, mask_to_key, n_pruned_of_key
 from ..models.registry import load as load_model
@@ -301,7 +301,7 @@ def _result_rows(prep: Prepared, sm: SeedModel, sc: Scored, evals: dict[float, E
         common = {"model": cfg.model, "task": cfg.task, "train_language": cfg.language,
                   "score_language": prep.score_language, "criterion": sc.spec, "protocol": sc.criterion.protocol,
                   "seed": sm.seed, "sparsity": s, "n_pruned": int((~keep).sum()), "heads_total": L * H,
-                  f"encoder_gflops_{FLOPS_SEQ}": flops_for_heads(sm.model.config, keep.sum(1).tolist(), 1, FLOPS_SEQ) / 1e9,
+                  f"encoder_gflops_{FLOPS_SEQ}": flops_for_mask(sm.model.config, keep, 1, FLOPS_SEQ) / 1e9,
                   "iterative": cfg.iterative, "score_seconds": sc.info.get("score_seconds"), "eval_seconds": ev.seconds,
                   "within_bound": sc.within_bound.get(s), **{k: v for k, v in sc.info.items() if k != "score_seconds"}}
         rows += [{**common, "language": lang, "metric": metric, "value": value, "main": metric == prep.task.main_metric}
