@@ -97,3 +97,18 @@ def test_criterion_patterns_match_parameterised_specs_only():
 
     assert matches("smp", "smp*") and matches("smp:steps=30", "smp*")
     assert not matches("smp_distance", "smp*") and not matches("smp:steps=30", "smp")
+
+
+def test_the_best_hies_setting_beats_his_only_after_the_search_correction():
+    from hpbench.report.hies_grid import best_settings
+
+    grid = pd.DataFrame([{"model": "m", "task": "t", "alpha": a, "entropy_sign": -1, "norm": "global",
+                          "criterion": f"hies:alpha={a}", "AUC": 0.8 + a / 100, "Δ AUC": a / 100, "Δ lo": 0.0, "Δ hi": 0.1,
+                          "p": 0.02, "significant": True, "unpruned beats baseline": True} for a in (0.0, 0.5, 1.0)])
+    row = best_settings(grid).iloc[0]
+    assert row["alpha"] == 1.0 and row["p × settings (Bonferroni)"] == pytest.approx(0.06)
+    assert row["beats HIS significantly"] == "no"  # 0.02 alone would say yes; 3 settings were searched
+    grid["p"] = 0.01
+    assert best_settings(grid).iloc[0]["beats HIS significantly"] == "yes"
+    grid["unpruned beats baseline"] = False
+    assert best_settings(grid).iloc[0]["beats HIS significantly"] == "no"

@@ -73,7 +73,7 @@ def claims_table(tables: dict[str, pd.DataFrame], reps=None, claims: list[Claim]
             Finding("(any)", "no per-example predictions stored: rerun with this hpbench", "not comparable")]
         for f in findings:
             rows.append({"claim": c.id, "paper": c.paper, "paper's claim": c.claim, "paper's number": c.paper_value,
-                         "task": f.task, "hpbench measurement [95 % interval]": f.measurement, "verdict": f.verdict,
+                         "task": f.task, "run": f.keys.get("run_id", ""), "hpbench measurement [95 % interval]": f.measurement, "verdict": f.verdict,
                          "setting differs": setting_differences(c, tables.get("run", pd.DataFrame()), f.keys)
                          if f.keys else ""})
     return pd.DataFrame(rows)

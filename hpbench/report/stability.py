@@ -49,13 +49,17 @@ def _seed_kind(results: pd.DataFrame, run: pd.DataFrame) -> pd.Series:
 
 def seed_spread(results: pd.DataFrame, run: pd.DataFrame) -> pd.DataFrame:
     """One row per (model, task, criterion, seed kind): the std of the main metric across seeds, averaged over
-    the pruned sparsities (> 0; at 0 % every criterion is the same model), with its interval and n seeds."""
+    the pruned sparsities (> 0; at 0 % every criterion is the same model), with its interval and n seeds
+    (criteria run with one seed have no row)."""
     df = results[results["main"].astype(bool) & (results["sparsity"] > 0)].copy()
     if df.empty:
         return pd.DataFrame()
     df["seeds vary"] = _seed_kind(df, run)
     keys = ["model", "task", "language", "criterion", "seeds vary"]
     per = df.groupby(keys + ["sparsity"]).agg(std=("value", lambda v: v.std(ddof=1)), n=("seed", "nunique")).reset_index()
+    per = per[per["n"] >= 2]  # one seed has no spread (search methods run with one seed)
+    if per.empty:
+        return pd.DataFrame()
     out = per.groupby(keys).agg(std=("std", lambda v: float(np.sqrt(np.mean(np.square(v))))), n=("n", "min")).reset_index()
     ci = [std_interval(s, n) for s, n in zip(out["std"], out["n"])]
     out["std lo"], out["std hi"] = [c[0] for c in ci], [c[1] for c in ci]
