@@ -1,7 +1,7 @@
 """Does physical pruning pay? Latency of head-pruned models vs what their FLOP count predicts.
 
-For each shape (minilm: 6 x 12 heads, d 384; me5-small: 12 x 12 heads, d 384; optionally bert-base:
-12 x 12, d 768) and sparsity 0..90 %, heads are removed with ``prune_linear_layer`` (a random global
+For each shape (minilm: 6 x 12 heads, d 384; me5-small: 12 x 12 heads, d 384; llama-gqa: a Llama-style
+decoder, 8 layers x 8 query heads over 2 KV heads, d 512; optionally bert-base: 12 x 12, d 768) and sparsity 0..90 %, heads are removed with ``prune_linear_layer`` (a random global
 choice, seeded) and the encoder forward is timed at batch 32 x 128 tokens. Printed per sparsity:
 latency, throughput, parameters, FLOPs, and
 
@@ -36,7 +36,26 @@ SHAPES = {
     "minilm": dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536),
     "me5-small": dict(hidden_size=384, num_hidden_layers=12, num_attention_heads=12, intermediate_size=1536),
     "bert-base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
+    # a Llama-style decoder with grouped KV heads (8 query heads, 2 KV heads per layer; gated MLP): query heads are
+    # pruned one by one, a KV head with the last query head of its group
+    "llama-gqa": dict(hidden_size=512, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=2,
+                      intermediate_size=1408),
 }
+
+
+def _base_model(shape: str, seq: int):
+    """Random-weight encoder (BERT shapes) or decoder (llama-gqa: timed with the hpbench_gqa attention function
+    before and after pruning, so both sides run the same attention code)."""
+    if shape == "llama-gqa":
+        from transformers import LlamaConfig, LlamaModel
+
+        from hpbench.models.adapters import GQA_ATTENTION, register_gqa_attention
+
+        register_gqa_attention()
+        m = LlamaModel(LlamaConfig(vocab_size=1000, max_position_embeddings=max(512, seq), **SHAPES[shape]))
+        m.set_attn_implementation(GQA_ATTENTION)
+        return m
+    return BertModel(BertConfig(vocab_size=1000, max_position_embeddings=max(512, seq), **SHAPES[shape]), add_pooling_layer=False)
 
 
 def _forward_time(model, inputs, sync, gates=None) -> float:
@@ -50,7 +69,7 @@ def _forward_time(model, inputs, sync, gates=None) -> float:
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--shapes", nargs="+", default=["minilm", "me5-small"], choices=list(SHAPES))
+    ap.add_argument("--shapes", nargs="+", default=["minilm", "me5-small", "llama-gqa"], choices=list(SHAPES))
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--rounds", type=int, default=10, help="timing rounds; every model is timed once per round")
@@ -65,8 +84,8 @@ def main():
     rows = []
     for shape in a.shapes:
         torch.manual_seed(0)
-        cfg = BertConfig(vocab_size=1000, max_position_embeddings=max(512, a.seq), **SHAPES[shape])
-        base = BertModel(cfg, add_pooling_layer=False).eval().to(a.device, dtype)
+        base = _base_model(shape, a.seq).eval().to(a.device, dtype)
+        cfg = base.config
         L, H = cfg.num_hidden_layers, cfg.num_attention_heads
         ids = torch.randint(5, 1000, (a.batch, a.seq), device=a.device)
         inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
