@@ -112,3 +112,11 @@ def test_the_best_hies_setting_beats_his_only_after_the_search_correction():
     assert best_settings(grid).iloc[0]["beats HIS significantly"] == "yes"
     grid["unpruned beats baseline"] = False
     assert best_settings(grid).iloc[0]["beats HIS significantly"] == "no"
+
+
+def test_comparisons_on_a_model_at_the_majority_baseline_are_not_comparable():
+    t = _tables(500, {"his": {0.0: 0.55, 0.5: 0.5}, "hies": {0.0: 0.55, 0.5: 0.6}, "dsp": {0.0: 0.55, 0.5: 0.6}}, majority=0.6)
+    ev = Evidence(t, replicates(t, n_boot=100))
+    for name, kw in (("auc_gain", {"criterion": "hies"}), ("noninferior", {"criterion": "dsp*"})):
+        (f,) = MEASURES.get(name)(ev, reference="his", **kw)
+        assert f.verdict == "not comparable" and "baseline" in f.measurement

@@ -75,7 +75,8 @@ def test_hies_formula_hand_computed():
 
 
 class _Cfg:
-    num_hidden_layers, num_attention_heads = 2, 3
+    model_type = "bert"  # head_shape reads the sizes through the architecture's adapter
+    num_hidden_layers, num_attention_heads, hidden_size, intermediate_size = 2, 3, 12, 24
 
 
 class _M:

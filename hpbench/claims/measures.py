@@ -114,8 +114,12 @@ def auc_gain(ev: Evidence, criterion: str, reference: str = "his") -> list[Findi
         if crit is None or reference not in r.criteria:
             out.append(Finding(task, f"{criterion.rstrip('*')} or {reference} not run on this task", "not comparable", keys=r.keys))
             continue
-        point, rep = r.auc([s for s in r.ran(crit) if s in r.ran(reference)])  # both on one grid
         c, ref = r.criteria.index(crit), r.criteria.index(reference)
+        ok, why = _beats_baseline(r, ref, 0)
+        if not ok:
+            out.append(Finding(task, why, "not comparable", keys=r.keys))
+            continue
+        point, rep = r.auc([s for s in r.ran(crit) if s in r.ran(reference)])  # both on one grid
         with np.errstate(invalid="ignore", divide="ignore"):
             rel, rel_reps = (point[c] - point[ref]) / abs(point[ref]), (rep[c] - rep[ref]) / np.abs(rep[ref])
         lo, hi = percentile_interval(rel_reps, LEVEL)
@@ -165,6 +169,10 @@ def noninferior(ev: Evidence, criterion: str, reference: str = "his", margin: fl
             continue
         point, rep = r.curve()
         c, ref = r.criteria.index(crit), r.criteria.index(reference)
+        ok, why = _beats_baseline(r, ref, 0)
+        if not ok:
+            out.append(Finding(task, why, "not comparable", keys=r.keys))
+            continue
         shared = [p for p, s in enumerate(r.sparsities) if s > 0 and point[c, p] == point[c, p] and point[ref, p] == point[ref, p]]
         d, d_reps = np.mean(point[c, shared] - point[ref, shared]), np.mean(rep[c, shared] - rep[ref, shared], 0)
         lo, hi = percentile_interval(d_reps, LEVEL)

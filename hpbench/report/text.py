@@ -15,6 +15,13 @@ def _hies_note() -> str:
             "the OpenReview version says 17.62 % and 2.05×); stability here = std of the metric across seeds.")
 
 
+def _smp_note() -> str:
+    return ("`smp` follows the authors' released design (thunlp/SMP; hpbench's own code): a CNN over attention maps "
+            "trained so the pruned *pretrained* model keeps the similarity distribution of sentence representations, "
+            "per-layer selection, then fine-tuning. `smp_distance` is hpbench's earlier, simpler reconstruction "
+            "(one logit per head, global top-K, token-state distance). Both prune before fine-tuning.")
+
+
 def _num(v, fmt: str = ".4f") -> str:
     """A number for Markdown; "n/a" for a missing one (None or NaN, e.g. results stored by an older version)."""
     return "n/a" if v is None or v != v else format(v, fmt)
@@ -83,7 +90,7 @@ def comparison_header(t: dict[str, pd.DataFrame]) -> str:
             warn.append(f"{m}/{task}/{lang}")
     note = ("\n\n**Warning**: the unpruned model does not beat the majority-class baseline on "
             + ", ".join(warn) + ": its pruning curves say little (train longer or on more data).") if warn else ""
-    return "\n".join(lines) + note + "\n\n" + _hies_note()
+    return "\n".join(lines) + note + "\n\n" + _hies_note() + "\n\n" + _smp_note()
 
 
 def failed_cells(status_csv: str) -> str:
