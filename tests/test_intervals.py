@@ -171,3 +171,17 @@ def test_auc_difference_uses_the_sparsities_both_criteria_ran():
     row = I.auc_table(I.replicates(t, n_boot=100), n_perm=100).set_index("criterion").loc["x"]
     m = lambda p: np.mean(p == y)  # noqa: E731
     assert row["Δ vs his"] == pytest.approx((m(x[0.0]) + m(x[0.5])) / 2 - (m(his[0.0]) + m(his[0.5])) / 2)
+
+
+def test_token_task_metrics_resample_sentences_and_score_their_tokens():
+    """A token task's accuracy under a resample of sentences = accuracy over the drawn sentences' tokens."""
+    rng = np.random.default_rng(12)
+    y = [rng.integers(0, 3, rng.integers(2, 7)).tolist() for _ in range(30)]
+    p = [[t if rng.random() < 0.7 else int(rng.integers(0, 3)) for t in s] for s in y]
+    W = np.vstack([np.ones(30), bootstrap_counts(30, 4, seed=2)])
+    for metric in ("accuracy", "matthews"):
+        got = resample(metric, y, [p], W)
+        for b, w in enumerate(W):
+            idx = np.repeat(np.arange(30), w.astype(int))
+            flat = lambda v: np.concatenate([np.asarray(v[i]) for i in idx])  # noqa: E731
+            assert got[0, b] == pytest.approx(M.METRICS.get(metric)(flat(y), flat(p)), abs=1e-9)

@@ -64,7 +64,8 @@ def test_masks_for_sparsities_leaves_the_context_alone_and_shares_the_memo():
     calls = []
 
     class M:
-        config = SimpleNamespace(num_hidden_layers=2, num_attention_heads=3)
+        config = SimpleNamespace(model_type="bert", num_hidden_layers=2, num_attention_heads=3, hidden_size=12,
+                                 intermediate_size=24)
 
     his = torch.tensor([[3.0, 1.0, 2.0], [6.0, 5.0, 4.0]])
 

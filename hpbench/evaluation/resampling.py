@@ -100,12 +100,33 @@ def _entities(y, p, names=None) -> np.ndarray:
 DECOMPOSABLE.add("seqeval_f1", Decomposable(_entities, lambda s: _ratio(2 * s[..., 0], s[..., 1] + s[..., 2])))
 
 
+def _is_token(y: Sequence) -> bool:
+    """Token tasks: one list of tags per sentence (their metrics other than seqeval are over all tokens)."""
+    return len(y) > 0 and isinstance(y[0], (list, tuple, np.ndarray))
+
+
+def _flat(v: Sequence) -> np.ndarray:
+    return np.concatenate([np.asarray(s) for s in v]) if len(v) else np.array([])
+
+
 def _decomposable(metric: str, y, preds) -> Decomposable | None:
     if metric not in DECOMPOSABLE:
         return None
-    if metric == "matthews" and any(not set(np.unique(np.asarray(v))) <= {0, 1} for v in [y, *preds]):
+    token = _is_token(y) and metric != "seqeval_f1"
+    if metric == "matthews" and any(not set(np.unique(_flat(v) if token else np.asarray(v))) <= {0, 1} for v in [y, *preds]):
         return None  # multiclass Matthews: generic path
-    return DECOMPOSABLE.get(metric)
+    d = DECOMPOSABLE.get(metric)
+    if token:  # a sentence's statistics = the sum of its tokens' (the metric is over all tokens)
+        return Decomposable(lambda a, b, names=None: np.array([d.stats(s, t, names).sum(0) for s, t in zip(a, b)]), d.finish)
+    return d
+
+
+def _metric_fn(metric: str, y: Sequence):
+    """The metric called on drawn examples; for token tasks on their concatenated tokens."""
+    fn = M.METRICS.get(metric)
+    if _is_token(y) and metric != "seqeval_f1":
+        return lambda a, b: fn(_flat(a), _flat(b))
+    return fn
 
 
 def _objects(v: Sequence) -> np.ndarray:
@@ -135,9 +156,9 @@ def resample(metric: str, y: Sequence, preds: Sequence[Sequence], W: np.ndarray,
     d = _decomposable(metric, y, preds)
     if d is not None:
         return np.stack([d.finish(W @ d.stats(y, p, label_names)) for p in preds])
-    if metric == "spearman":
+    if metric == "spearman" and not _is_token(y):
         return _spearman(y, preds, W)
-    return _generic(M.METRICS.get(metric), y, preds, W)
+    return _generic(_metric_fn(metric, y), y, preds, W)
 
 
 def _row_spearman(Y: np.ndarray, P: np.ndarray) -> np.ndarray:
@@ -169,9 +190,9 @@ def permutation_differences(metric: str, y: Sequence, a: Sequence, b: Sequence, 
         sa, sb = d.stats(y, a, label_names), d.stats(y, b, label_names)
         first, second = (1 - S) @ sa + S @ sb, S @ sa + (1 - S) @ sb
         return d.finish(first) - d.finish(second)
-    if metric == "spearman":
+    if metric == "spearman" and not _is_token(y):
         Y, A, B = (np.broadcast_to(np.asarray(v, float), S.shape) for v in (y, a, b))
         return _row_spearman(Y, np.where(S > 0, B, A)) - _row_spearman(Y, np.where(S > 0, A, B))
-    fn = M.METRICS.get(metric)
+    fn = _metric_fn(metric, y)
     ao, bo = _objects(a), _objects(b)
     return np.array([fn(list(y), list(np.where(s > 0, bo, ao))) - fn(list(y), list(np.where(s > 0, ao, bo))) for s in S])
