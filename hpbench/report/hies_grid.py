@@ -53,7 +53,9 @@ def grid_table(reps, results: pd.DataFrame, run: pd.DataFrame, reference: str = 
     if auc.empty:
         return auc
     auc = auc[auc["criterion"].map(lambda c: hies_setting(c) is not None)].copy()
-    spread = seed_spread(results, run)
+    variants = results["criterion"].map(lambda c: hies_setting(c) is not None)
+    levels = results.loc[variants, "sparsity"].unique()
+    spread = seed_spread(results[results["sparsity"].isin(levels)], run)  # HIS's spread on the grid's sparsities
     learned = {(r.keys["model"], r.keys["task"]): _beats_baseline(r) for r in reps}
     rows = []
     for _, r in auc.iterrows():
