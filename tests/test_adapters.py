@@ -11,7 +11,7 @@ from hpbench.models.flops import encoder_flops
 from hpbench.models.heads import HeadGates, from_pretrained, gated, heads_per_layer, prune_heads, save_pretrained
 
 DECODERS = ["llama", "qwen2", "mistral"]  # 4 query heads, 2 KV heads (groups {0, 1}, {2, 3})
-KINDS = ["bert", "distilbert", "vit"] + DECODERS
+KINDS = ["bert", "distilbert", "vit", "gpt2"] + DECODERS
 # layer 0: groups of unequal size; layer 1: every head pruned; layer 2: the whole first KV group pruned
 KEEP = torch.tensor([[1, 0, 1, 1], [0, 0, 0, 0], [0, 0, 1, 1]], dtype=torch.bool)
 
@@ -30,6 +30,10 @@ def tiny(kind: str, attn: str = "eager", seed: int = 0):
         cfg = T.DistilBertConfig(vocab_size=100, dim=32, n_layers=3, n_heads=4, hidden_dim=64, max_position_embeddings=64,
                                  dropout=0.0, attention_dropout=0.0, seq_classif_dropout=0.0, **common)
         model = T.DistilBertForSequenceClassification(cfg)
+    elif kind == "gpt2":
+        cfg = T.GPT2Config(vocab_size=100, n_embd=32, n_layer=3, n_head=4, n_inner=64, n_positions=64, resid_pdrop=0.0,
+                           embd_pdrop=0.0, attn_pdrop=0.0)
+        model = T.GPT2LMHeadModel(cfg)
     elif kind in DECODERS:
         name = {"llama": "Llama", "qwen2": "Qwen2", "mistral": "Mistral"}[kind]
         cfg = getattr(T, f"{name}Config")(vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
@@ -130,9 +134,15 @@ def _rope(x: torch.Tensor, theta: float) -> torch.Tensor:
     return (x.double() * cos + rot.double() * sin).float()
 
 
-def _projections(kind, block):
-    return {"bert": lambda: (block.self.query, block.self.key), "distilbert": lambda: (block.q_lin, block.k_lin),
-            "vit": lambda: (block.q_proj, block.k_proj)}.get(kind, lambda: (block.q_proj, block.k_proj))()
+def _qk(kind, block, x):
+    """All heads' queries and keys of layer 0 by hand from its weights ([T, heads x d] each)."""
+    if kind == "gpt2":
+        qkv = x @ block.c_attn.weight + block.c_attn.bias  # Conv1D: x W + b, [Q | K | V]
+        return qkv[:, :32].detach(), qkv[:, 32:64].detach()
+    qw, kw = {"bert": lambda: (block.self.query, block.self.key), "distilbert": lambda: (block.q_lin, block.k_lin)}.get(
+        kind, lambda: (block.q_proj, block.k_proj))()
+    lin = lambda w: (x @ w.weight.T + (w.bias if w.bias is not None else 0)).detach()  # noqa: E731
+    return lin(qw), lin(kw)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -143,22 +153,22 @@ def test_entropy_equals_a_hand_computation(kind):
 
     model, batch = tiny(kind)
     x, probs = _first_attention_input(model, batch, kind)
-    qw, kw = _projections(kind, attention_blocks(model)[0])
+    block = attention_blocks(model)[0]
     B, T, _ = x.shape
     mask = batch.get("attention_mask", torch.ones(B, T, dtype=torch.long))
-    d, dec = 8, kind in DECODERS
-    lin = lambda w, v: (v @ w.weight.T + (w.bias if w.bias is not None else 0)).detach()  # noqa: E731
+    d, dec, causal = 8, kind in DECODERS, kind in DECODERS + ["gpt2"]
     want = torch.zeros(B, 4)
     for b in range(B):
         n = int(mask[b].sum())
+        qa, ka = _qk(kind, block, x[b])
         for h in range(4):
             kh = h // 2 if dec else h
-            q, k = lin(qw, x[b])[:, h * d:(h + 1) * d], lin(kw, x[b])[:, kh * d:(kh + 1) * d]
+            q, k = qa[:, h * d:(h + 1) * d], ka[:, kh * d:(kh + 1) * d]
             if dec:
                 q, k = _rope(q, model.config.rope_parameters["rope_theta"]), _rope(k, model.config.rope_parameters["rope_theta"])
             ent = 0.0
             for i in range(n):
-                s = [float(q[i] @ k[j]) / math.sqrt(d) for j in range(i + 1 if dec else n)]
+                s = [float(q[i] @ k[j]) / math.sqrt(d) for j in range(i + 1 if causal else n)]
                 z = sum(math.exp(v - max(s)) for v in s)
                 ent += -sum(p * math.log(p) for p in (math.exp(v - max(s)) / z for v in s) if p > 0)
             want[b, h] = ent / n
@@ -196,10 +206,11 @@ def test_flops_equal_a_hand_count(kind):
 
 
 def test_an_unsupported_model_type_names_itself_and_the_supported_ones():
-    from transformers import GPT2Config, GPT2LMHeadModel
+    from transformers import T5Config, T5Model
 
-    m = GPT2LMHeadModel(GPT2Config(n_layer=1, n_head=2, n_embd=8, vocab_size=20))
-    with pytest.raises(TypeError, match=r"'gpt2'.*supported: bert, camembert, distilbert, electra, llama, mistral, qwen2, roberta, vit, xlm-roberta"):
+    m = T5Model(T5Config(num_layers=1, num_heads=2, d_model=8, d_kv=4, d_ff=8, vocab_size=20))
+    with pytest.raises(TypeError, match=r"'t5'.*supported: bert, camembert, distilbert, electra, gpt2, llama, mistral, "
+                                        r"qwen2, roberta, vit, xlm-roberta"):
         prune_heads(m, torch.ones(1, 2, dtype=torch.bool))
 
 

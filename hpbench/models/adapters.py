@@ -17,8 +17,8 @@ O's bias), and the architecture's shape for FLOP counts.
 Built in: the BERT family (``bert``, ``roberta``, ``xlm-roberta``, ``electra``, ``camembert``:
 ``.self.query/key/value`` + ``.output.dense``), ``distilbert`` (``q_lin``/``out_lin``), ``vit``
 (``q_proj``/``o_proj``) and the grouped-KV decoders ``llama``, ``qwen2``, ``mistral`` (query heads one by
-one; a KV head goes with the last query head of its group). GPT-2's fused ``c_attn`` and DeBERTa-v2 are
-not adapted yet: they get the unsupported-architecture error.
+one; a KV head goes with the last query head of its group) and ``gpt2`` (fused ``c_attn``). DeBERTa-v2 is
+not adapted yet: it gets the unsupported-architecture error.
 """
 from __future__ import annotations
 
@@ -243,6 +243,63 @@ class Projections(AttentionAdapter):
             setattr(state["module"], k, v)
 
 
+def _conv1d_select(layer: nn.Module, index: torch.Tensor, dim: int) -> nn.Module:
+    """A transformers ``Conv1D`` (``x @ W + b``, W [in, out]) keeping ``index`` of its outputs (dim 1) or inputs (dim 0)."""
+    from transformers.pytorch_utils import Conv1D
+
+    index = index.to(layer.weight.device)
+    w = layer.weight.index_select(dim, index).detach().clone()
+    new = Conv1D(w.shape[1], w.shape[0]).to(device=w.device, dtype=w.dtype)
+    new.weight = nn.Parameter(w)
+    b = layer.bias.detach().clone() if dim == 0 else layer.bias.index_select(0, index).detach().clone()
+    new.bias = nn.Parameter(b)
+    return new
+
+
+class FusedQKV(AttentionAdapter):
+    """GPT-2: one ``Conv1D`` ``c_attn`` computes [Q | K | V] (each ``n_embd`` wide), ``c_proj`` is O; the forward
+    splits by ``split_size`` and infers the head count from the width, so pruning keeps ``split_size`` and
+    ``num_heads`` up to date."""
+
+    def shape(self, config) -> Shape:
+        d, H = config.n_embd, config.n_head
+        return Shape(config.n_layer, H, d // H, d, config.n_inner or 4 * d)
+
+    def sites(self, model):
+        base = getattr(model, model.base_model_prefix, model)
+        return [(block, "attn") for block in base.h]
+
+    def n_heads(self, attn):
+        return 0 if isinstance(attn, EmptyAttention) else attn.num_heads
+
+    def head_dim(self, attn):
+        return attn.head_dim
+
+    def out_proj(self, attn):
+        return None if isinstance(attn, EmptyAttention) else attn.c_proj
+
+    def prune(self, owner, attr, keep_positions):
+        attn = getattr(owner, attr)
+        d = attn.head_dim
+        if not keep_positions:
+            setattr(owner, attr, EmptyAttention(attn.c_proj.bias, d))
+            return
+        heads = _head_index(keep_positions, d)
+        width = attn.split_size
+        attn.c_attn = _conv1d_select(attn.c_attn, torch.cat([heads, heads + width, heads + 2 * width]), 1)
+        attn.c_proj = _conv1d_select(attn.c_proj, heads, 0)
+        attn.num_heads, attn.split_size = len(keep_positions), len(keep_positions) * d
+
+    def state(self, owner, attr):
+        attn = getattr(owner, attr)
+        return {"module": attn, "attrs": {k: getattr(attn, k) for k in ("c_attn", "c_proj", "num_heads", "split_size")}}
+
+    def restore(self, owner, attr, state):
+        setattr(owner, attr, state["module"])
+        for k, v in state["attrs"].items():
+            setattr(state["module"], k, v)
+
+
 GQA_ATTENTION = "hpbench_gqa"
 
 
@@ -346,6 +403,7 @@ ADAPTERS.add("vit", Projections(layers="layers", attention="attention"))
 _GQA = GroupedProjections(layers="layers", attention="self_attn")
 for _name in ("llama", "qwen2", "mistral"):
     ADAPTERS.add(_name, _GQA)
+ADAPTERS.add("gpt2", FusedQKV())
 
 
 def adapter_for(model_or_config) -> AttentionAdapter:
