@@ -70,11 +70,22 @@ def _own_runs(reps: list[Replicates]) -> list[Replicates]:
 
 
 def _beats_baseline(r: Replicates, c: int, p0: int) -> tuple[bool, str]:
-    point, rep = r.curve()
-    lo, _ = percentile_interval(rep[c, p0])
-    if r.baseline is not None and not lo > r.baseline:
-        return False, f"unpruned model ({point[c, p0]:.3f}, lower end {lo:.3f}) does not beat the baseline {r.baseline:.3f}"
-    return True, ""
+    if r.clears_baseline(c, p0):
+        return True, ""
+    unpruned = r.curve()[0][c, p0]
+    return False, (f"unpruned model ({unpruned:.3f}, lower end {r.unpruned_lower(c, p0):.3f}) does not beat the "
+                   f"baseline {r.baseline:.3f}")
+
+
+def _pair(r: Replicates, criterion: str, reference: str) -> tuple[int, int] | Finding:
+    """(criterion index, reference index) in ``r``, or the not-comparable finding: either not run, or the
+    unpruned model not above the baseline."""
+    crit, task = _match(r, criterion), r.keys["task"]
+    if crit is None or reference not in r.criteria:
+        return Finding(task, f"{criterion.rstrip('*')} or {reference} not run on this task", "not comparable", keys=r.keys)
+    ref = r.criteria.index(reference)
+    ok, why = _beats_baseline(r, ref, 0)
+    return (r.criteria.index(crit), ref) if ok else Finding(task, why, "not comparable", keys=r.keys)
 
 
 @MEASURES.register("pruned_within")
@@ -110,15 +121,11 @@ def auc_gain(ev: Evidence, criterion: str, reference: str = "his") -> list[Findi
     interval lies above 0 (significantly better; the paper's "up to" number is a maximum over its settings)."""
     out = []
     for r in _own_runs(ev.reps):
-        crit, task = _match(r, criterion), r.keys["task"]
-        if crit is None or reference not in r.criteria:
-            out.append(Finding(task, f"{criterion.rstrip('*')} or {reference} not run on this task", "not comparable", keys=r.keys))
+        pair = _pair(r, criterion, reference)
+        if isinstance(pair, Finding):
+            out.append(pair)
             continue
-        c, ref = r.criteria.index(crit), r.criteria.index(reference)
-        ok, why = _beats_baseline(r, ref, 0)
-        if not ok:
-            out.append(Finding(task, why, "not comparable", keys=r.keys))
-            continue
+        (c, ref), crit, task = pair, r.criteria[pair[0]], r.keys["task"]
         point, rep = r.auc([s for s in r.ran(crit) if s in r.ran(reference)])  # both on one grid
         with np.errstate(invalid="ignore", divide="ignore"):
             rel, rel_reps = (point[c] - point[ref]) / abs(point[ref]), (rep[c] - rep[ref]) / np.abs(rep[ref])
@@ -163,16 +170,12 @@ def noninferior(ev: Evidence, criterion: str, reference: str = "his", margin: fl
     masks = ev.tables.get("masks", pd.DataFrame())
     out = []
     for r in _own_runs(ev.reps):
-        crit, task = _match(r, criterion), r.keys["task"]
-        if crit is None or reference not in r.criteria:
-            out.append(Finding(task, f"{criterion.rstrip('*')} not run on this task", "not comparable", keys=r.keys))
+        pair = _pair(r, criterion, reference)
+        if isinstance(pair, Finding):
+            out.append(pair)
             continue
+        (c, ref), crit, task = pair, r.criteria[pair[0]], r.keys["task"]
         point, rep = r.curve()
-        c, ref = r.criteria.index(crit), r.criteria.index(reference)
-        ok, why = _beats_baseline(r, ref, 0)
-        if not ok:
-            out.append(Finding(task, why, "not comparable", keys=r.keys))
-            continue
         shared = [p for p, s in enumerate(r.sparsities) if s > 0 and point[c, p] == point[c, p] and point[ref, p] == point[ref, p]]
         d, d_reps = np.mean(point[c, shared] - point[ref, shared]), np.mean(rep[c, shared] - rep[ref, shared], 0)
         lo, hi = percentile_interval(d_reps, LEVEL)

@@ -75,7 +75,7 @@ def _pruned_share(results: pd.DataFrame) -> pd.DataFrame:
 def _interval_curves(results: pd.DataFrame, reps, *, col: str, height: float):
     from .intervals import curve_table
 
-    ct = curve_table(reps)
+    ct = curve_table(reps, paired=False)
     ct = ct[ct["language"] == ct["train_language"]] if "train_language" in ct and col == "task" else ct
     ct = ct.merge(_pruned_share(results), on=[k for k in ("model", "task", "criterion", "sparsity") if k in ct])
     palette = criterion_palette(ct["criterion"])
@@ -281,7 +281,8 @@ def _own_language_intervals(reps) -> pd.DataFrame | None:
         return None
     from .intervals import curve_table
 
-    ct = curve_table([r for r in reps if r.keys.get("train_language", r.keys.get("language")) == r.keys.get("language")])
+    ct = curve_table([r for r in reps if r.keys.get("train_language", r.keys.get("language")) == r.keys.get("language")],
+                     paired=False)
     return ct.groupby(["task", "criterion", "sparsity"])[["lo", "hi"]].mean().reset_index() if len(ct) else None
 
 

@@ -56,7 +56,7 @@ def grid_table(reps, results: pd.DataFrame, run: pd.DataFrame, reference: str = 
     variants = results["criterion"].map(lambda c: hies_setting(c) is not None)
     levels = results.loc[variants, "sparsity"].unique()
     spread = seed_spread(results[results["sparsity"].isin(levels)], run)  # HIS's spread on the grid's sparsities
-    learned = {(r.keys["model"], r.keys["task"]): _beats_baseline(r) for r in reps}
+    learned = {(r.keys["model"], r.keys["task"]): r.clears_baseline(0) for r in reps}  # 0 %: one model for all
     rows = []
     for _, r in auc.iterrows():
         st = hies_setting(r["criterion"])
@@ -74,15 +74,6 @@ def grid_table(reps, results: pd.DataFrame, run: pd.DataFrame, reference: str = 
         rows.append(row)
     # the same setting may appear as "hies" and as its explicit spec: keep one
     return pd.DataFrame(rows).drop_duplicates(["model", "task", "alpha", "entropy_sign", "norm"])
-
-
-def _beats_baseline(r) -> bool:
-    """Whether the unpruned model's 95 % interval lies above the majority (no-skill) baseline."""
-    from .intervals import percentile_interval
-
-    point, rep = r.curve()
-    lo, _ = percentile_interval(np.nanmean(rep[:, 0], 0))
-    return r.baseline is None or bool(lo > r.baseline)
 
 
 def best_settings(grid: pd.DataFrame) -> pd.DataFrame:

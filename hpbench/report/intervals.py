@@ -95,6 +95,14 @@ class Replicates:
                 reps.append(np.nanmean(r, 1))
         return np.array(pts), np.stack(reps)
 
+    def unpruned_lower(self, c: int, p0: int = 0, level: float = LEVEL) -> float:
+        """Lower end of the interval of criterion ``c``'s point ``p0`` (the unpruned model at 0 %)."""
+        return float(percentile_interval(self.curve()[1][c, p0], level)[0])
+
+    def clears_baseline(self, c: int, p0: int = 0, level: float = LEVEL) -> bool:
+        """Whether that interval lies above the majority-class (or no-skill) baseline (always, without one)."""
+        return self.baseline is None or self.unpruned_lower(c, p0, level) > self.baseline
+
     def ran(self, criterion: str) -> list[float]:
         """The sparsities ``criterion`` was evaluated at."""
         c = self.criteria.index(criterion)
@@ -179,27 +187,35 @@ def _reference(r: Replicates, reference: str) -> int | None:
     return r.criteria.index(reference) if reference in r.criteria else None
 
 
-def curve_table(reps: list[Replicates], *, reference: str = "his", level: float = LEVEL, n_perm: int = N_BOOT
-                ) -> pd.DataFrame:
-    """One row per (run, eval language, criterion, sparsity): mean over seeds, its interval, and the paired
-    difference to ``reference`` (interval, p, significant)."""
+def _paired(r: Replicates, crit: str, reference: str, sparsities: list[float], diff: float, diff_reps: np.ndarray,
+            names: tuple[str, str, str], level: float, n_perm: int) -> dict:
+    """The paired comparison of ``crit`` with ``reference``: the difference, its interval (columns ``names``), the
+    permutation p over ``sparsities`` and whether p < 1 - level."""
+    lo, hi = percentile_interval(diff_reps, level)
+    pv = r.permutation_p(crit, reference, sparsities, n_perm=n_perm)
+    return {names[0]: diff, names[1]: lo, names[2]: hi, "p": pv, "significant": bool(pv < 1 - level)}
+
+
+def curve_table(reps: list[Replicates], *, reference: str = "his", level: float = LEVEL, n_perm: int = N_BOOT,
+                paired: bool = True) -> pd.DataFrame:
+    """One row per (run, eval language, criterion, sparsity): mean over seeds, its interval, and (``paired``) the
+    paired difference to ``reference`` (interval, p, significant). Figures that draw only the intervals pass
+    ``paired=False`` and skip the permutation tests."""
     rows = []
     for r in reps:
         point, rep = r.curve()
         lo, hi = percentile_interval(rep, level)
-        ref = _reference(r, reference)
+        ref = _reference(r, reference) if paired else None
+        names = (f"diff_vs_{reference}", "diff_lo", "diff_hi")
         for c, crit in enumerate(r.criteria):
-            d = rep[c] - rep[ref] if ref is not None else None
-            dlo, dhi = percentile_interval(d, level) if d is not None else (None, None)
             for p, s in enumerate(r.sparsities):
                 if np.isnan(point[c, p]):
                     continue
                 row = {**r.keys, "criterion": crit, "sparsity": s, "metric": r.metric, "value": point[c, p],
                        "lo": lo[c, p], "hi": hi[c, p], "n_seeds": int((~np.isnan(r.point[c, p])).sum())}
-                if d is not None and crit != reference:
-                    pv = r.permutation_p(crit, reference, [s], n_perm=n_perm)
-                    row.update({f"diff_vs_{reference}": point[c, p] - point[ref, p], "diff_lo": dlo[p], "diff_hi": dhi[p],
-                                "p": pv, "significant": bool(pv < 1 - level)})
+                if ref is not None and c != ref:
+                    row.update(_paired(r, crit, reference, [s], point[c, p] - point[ref, p], rep[c, p] - rep[ref, p],
+                                       names, level, n_perm))
                 rows.append(row)
     return pd.DataFrame(rows)
 
@@ -217,10 +233,8 @@ def auc_table(reps: list[Replicates], *, reference: str = "his", level: float = 
             if ref is not None and c != ref:
                 shared = [s for s in r.ran(crit) if s in r.ran(reference)]  # both AUCs on one grid
                 sp, srep = r.auc(shared)
-                dlo, dhi = percentile_interval(srep[c] - srep[ref], level)
-                pv = r.permutation_p(crit, reference, shared, n_perm=n_perm)
-                row.update({f"Δ vs {reference}": sp[c] - sp[ref], "Δ lo": dlo, "Δ hi": dhi,
-                            "p": pv, "significant": bool(pv < 1 - level)})
+                row.update(_paired(r, crit, reference, shared, sp[c] - sp[ref], srep[c] - srep[ref],
+                                   (f"Δ vs {reference}", "Δ lo", "Δ hi"), level, n_perm))
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -236,15 +250,14 @@ def prunable_table(reps: list[Replicates], *, tol: float = 0.01, level: float = 
             ok = ~np.isnan(point[c])
             ps = [p for p in range(len(r.sparsities)) if ok[p]]
             p0 = ps[0]
-            dlo, _ = percentile_interval(rep[c, p0], level)
             within = [r.sparsities[p] for p in ps if point[c, p] >= point[c, p0] - tol]
             row = {**r.keys, "criterion": crit, "unpruned": point[c, p0], "baseline": r.baseline,
                    "point estimate within 1 pt (%)": int(round(100 * max(within)))}
             if r.sparsities[p0] != 0.0:
                 row.update({"prunable %": None, "reason": "no unpruned (0 %) point in this series"})
-            elif r.baseline is not None and not dlo > r.baseline:
+            elif not r.clears_baseline(c, p0, level):
                 row.update({"prunable %": None, "reason": f"unpruned model's {int(100 * level)} % interval "
-                            f"(lower end {dlo:.4f}) does not clear the baseline {r.baseline:.4f}"})
+                            f"(lower end {r.unpruned_lower(c, p0, level):.4f}) does not clear the baseline {r.baseline:.4f}"})
             else:
                 best = r.sparsities[p0]
                 for p in ps[1:]:
