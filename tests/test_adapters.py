@@ -11,18 +11,28 @@ from hpbench.models.flops import encoder_flops
 from hpbench.models.heads import HeadGates, from_pretrained, gated, heads_per_layer, prune_heads, save_pretrained
 
 DECODERS = ["llama", "qwen2", "mistral"]  # 4 query heads, 2 KV heads (groups {0, 1}, {2, 3})
-KINDS = ["bert", "distilbert", "vit", "gpt2"] + DECODERS
+KINDS = ["bert", "deberta-v2", "distilbert", "vit", "gpt2"] + DECODERS
+EAGER_ONLY = {"deberta-v2"}  # no sdpa path in transformers
 # layer 0: groups of unequal size; layer 1: every head pruned; layer 2: the whole first KV group pruned
 KEEP = torch.tensor([[1, 0, 1, 1], [0, 0, 0, 0], [0, 0, 1, 1]], dtype=torch.bool)
 
 
-def tiny(kind: str, attn: str = "eager", seed: int = 0):
-    """A tiny random model of ``kind`` (unit tests only; never reported) and an input batch for it."""
+def tiny(kind: str, attn: str = "eager", seed: int = 0, relative: bool = True):
+    """A tiny random model of ``kind`` (unit tests only; never reported) and an input batch for it. DeBERTa-v2:
+    disentangled relative attention (c2p + p2c) with its own position projections (``share_att_key=False``: the
+    case with the most to prune); ``relative=False`` leaves it out (content attention only)."""
     import transformers as T
 
     torch.manual_seed(seed)
     common = dict(num_labels=3)
-    if kind == "bert":
+    if kind == "deberta-v2":
+        rel = dict(relative_attention=True, pos_att_type=["p2c", "c2p"], share_att_key=False, max_relative_positions=16,
+                   position_buckets=-1) if relative else dict(relative_attention=False, pos_att_type=[])
+        cfg = T.DebertaV2Config(vocab_size=100, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+                                intermediate_size=64, max_position_embeddings=64, hidden_dropout_prob=0.0,
+                                attention_probs_dropout_prob=0.0, **rel, **common)
+        model = T.DebertaV2ForSequenceClassification(cfg)
+    elif kind == "bert":
         cfg = T.BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64,
                            max_position_embeddings=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, **common)
         model = T.BertForSequenceClassification(cfg)
@@ -59,6 +69,8 @@ def tiny(kind: str, attn: str = "eager", seed: int = 0):
 @pytest.mark.parametrize("attn", ["eager", "sdpa"])
 @pytest.mark.parametrize("kind", KINDS)
 def test_gated_equals_physically_pruned(kind, attn):
+    if attn == "sdpa" and kind in EAGER_ONLY:
+        pytest.skip(f"{kind} has no sdpa attention in transformers")
     model, batch = tiny(kind, attn)
     with torch.no_grad(), gated(model, KEEP.float()):
         want = model(**batch).logits
@@ -111,7 +123,7 @@ def _first_attention_input(model, batch, kind):
     from hpbench.models.heads import attention_blocks
 
     block = attention_blocks(model)[0]
-    target = block.self if kind == "bert" else block
+    target = block.self if kind in ("bert", "deberta-v2") else block
     seen = {}
 
     def grab(m, args, kwargs):
@@ -139,7 +151,8 @@ def _qk(kind, block, x):
     if kind == "gpt2":
         qkv = x @ block.c_attn.weight + block.c_attn.bias  # Conv1D: x W + b, [Q | K | V]
         return qkv[:, :32].detach(), qkv[:, 32:64].detach()
-    qw, kw = {"bert": lambda: (block.self.query, block.self.key), "distilbert": lambda: (block.q_lin, block.k_lin)}.get(
+    qw, kw = {"bert": lambda: (block.self.query, block.self.key), "distilbert": lambda: (block.q_lin, block.k_lin),
+              "deberta-v2": lambda: (block.self.query_proj, block.self.key_proj)}.get(
         kind, lambda: (block.q_proj, block.k_proj))()
     lin = lambda w: (x @ w.weight.T + (w.bias if w.bias is not None else 0)).detach()  # noqa: E731
     return lin(qw), lin(kw)
@@ -148,10 +161,11 @@ def _qk(kind, block, x):
 @pytest.mark.parametrize("kind", KINDS)
 def test_entropy_equals_a_hand_computation(kind):
     """softmax(q k^T / sqrt(d)) over real (decoders: causal) keys from layer 0's own Q/K weights (decoders: RoPE,
-    query head h reading KV head h // 2), entropy averaged over real queries."""
+    query head h reading KV head h // 2), entropy averaged over real queries. (DeBERTa-v2 with content attention
+    only: its relative-position terms are checked by the gated == pruned test.)"""
     from hpbench.models.heads import attention_blocks
 
-    model, batch = tiny(kind)
+    model, batch = tiny(kind, relative=False)
     x, probs = _first_attention_input(model, batch, kind)
     block = attention_blocks(model)[0]
     B, T, _ = x.shape
@@ -209,7 +223,7 @@ def test_an_unsupported_model_type_names_itself_and_the_supported_ones():
     from transformers import T5Config, T5Model
 
     m = T5Model(T5Config(num_layers=1, num_heads=2, d_model=8, d_kv=4, d_ff=8, vocab_size=20))
-    with pytest.raises(TypeError, match=r"'t5'.*supported: bert, camembert, distilbert, electra, gpt2, llama, mistral, "
+    with pytest.raises(TypeError, match=r"'t5'.*supported: bert, camembert, deberta-v2, distilbert, electra, gpt2, llama, mistral, "
                                         r"qwen2, roberta, vit, xlm-roberta"):
         prune_heads(m, torch.ones(1, 2, dtype=torch.bool))
 

@@ -14,7 +14,7 @@ def cfg(tmp_path, **kw):
 
 
 @pytest.mark.parametrize("field,value,pattern", [
-    ("model", "gpt5", r"unknown model 'gpt5'; available: bert, mbert, me5-small, minilm, xlmr, or a local model directory"),
+    ("model", "gpt5", r"unknown model 'gpt5'; available: bert, mbert, me5-small, minilm, tiny-random-gpt2, tiny-random-llama, tiny-random-vit, xlmr, or a local model directory"),
     ("task", "qnli", r"unknown task 'qnli'; available: .*sst2"),
     ("language", "xx", r"unknown language 'xx' for task 'sst2'; available: en"),
     ("criteria", ["his", "magic"], r"unknown criterion 'magic'; available: .*his"),

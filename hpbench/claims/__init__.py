@@ -59,13 +59,36 @@ def setting_differences(claim: Claim, run: pd.DataFrame, keys: dict) -> str:
     return "; ".join(parts)
 
 
+# the seed papers measure pretrained text encoders on classification, regression and tagging tasks
+PAPER_KINDS = ("classification", "regression", "token")
+
+
+def in_scope(model: str, task: str) -> bool:
+    """Whether a run can speak to the papers' claims: a task of the papers' kinds (not language modelling or
+    images) on a real model (not one of hpbench's tiny random-init models)."""
+    from ..models.tiny import is_tiny
+    from ..tasks.lookup import get_task
+
+    try:
+        kind = get_task(task).kind
+    except (KeyError, ValueError):  # a task not registered in this process: judged by its model alone
+        kind = PAPER_KINDS[0]
+    return kind in PAPER_KINDS and not is_tiny(model)
+
+
 def claims_table(tables: dict[str, pd.DataFrame], reps=None, claims: list[Claim] | None = None) -> pd.DataFrame:
     """One row per (claim, task): the paper's number, hpbench's closest measurement with its 95 % interval,
     the verdict and how the setting differs. ``reps``: :func:`hpbench.report.intervals.replicates` of
-    ``tables`` (computed when not given)."""
+    ``tables`` (computed when not given). Runs outside the papers' scope (:func:`in_scope`: language modelling,
+    images, tiny random-init models) are left out."""
     from ..report.intervals import replicates
 
     reps = replicates(tables) if reps is None else reps
+    reps = [r for r in reps if in_scope(r.keys.get("model", ""), r.keys.get("task", ""))]
+    res = tables.get("results")
+    if res is not None and len(res):
+        keep = [in_scope(m, t) for m, t in zip(res["model"], res["task"])]
+        tables = {**tables, "results": res[keep]}
     ev = Evidence(tables, reps)
     rows = []
     for c in claims or load_claims():
@@ -79,4 +102,5 @@ def claims_table(tables: dict[str, pd.DataFrame], reps=None, claims: list[Claim]
     return pd.DataFrame(rows)
 
 
-__all__ = ["Claim", "MEASURES", "VERDICTS", "claims_table", "load_claims", "setting_differences", "verdict"]
+__all__ = ["Claim", "MEASURES", "PAPER_KINDS", "VERDICTS", "claims_table", "in_scope", "load_claims", "setting_differences",
+           "verdict"]

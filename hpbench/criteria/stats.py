@@ -77,6 +77,13 @@ def attention_entropy(probs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (ent * m).sum(-1) / m.sum(-1).clamp(min=1)
 
 
+def query_mask(batch: dict, n_positions: int) -> torch.Tensor:
+    """[B, T]: 1 for real tokens (the attention mask); all ones for inputs without one (image patches)."""
+    if "attention_mask" in batch:
+        return batch["attention_mask"]
+    return torch.ones(len(batch["labels"]), n_positions, dtype=torch.long)
+
+
 def head_stats(model, task: Task, encoded: Sequence[dict], *, batch_size: int = 32, keep: torch.Tensor | None = None,
                gradients: bool = True, entropy: bool = True, pad_id: int = 0, precision: str = "fp32",
                desc: str = "scoring heads") -> HeadStats:
@@ -99,7 +106,7 @@ def head_stats(model, task: Task, encoded: Sequence[dict], *, batch_size: int = 
     impl = "eager" if entropy else model.config._attn_implementation
     with frozen(model), attn_implementation(model, impl), HeadGates(model) as hg:
         for b in tqdm(list(batches(encoded, batch_size, bucket=True, pad_id=pad_id)), desc=desc, leave=False):
-            B = b["input_ids"].shape[0]
+            B = len(b["labels"])
             g = base.expand(B, L, H).clone().requires_grad_(gradients)
             hg.gates = g
             with torch.set_grad_enabled(gradients), autocast(device, precision):
@@ -109,12 +116,13 @@ def head_stats(model, task: Task, encoded: Sequence[dict], *, batch_size: int = 
                 (grad,) = torch.autograd.grad(losses.sum(), g)
                 his += grad.abs().sum(0).to(acc_dtype)
                 his_b += grad.sum(0).abs().to(acc_dtype) / B
+            m_host = query_mask(b, out.attentions[0].shape[-2] if entropy else 0)
+            m = m_host.to(device)
             if entropy:
-                m = b["attention_mask"].to(device)
                 for layer, probs in enumerate(out.attentions):
                     ent[layer] += attention_entropy(probs.detach(), m).sum(0).to(acc_dtype)
             n += B
-            n_tok += int(b["attention_mask"].sum())
+            n_tok += int(m_host.sum())
             n_batches += 1
     model.train(was_training)
     if n == 0:

@@ -4,13 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-import numpy as np
 import torch
 
 from ..core.device import autocast, model_device
 from ..models.heads import gated
-from ..tasks import metrics as M
-from ..tasks.encoding import batches, model_inputs
+from ..tasks.encoding import batches, length, model_inputs
+from ..tasks.kinds import kind_of
 from ..tasks.spec import Task
 
 # Small length-sorted batches: at 64, padding to each batch's longest example added 22-52 % to the
@@ -37,13 +36,14 @@ class EvalBatches:
     labels: list[torch.Tensor]  # on the CPU
     batch_size: int
     device: torch.device
+    device_labels: list[torch.Tensor]  # the same on the device (kinds whose predictions need them: perplexity)
 
 
 def eval_batches(encoded: Sequence[dict], batch_size: int, pad_id: int, device: torch.device | str) -> EvalBatches:
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]["input_ids"]))
+    order = sorted(range(len(encoded)), key=lambda i: length(encoded[i]))
     bs = list(batches([encoded[i] for i in order], batch_size, bucket=False, pad_id=pad_id))
     return EvalBatches(order, [model_inputs(b, device) for b in bs], [b["labels"] for b in bs], batch_size,
-                       torch.device(device))
+                       torch.device(device), [b["labels"].to(device, non_blocking=True) for b in bs])
 
 
 @torch.inference_mode()
@@ -54,11 +54,13 @@ def predict(model, task: Task, encoded: Sequence[dict], *, batch_size: int = EVA
     ``prepared`` (from :func:`eval_batches`) skips re-batching. Predictions stay on the model's device until
     every batch has run (one transfer at the end, no host-device synchronisation inside the loop)."""
     model.eval()
+    kind = kind_of(task)
     device = model_device(model)
     if prepared is None or prepared.device != device:
         prepared = eval_batches(encoded, batch_size, pad_id, device)
     with gated(model, gates), autocast(device, precision):
-        preds = [task.predict(model(**inputs).logits.float()) for inputs in prepared.inputs]
+        preds = [kind.predict(model(**inputs).logits.float(), lab)
+                 for inputs, lab in zip(prepared.inputs, prepared.device_labels)]
     ys: list = [None] * len(encoded)
     ps: list = [None] * len(encoded)
     pos = 0
@@ -66,29 +68,14 @@ def predict(model, task: Task, encoded: Sequence[dict], *, batch_size: int = EVA
         pred = pred.cpu()
         for j in range(len(lab)):
             i = prepared.order[pos + j]
-            if task.kind == "token":
-                keep = lab[j] != -100
-                ys[i], ps[i] = lab[j][keep].tolist(), pred[j][keep].tolist()
-            else:
-                ys[i], ps[i] = lab[j].item(), pred[j].item()
+            ys[i], ps[i] = kind.unpack(pred[j], lab[j])
         pos += len(lab)
     return ys, ps
 
 
 def score(task: Task, ys, ps) -> dict[str, float]:
-    """The task's metrics from labels and predictions."""
-    if task.kind == "token":
-        if "seqeval_f1" in task.metrics:
-            names = task.label_names
-            out = {"seqeval_f1": M.seqeval_f1([[names[t] for t in y] for y in ys], [[names[t] for t in p] for p in ps])}
-            others = [m for m in task.metrics if m != "seqeval_f1"]
-        else:
-            out, others = {}, list(task.metrics)
-        flat_y = np.concatenate([np.asarray(y, dtype=int) for y in ys]) if ys else np.array([])
-        flat_p = np.concatenate([np.asarray(p, dtype=int) for p in ps]) if ps else np.array([])
-        out.update(M.compute(others, flat_y, flat_p))
-        return out
-    return M.compute(task.metrics, ys, ps)
+    """The task's metrics from labels and predictions (as its kind defines them)."""
+    return kind_of(task).score(task, ys, ps)
 
 
 def evaluate(model, task: Task, encoded: Sequence[dict], *, batch_size: int = EVAL_BATCH_SIZE, gates: torch.Tensor | None = None,

@@ -2,7 +2,8 @@
 
 A resample is a count vector ``w`` over examples (how often each example was drawn; ``w = 1`` is the
 dev set itself). For metrics that are functions of per-example sums (:class:`Decomposable`: accuracy,
-positive-class F1, binary Matthews correlation, Pearson correlation, seqeval's entity-level micro F1)
+positive-class F1, binary Matthews correlation, Pearson correlation, seqeval's entity-level micro F1,
+perplexity)
 the metric of every resample is ``finish(W @ stats)``, one matrix product for ``B`` resamples, and a
 paired permutation swaps rows of two predictors' ``stats``. Spearman re-ranks each resample. Any other
 registered metric (a user's) falls back to calling it once per resample.
@@ -98,6 +99,12 @@ def _entities(y, p, names=None) -> np.ndarray:
 
 # seqeval micro F1 = 2 correct / (predicted + true), summed over sentences (entities never span sentences)
 DECOMPOSABLE.add("seqeval_f1", Decomposable(_entities, lambda s: _ratio(2 * s[..., 0], s[..., 1] + s[..., 2])))
+
+
+# perplexity = exp(sum NLL / sum tokens): y = tokens of each text, p = its summed NLL (nats)
+DECOMPOSABLE.add("perplexity", Decomposable(
+    lambda y, p, names=None: np.stack([np.asarray(p, float), np.asarray(y, float)], 1),
+    lambda s: np.exp(_ratio(s[..., 0], s[..., 1]))))
 
 
 def _is_token(y: Sequence) -> bool:

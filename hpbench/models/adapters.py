@@ -15,10 +15,10 @@ remove heads physically (Q/K/V rows, O columns; a layer with no head left gets a
 O's bias), and the architecture's shape for FLOP counts.
 
 Built in: the BERT family (``bert``, ``roberta``, ``xlm-roberta``, ``electra``, ``camembert``:
-``.self.query/key/value`` + ``.output.dense``), ``distilbert`` (``q_lin``/``out_lin``), ``vit``
-(``q_proj``/``o_proj``) and the grouped-KV decoders ``llama``, ``qwen2``, ``mistral`` (query heads one by
-one; a KV head goes with the last query head of its group) and ``gpt2`` (fused ``c_attn``). DeBERTa-v2 is
-not adapted yet: it gets the unsupported-architecture error.
+``.self.query/key/value`` + ``.output.dense``), ``deberta-v2`` (also DeBERTa-v3: ``query_proj``..., and the
+relative-position projections), ``distilbert`` (``q_lin``/``out_lin``), ``vit`` (``q_proj``/``o_proj``), the
+grouped-KV decoders ``llama``, ``qwen2``, ``mistral`` (query heads one by one; a KV head goes with the last
+query head of its group) and ``gpt2`` (fused ``c_attn``).
 """
 from __future__ import annotations
 
@@ -135,23 +135,35 @@ class AttentionAdapter:
         """Model-level changes a pruned model needs (e.g. an attention function); none by default."""
 
 
+@dataclass
 class BertFamily(AttentionAdapter):
     """``layer.attention`` with ``.self.{query,key,value}`` (``num_attention_heads``, ``attention_head_size``) and
-    ``.output.dense``: BERT, RoBERTa, XLM-R, ELECTRA, CamemBERT."""
+    ``.output.dense``: BERT, RoBERTa, XLM-R, ELECTRA, CamemBERT. DeBERTa-v2/v3 is the same with
+    ``query_proj``/``key_proj``/``value_proj`` and, without shared attention keys, the relative-position
+    projections ``pos_key_proj``/``pos_query_proj`` (``extra``: pruned by the same head rows; with
+    ``share_att_key`` the positions go through the pruned Q/K projections themselves)."""
 
-    COUNT_ATTRS = ("query", "key", "value", "num_attention_heads", "all_head_size")
+    q: str = "query"
+    k: str = "key"
+    v: str = "value"
+    extra: tuple[str, ...] = ()  # further per-head output projections, pruned with Q/K/V when present
+
+    COUNT_ATTRS = ("num_attention_heads", "all_head_size")
 
     def shape(self, config) -> Shape:
         return Shape(config.num_hidden_layers, config.num_attention_heads, config.hidden_size // config.num_attention_heads,
                      config.hidden_size, config.intermediate_size)
 
+    def _projections(self, sa) -> list[str]:
+        return [self.q, self.k, self.v] + [p for p in self.extra if isinstance(getattr(sa, p, None), nn.Linear)]
+
     def sites(self, model):
         found = [(m, "self") for m in model.modules()
                  if hasattr(m, "self") and hasattr(getattr(m, "output", None), "dense")
-                 and (isinstance(m.self, NoHeads) or all(hasattr(m.self, p) for p in ("query", "key", "value")))]
+                 and (isinstance(m.self, NoHeads) or all(hasattr(m.self, p) for p in (self.q, self.k, self.v)))]
         if not found:
-            raise TypeError(f"{type(model).__name__} has no BERT-style attention blocks (.self.query/key/value and "
-                            ".output.dense)")
+            raise TypeError(f"{type(model).__name__} has no BERT-style attention blocks (.self.{self.q}/{self.k}/{self.v} "
+                            "and .output.dense)")
         return found
 
     def module(self, owner, attr):
@@ -171,19 +183,22 @@ class BertFamily(AttentionAdapter):
         dtype = owner.output.dense.weight.dtype
         index = _head_index(keep_positions, d)
         if keep_positions:
-            sa.query, sa.key, sa.value = (_prune_rows(getattr(sa, p), index, dtype) for p in ("query", "key", "value"))
+            for p in self._projections(sa):
+                setattr(sa, p, _prune_rows(getattr(sa, p), index, dtype))
             sa.num_attention_heads, sa.all_head_size = len(keep_positions), len(keep_positions) * d
         else:
             owner.self = NoHeads(d)
         owner.output.dense = _prune_cols(owner.output.dense, index, dtype)
 
     def state(self, owner, attr):
-        return {"self": owner.self, "dense": owner.output.dense,
-                "attrs": {k: getattr(owner.self, k) for k in self.COUNT_ATTRS if hasattr(owner.self, k)}}
+        sa = owner.self
+        names = [] if isinstance(sa, NoHeads) else self._projections(sa)
+        return {"self": sa, "dense": owner.output.dense, "proj": {p: getattr(sa, p) for p in names},
+                "attrs": {k: getattr(sa, k) for k in self.COUNT_ATTRS if hasattr(sa, k)}}
 
     def restore(self, owner, attr, state):
         owner.self, owner.output.dense = state["self"], state["dense"]
-        for k, v in state["attrs"].items():
+        for k, v in {**state["proj"], **state["attrs"]}.items():
             setattr(owner.self, k, v)
 
 
@@ -396,6 +411,7 @@ ADAPTERS: Registry[AttentionAdapter] = Registry("attention adapter (config.model
 _BERT = BertFamily()
 for _name in ("bert", "roberta", "xlm-roberta", "electra", "camembert"):
     ADAPTERS.add(_name, _BERT)
+ADAPTERS.add("deberta-v2", BertFamily("query_proj", "key_proj", "value_proj", ("pos_key_proj", "pos_query_proj")))
 ADAPTERS.add("distilbert", Projections(layers="transformer.layer", attention="attention", q="q_lin", k="k_lin", v="v_lin",
                                        o="out_lin", heads_attr="n_heads", head_dim_attr="attention_head_size",
                                        config_names=("n_layers", "n_heads", "dim", "hidden_dim")))

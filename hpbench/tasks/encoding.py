@@ -1,4 +1,4 @@
-"""Tokenise task examples and cut them into padded batches (length-bucketed for inference)."""
+"""Encode task examples (tokens, or pixel values) and cut them into padded batches (length-bucketed)."""
 from __future__ import annotations
 
 import random
@@ -9,40 +9,34 @@ import torch
 from .spec import Example, Task
 
 
-def encode(task: Task, tokenizer, examples: Sequence[Example], max_len: int = 128) -> list[dict]:
-    """Token ids (no padding) and label of each example. Token tasks label the first subword of each
-    word and put -100 on the other subwords and special tokens."""
+def encode(task: Task, processor, examples: Sequence[Example], max_len: int = 128) -> list[dict]:
+    """Model inputs and label of each example, as the task's kind makes them (token ids without padding;
+    token tasks label the first sub-word of each word; images: pixel values)."""
+    from .kinds import kind_of
+
     if not examples:
         raise ValueError(f"no examples to encode for task {task.name!r}")
-    if task.kind == "token":
-        enc = tokenizer([e.text for e in examples], is_split_into_words=True, truncation=True, max_length=max_len)
-        out = []
-        for i, e in enumerate(examples):
-            words = enc.word_ids(i)
-            labels, prev = [], None
-            for w in words:
-                labels.append(-100 if w is None or w == prev else int(e.label[w]))
-                prev = w
-            item = {k: enc[k][i] for k in enc.keys()}
-            item["labels"] = labels
-            out.append(item)
-        return out
-    texts = [e.text for e in examples]
-    pairs = [e.text_pair for e in examples] if examples[0].text_pair is not None else None
-    enc = tokenizer(texts, pairs, truncation=True, max_length=max_len)
-    out = []
-    for i, e in enumerate(examples):
-        item = {k: enc[k][i] for k in enc.keys()}
-        item["labels"] = e.label
-        out.append(item)
-    return out
+    return kind_of(task).encode(processor, examples, max_len)
+
+
+def pad_id_of(processor) -> int:
+    """The padding token id of a tokenizer (0 when it has none, e.g. GPT-2's, or for an image processor)."""
+    return getattr(processor, "pad_token_id", None) or 0
+
+
+def length(item: dict) -> int:
+    """Tokens of an encoded example (what batches are bucketed by; 0 for fixed-size inputs such as images)."""
+    return len(item["input_ids"]) if "input_ids" in item else 0
 
 
 def collate(items: Sequence[dict], pad_id: int = 0) -> dict[str, torch.Tensor]:
-    """Pad a list of encoded examples to the longest one."""
-    T = max(len(it["input_ids"]) for it in items)
+    """Pad a list of encoded examples to the longest one (tensors, e.g. pixel values, are stacked)."""
+    T = max(length(it) for it in items)
     batch: dict[str, torch.Tensor] = {}
     for key in items[0]:
+        if isinstance(items[0][key], torch.Tensor):
+            batch[key] = torch.stack([it[key] for it in items])
+            continue
         if key == "labels":
             if isinstance(items[0]["labels"], list):
                 batch["labels"] = torch.tensor([it["labels"] + [-100] * (T - len(it["labels"])) for it in items])
@@ -66,7 +60,7 @@ def batches(encoded: Sequence[dict], batch_size: int, *, shuffle: bool = False, 
     if shuffle:
         rng.shuffle(order)
     if bucket:
-        order.sort(key=lambda i: len(encoded[i]["input_ids"]))
+        order.sort(key=lambda i: length(encoded[i]))
     chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
     if shuffle:
         rng.shuffle(chunks)

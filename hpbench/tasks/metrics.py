@@ -1,10 +1,18 @@
-"""Task metrics without the hub, with the GLUE / seqeval definitions.
+"""Task metrics without the hub, with the GLUE / seqeval definitions, and each metric's direction.
 
 GLUE (Wang et al. 2019): accuracy; F1 of the positive class (MRPC, QQP); Matthews correlation
 (CoLA); Pearson and Spearman correlation (STS-B). seqeval: entity-level micro F1 (CoNLL).
+Language modelling: perplexity = exp(sum NLL / sum tokens), **lower is better**.
+
+Every table and figure that says "better", "within 1 point", "prunable" or "Pareto front" reads the
+metric's :class:`Direction` (``direction(name)``); register a metric with its direction::
+
+    @hpbench.tasks.metrics.register_metric("word_error_rate", higher_is_better=False, point=0.01)
+    def wer(y_true, y_pred): ...
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -14,14 +22,56 @@ from ..core.registry import Registry
 METRICS: Registry[Callable[[Sequence, Sequence], float]] = Registry("metric")
 
 
-@METRICS.register("accuracy")
+@dataclass(frozen=True)
+class Direction:
+    """higher_is_better: which way is better; point: the size of "one point" of the metric (0.01 for
+    metrics in [0, 1]: one percentage point; 1.0 for perplexity: one perplexity point)."""
+
+    higher_is_better: bool = True
+    point: float = 0.01
+
+    @property
+    def sign(self) -> int:
+        """+1 when higher is better, -1 when lower is: ``sign * (a - b) > 0`` means a is better than b."""
+        return 1 if self.higher_is_better else -1
+
+    @property
+    def label(self) -> str:
+        return "higher is better" if self.higher_is_better else "lower is better"
+
+
+DIRECTIONS: Registry[Direction] = Registry("metric direction")
+
+
+def register_metric(name: str, *, higher_is_better: bool = True, point: float = 0.01, overwrite: bool = False):
+    """Decorator registering ``fn(y_true, y_pred) -> float`` under ``name`` with its direction."""
+    if not point > 0:
+        raise ValueError(f"metric {name!r}: point={point!r} must be > 0 (the size of one point of the metric)")
+
+    def deco(fn):
+        METRICS.add(name, fn, overwrite=overwrite)
+        DIRECTIONS.add(name, Direction(bool(higher_is_better), float(point)), overwrite=overwrite)
+        return fn
+
+    return deco
+
+
+def direction(name: str) -> Direction:
+    """The direction of a registered metric (a metric added to ``METRICS`` directly: higher is better)."""
+    if name in DIRECTIONS:
+        return DIRECTIONS.get(name)
+    METRICS.get(name)  # unknown: the registry's error lists the metrics
+    return Direction()
+
+
+@register_metric("accuracy")
 def accuracy(y_true: Sequence, y_pred: Sequence) -> float:
     """Share of predictions equal to the label."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     return float((y_true == y_pred).mean()) if len(y_true) else float("nan")
 
 
-@METRICS.register("f1")
+@register_metric("f1")
 def f1(y_true: Sequence, y_pred: Sequence) -> float:
     """F1 of the positive class (label 1), as GLUE reports for MRPC/QQP."""
     from sklearn.metrics import f1_score
@@ -29,7 +79,7 @@ def f1(y_true: Sequence, y_pred: Sequence) -> float:
     return float(f1_score(np.asarray(y_true), np.asarray(y_pred), pos_label=1, zero_division=0.0))
 
 
-@METRICS.register("matthews")
+@register_metric("matthews")
 def matthews(y_true: Sequence, y_pred: Sequence) -> float:
     """Matthews correlation coefficient (CoLA)."""
     from sklearn.metrics import matthews_corrcoef
@@ -45,7 +95,7 @@ def _correlation(stat, y_true: Sequence, y_pred: Sequence) -> float:
     return float(stat(a, b)[0])
 
 
-@METRICS.register("pearson")
+@register_metric("pearson")
 def pearson(y_true: Sequence, y_pred: Sequence) -> float:
     """Pearson correlation (STS-B); nan when a side is constant."""
     from scipy.stats import pearsonr
@@ -53,7 +103,7 @@ def pearson(y_true: Sequence, y_pred: Sequence) -> float:
     return _correlation(pearsonr, y_true, y_pred)
 
 
-@METRICS.register("spearman")
+@register_metric("spearman")
 def spearman(y_true: Sequence, y_pred: Sequence) -> float:
     """Spearman rank correlation (STS-B); nan when a side is constant."""
     from scipy.stats import spearmanr
@@ -61,7 +111,7 @@ def spearman(y_true: Sequence, y_pred: Sequence) -> float:
     return _correlation(spearmanr, y_true, y_pred)
 
 
-@METRICS.register("seqeval_f1")
+@register_metric("seqeval_f1")
 def seqeval_f1(y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str]]) -> float:
     """Entity-level micro F1 over IOB2 tag sequences (seqeval, CoNLL definition)."""
     from seqeval.metrics import f1_score
@@ -69,18 +119,14 @@ def seqeval_f1(y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str]])
     return float(f1_score([list(s) for s in y_true], [list(s) for s in y_pred]))
 
 
+@register_metric("perplexity", higher_is_better=False, point=1.0)
+def perplexity(y_true: Sequence[int], y_pred: Sequence[float]) -> float:
+    """exp(sum_i NLL_i / sum_i n_i): ``y_true`` = predicted tokens per text (n_i), ``y_pred`` = their summed
+    negative log-likelihood in nats (NLL_i), as the ``causal_lm`` kind stores them. Lower is better."""
+    n = float(np.sum(np.asarray(y_true, float)))
+    return float(np.exp(np.sum(np.asarray(y_pred, float)) / n)) if n > 0 else float("nan")
+
+
 def compute(names: Sequence[str], y_true, y_pred) -> dict[str, float]:
     """Compute several metrics by name."""
     return {n: METRICS.get(n)(y_true, y_pred) for n in names}
-
-
-def majority_baseline(task, examples) -> dict[str, float]:
-    """The task's metrics for always predicting the most frequent label (classification tasks only; {} otherwise):
-    an unpruned model that does not beat this has learned nothing worth pruning."""
-    if task.kind != "classification":
-        return {}
-    from collections import Counter
-
-    ys = [e.label for e in examples]
-    top = Counter(ys).most_common(1)[0][0]
-    return compute(task.metrics, ys, [top] * len(ys))

@@ -8,26 +8,20 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
-import torch.nn.functional as F
 
 from ..core.registry import Registry
 from .datadir import data_dir
-
-
-@dataclass
-class Example:
-    text: str | list[str]
-    text_pair: str | None = None
-    label: int | float | list[int] | None = None
+from .example import Example
+from .kinds import kind_of
 
 
 @dataclass
 class Task:
     name: str
-    kind: str  # "classification" | "regression" | "token"
+    kind: str  # a name in hpbench.tasks.kinds.KINDS: classification, regression, token, causal_lm, image_classification
     num_labels: int
     metrics: list[str]
     main_metric: str
@@ -55,17 +49,8 @@ class Task:
         return [exs[i] for i in sample_indices(len(exs), n, seed)]
 
     def loss_per_example(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Loss of each example, shape [B] (CE; MSE for regression; mean token CE for tagging)."""
-        if self.kind == "regression":
-            return (logits.squeeze(-1) - labels.float()) ** 2
-        if self.kind == "token":
-            ce = F.cross_entropy(logits.transpose(1, 2), labels, reduction="none", ignore_index=-100)
-            n = (labels != -100).sum(1).clamp(min=1)
-            return ce.sum(1) / n
-        return F.cross_entropy(logits, labels, reduction="none")
-
-    def predict(self, logits: torch.Tensor) -> torch.Tensor:
-        return logits.squeeze(-1) if self.kind == "regression" else logits.argmax(-1)
+        """Loss of each example, shape [B], as the task's kind defines it (:mod:`hpbench.tasks.kinds`)."""
+        return kind_of(self).loss_per_example(logits, labels)
 
 
 def sample_indices(total: int, n: int | None, seed: int) -> list[int]:
@@ -82,7 +67,12 @@ def examples_digest(examples: list[Example]) -> str:
     import hashlib
     import json
 
-    blob = json.dumps([[e.text, e.text_pair, e.label] for e in examples], ensure_ascii=False).encode()
+    def content(v):  # images: their pixels' hash (a json list of every pixel would be slow)
+        if hasattr(v, "tobytes"):
+            return [list(v.shape), str(v.dtype), hashlib.sha256(v.tobytes()).hexdigest()]
+        return v
+
+    blob = json.dumps([[content(e.text), e.text_pair, e.label] for e in examples], ensure_ascii=False).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 

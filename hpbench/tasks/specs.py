@@ -4,7 +4,7 @@ In the spirit of lm-evaluation-harness task configs. Fields (``name``, ``kind``,
 and, for classification and tagging, ``labels`` are required)::
 
     name: my_reviews                 # registry name (a built-in name is an error unless overwrite=True)
-    kind: classification             # classification | regression | token
+    kind: classification             # classification | regression | token | causal_lm | image_classification
     description: Product reviews, 2 classes
     version: 1
     languages: [en]                  # '{language}' in file names is replaced by the run's language
@@ -17,7 +17,9 @@ and, for classification and tagging, ``labels`` are required)::
       # conll:    tag_column: -1 (default), separator: null (whitespace)
     hub: {format: hf, path: ..., columns: {...}}   # optional: used instead when no data directory exists
     split: {from: train, dev_fraction: 0.2, seed: 0}   # when the source has one split only
-    columns: {text: review, text_pair: null, label: stars}     # token tasks: {tokens: ..., tags: ...}
+    columns: {text: review, text_pair: null, label: stars}     # token tasks: {tokens: ..., tags: ...};
+                                     # causal_lm: {text: ...}; image_classification: {image: ..., label: ...}
+                                     # (an image: a file path relative to the spec, Parquet {bytes}, or pixels)
     labels: [negative, positive]     # names (raw values may be names or 0-based ids), or {raw: name} mapping
     label_range: [0, 5]              # regression: allowed values
     metrics: [accuracy, f1]          # names from hpbench.tasks.metrics; main_metric defaults to the first
@@ -36,12 +38,12 @@ import random
 from pathlib import Path
 from typing import Any
 
-from .conll import UPOS, read_conll, read_conllu, to_iob2
+from .conll import UPOS, read_conll, read_conllu
 from .datadir import DataError
+from .kinds import KINDS, Row
 from .metrics import METRICS
 from .spec import Example, Task, register_task
 
-KINDS = ("classification", "regression", "token")
 FORMATS = ("csv", "tsv", "json", "jsonl", "parquet", "conllu", "conll", "hf_disk", "hf")
 SPLITS = ("train", "dev")
 
@@ -78,22 +80,28 @@ def validate_spec(data: dict, where: str) -> dict:
         if f not in data:
             raise _fail(where, f, "missing (required: name, kind, source, columns)")
     if data["kind"] not in KINDS:
-        raise _fail(where, "kind", f"unknown kind {data['kind']!r}; allowed: {', '.join(KINDS)}")
+        raise _fail(where, "kind", f"unknown kind {data['kind']!r}; allowed: {', '.join(KINDS.names())}")
+    kind = KINDS.get(data["kind"])
     src = data["source"]
     fmt = src.get("format") if isinstance(src, dict) else None
     if fmt not in FORMATS:
         raise _fail(where, "source.format", f"unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
     if fmt not in ("hf", "hf_disk") and not isinstance(src.get("files"), dict):
         raise _fail(where, "source.files", "a mapping of split -> file(s) is required for local formats")
-    if data["kind"] in ("classification", "token") and not data.get("labels") and fmt != "conllu":
-        raise _fail(where, "labels", "required for classification and token tasks (names or a {raw: name} mapping)")
+    if kind.needs_labels and not data.get("labels") and fmt != "conllu":
+        raise _fail(where, "labels", f"required for {data['kind']} tasks (names or a {{raw: name}} mapping)")
+    cols = data["columns"]
+    if not isinstance(cols, dict):
+        raise _fail(where, "columns", f"a mapping of role -> column name is required, got {cols!r}")
+    missing = [r for r in kind.roles if r not in cols and not (data["kind"] == "token" and fmt in ("conllu", "conll"))]
+    if missing:
+        raise _fail(where, "columns", f"{data['kind']} tasks need the roles {', '.join(kind.roles)}; missing: {', '.join(missing)}")
     labels = data.get("labels")
     values = list(labels.values()) if isinstance(labels, dict) else list(labels or [])
     if any(isinstance(v, bool) for v in values):
         raise _fail(where, "labels", f"{values} holds booleans: YAML reads unquoted yes/no/true/false/on/off as "
                     "booleans; quote the label names")
-    metrics = data.get("metrics") or {"classification": ["accuracy"], "regression": ["pearson", "spearman"],
-                                      "token": ["accuracy"]}[data["kind"]]
+    metrics = data.get("metrics") or list(kind.default_metrics)
     for m in metrics:
         if m not in METRICS:
             raise _fail(where, "metrics", f"unknown metric {m!r}; available: {', '.join(METRICS.names())}")
@@ -237,33 +245,13 @@ def _label_of(raw: Any, names: list[str], mapping: dict[str, str], where: str, a
     raise DataError(f"{at}: label {raw!r} not in labels {names} (task spec {where}: labels)")
 
 
-def _example(row: dict, data: dict, names: list[str], mapping: dict, where: str, at: str) -> Example:
-    cols, kind = data["columns"], data["kind"]
+def _example(row: dict, data: dict, names: list[str], mapping: dict, where: str, at: str, base: Path | None) -> Example:
+    cols = data["columns"]
     for role, col in cols.items():
         if col is not None and col not in row:
             raise SpecError(f"task spec {where}: columns.{role}: column {col!r} not in {at} (columns: {sorted(row)})")
-    if kind == "token":
-        tokens, tags = list(row[cols.get("tokens", "tokens")]), [str(t) for t in row[cols.get("tags", "tags")]]
-        scheme = data.get("tags") or {}
-        if scheme.get("scheme") == "iob2":  # IOB1/IOB2 -> IOB2, entity types renamed
-            try:
-                tags = to_iob2(tags, scheme.get("rename"))
-            except ValueError as e:
-                raise DataError(f"{at}: {e} (task spec {where}: tags)") from None
-        return Example([str(t) for t in tokens], None, [_label_of(t, names, mapping, where, at) for t in tags])
-    pair = cols.get("text_pair")
-    text = str(row[cols["text"]]).strip()
-    text_pair = str(row[pair]).strip() if pair else None
-    if kind == "regression":
-        try:
-            y = float(row[cols["label"]])
-        except (TypeError, ValueError):
-            raise DataError(f"{at}: label {row[cols['label']]!r} is not a number (task spec {where})") from None
-        lo, hi = data.get("label_range", [float("-inf"), float("inf")])
-        if not lo <= y <= hi:
-            raise DataError(f"{at}: score {y} outside [{lo}, {hi}] (task spec {where}: label_range)")
-        return Example(text, text_pair, y)
-    return Example(text, text_pair, _label_of(row[cols["label"]], names, mapping, where, at))
+    label_of = lambda raw: _label_of(raw, names, mapping, where, at)  # noqa: E731
+    return KINDS.get(data["kind"]).example(row, Row(cols, data, label_of, at, where, base))
 
 
 def _split_rule(data: dict, split: str, rows: list) -> list:
@@ -297,7 +285,7 @@ def make_loader(spec: dict, where: str, base: Path | None):
             rows = _split_rule(data, split, rows)
         if not rows:
             raise _fail(where, f"split {split}", "is empty (no rows read)")
-        return [_example(r, data, names, mapping, where, at) for at, r in rows]
+        return [_example(r, data, names, mapping, where, at, base) for at, r in rows]
 
     return load
 
@@ -307,7 +295,7 @@ def load_task(spec: str | Path | dict, *, register: bool = True, overwrite: bool
     data, where, base = _read_spec(spec)
     data = validate_spec(data, where)
     names, _ = _label_names(data)
-    num = 1 if data["kind"] == "regression" else len(names)
+    num = 1 if data["kind"] == "regression" else len(names)  # (causal_lm: no label space)
     task = Task(str(data["name"]), data["kind"], num, data["metrics"], data["main_metric"], make_loader(data, where, base),
                 names, data["languages"], str(data.get("description", "")))
     task.spec = {"where": where, "version": data.get("version")}  # type: ignore[attr-defined]
