@@ -22,7 +22,7 @@ def _run_all_parameters() -> set[str]:
 
 
 def test_the_presets_exist():
-    assert {p.stem for p in PRESETS} == {"michel2019", "ma2021", "medium", "hies_grid", "stability"}
+    assert {p.stem for p in PRESETS} == {"michel2019", "ma2021", "medium", "hies_grid", "stability", "decoder", "vit"}
 
 
 def test_the_hies_grid_preset_lists_every_setting_once():

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
+from conftest import needs_shared
 from hpbench.evaluation.evaluate import predict, score
 from hpbench.evaluation.resampling import bootstrap_counts, resample
 from hpbench.report import figures as F
@@ -211,3 +212,67 @@ def test_image_examples_are_digested_by_their_pixels():
     b[1, 2] = 7
     assert examples_digest([Example(a, None, 1)]) != examples_digest([Example(b, None, 1)])
     assert examples_digest([Example(a, None, 1)]) == examples_digest([Example(a.copy(), None, 1)])
+
+
+# ------------------------------------------------------------------ end to end (tiny random-init models: tests only)
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("HPBENCH_CACHE", str(tmp_path / "cache"))
+    return tmp_path
+
+
+@needs_shared  # ud_lm reads the shared data
+def test_language_modelling_sweep_stores_what_reproduces_the_models_own_loss(cache):
+    """tiny-random-llama on ud_lm: the unpruned model's stored perplexity = exp of transformers' own mean token loss
+    over the dev texts (recomputed here one text at a time from the checkpoint), and every pruned row's perplexity
+    = exp(sum NLL / sum tokens) of its stored predictions."""
+    from hpbench.models.heads import from_pretrained
+    from hpbench.run import run_benchmark
+    from hpbench.run.stages import DEV_SEED
+    from hpbench.tasks.encoding import encode
+    from hpbench.tasks.kinds import kind_of
+
+    task = get_task("ud_lm")
+    t = run_benchmark(model="tiny-random-llama", task="ud_lm", criteria=["his", "random"], sparsities=[0.0, 0.5],
+                      seeds=[0], n_train=48, epochs=1.0, max_len=24, n_dev=12, n_score=8, results_dir=str(cache / "res"))
+    ck = next((cache / "cache" / "finetuned").iterdir())
+    model, tok = from_pretrained(ck).eval(), kind_of(task).load_processor(str(ck))
+    enc = encode(task, tok, task.load("dev", n=12, seed=DEV_SEED), 24)
+    nll = n = 0.0
+    for e in enc:
+        ids = torch.tensor([e["input_ids"]])
+        with torch.no_grad():
+            nll += float(model(input_ids=ids, labels=ids).loss) * (ids.shape[1] - 1)
+        n += ids.shape[1] - 1
+    assert t["run"]["dense_perplexity"].iloc[0] == pytest.approx(np.exp(nll / n), rel=1e-5)
+    r = t["results"][t["results"]["main"]].set_index(["criterion", "sparsity"])["value"]
+    for row in t["predictions"].itertuples():
+        y, p = np.array(json.loads(row.y_true)), np.array(json.loads(row.y_pred))
+        assert r[(row.criterion, row.sparsity)] == pytest.approx(np.exp(p.sum() / y.sum()), rel=1e-9)
+    assert set(t["results"]["metric"]) == {"perplexity"} and (t["results"]["n_pruned"].max() == 16)  # 50 % of 4 x 8
+
+
+def test_image_classification_sweep_on_vit(cache):
+    """tiny-random-vit on digits: the stored predictions of every row give back its accuracy, the unpruned
+    model's predictions equal the checkpoint's argmax on the processor's pixel values (recomputed here)."""
+    from hpbench.models.heads import from_pretrained
+    from hpbench.run import run_benchmark
+    from hpbench.run.stages import DEV_SEED
+    from hpbench.tasks.kinds import kind_of
+
+    task = get_task("digits")
+    t = run_benchmark(model="tiny-random-vit", task="digits", criteria=["his", "entropy"], sparsities=[0.0, 0.5],
+                      seeds=[0], n_train=96, epochs=1.0, n_dev=20, n_score=8, results_dir=str(cache / "res"))
+    ck = next((cache / "cache" / "finetuned").iterdir())
+    model, proc = from_pretrained(ck).eval(), kind_of(task).load_processor(str(ck))
+    dev = task.load("dev", n=20, seed=DEV_SEED)
+    from hpbench.tasks.kinds import rgb
+
+    with torch.no_grad():
+        want = model(pixel_values=proc(images=[rgb(e.text) for e in dev], return_tensors="pt")["pixel_values"]).logits.argmax(-1)
+    p = t["predictions"]
+    dense = p[p["sparsity"] == 0.0].iloc[0]
+    assert json.loads(dense.y_pred) == want.tolist() and json.loads(dense.y_true) == [e.label for e in dev]
+    r = t["results"][t["results"]["main"]].set_index(["criterion", "sparsity"])["value"]
+    for row in p.itertuples():
+        assert r[(row.criterion, row.sparsity)] == pytest.approx(np.mean(np.array(json.loads(row.y_true)) == json.loads(row.y_pred)))

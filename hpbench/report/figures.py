@@ -203,7 +203,7 @@ def summary(results: pd.DataFrame, reps=None, *, reference: str = "his") -> pd.D
         sig = ct["significant"].fillna(False).astype(bool) if "significant" in ct else False
         ct["cell"] = (ct["value"].map("{:.3f}".format) + " [" + ct["lo"].map("{:.3f}".format) + ", "
                       + ct["hi"].map("{:.3f}".format) + "]" + np.where(sig, "*", ""))
-        t = ct.set_index(_interval_index(ct) + ["sparsity"])["cell"].unstack("sparsity")
+        t = ct.set_index(_interval_index(ct) + [k for k in ("metric", "better") if k in ct] + ["sparsity"])["cell"].unstack("sparsity")
         t.columns = [f"{int(round(100 * c))}%" for c in t.columns]
         return t
     df = main_results(results)
