@@ -96,7 +96,7 @@ def _interval_curves(results: pd.DataFrame, reps, *, col: str, height: float):
         for crit, c in sub.groupby("criterion"):
             c = c.sort_values("% heads pruned")
             ax.fill_between(c["% heads pruned"], c["lo"], c["hi"], color=palette[crit], alpha=0.15, lw=0)
-        ax.set_ylabel(metric_label(sub["metric"].iloc[0]) + ", 95 % interval" if len(sub) else "dev metric")
+        ax.set_ylabel(metric_label(sub["metric"].iloc[0]) if len(sub) else "dev metric")
         ax.set_title(task_label(key) if col == "task" else str(key))
     return g.figure
 
