@@ -17,7 +17,7 @@ EAGER_ONLY = {"deberta-v2"}  # no sdpa path in transformers
 KEEP = torch.tensor([[1, 0, 1, 1], [0, 0, 0, 0], [0, 0, 1, 1]], dtype=torch.bool)
 
 
-def tiny(kind: str, attn: str = "eager", seed: int = 0, relative: bool = True):
+def tiny(kind: str, attn: str = "eager", seed: int = 0, relative: bool = True, init_range: float = 0.3):
     """A tiny random model of ``kind`` (unit tests only; never reported) and an input batch for it. DeBERTa-v2:
     disentangled relative attention (c2p + p2c) with its own position projections (``share_att_key=False``: the
     case with the most to prune); ``relative=False`` leaves it out (content attention only)."""
@@ -25,35 +25,36 @@ def tiny(kind: str, attn: str = "eager", seed: int = 0, relative: bool = True):
 
     torch.manual_seed(seed)
     common = dict(num_labels=3)
+    init = dict(initializer_range=init_range)  # 0.3: attention far from uniform (the entropy tests bite)
     if kind == "deberta-v2":
         rel = dict(relative_attention=True, pos_att_type=["p2c", "c2p"], share_att_key=False, max_relative_positions=16,
                    position_buckets=-1) if relative else dict(relative_attention=False, pos_att_type=[])
         cfg = T.DebertaV2Config(vocab_size=100, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
                                 intermediate_size=64, max_position_embeddings=64, hidden_dropout_prob=0.0,
-                                attention_probs_dropout_prob=0.0, **rel, **common)
+                                attention_probs_dropout_prob=0.0, **rel, **common, **init)
         model = T.DebertaV2ForSequenceClassification(cfg)
     elif kind == "bert":
         cfg = T.BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64,
-                           max_position_embeddings=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, **common)
+                           max_position_embeddings=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, **common, **init)
         model = T.BertForSequenceClassification(cfg)
     elif kind == "distilbert":
         cfg = T.DistilBertConfig(vocab_size=100, dim=32, n_layers=3, n_heads=4, hidden_dim=64, max_position_embeddings=64,
-                                 dropout=0.0, attention_dropout=0.0, seq_classif_dropout=0.0, **common)
+                                 dropout=0.0, attention_dropout=0.0, seq_classif_dropout=0.0, **common, **init)
         model = T.DistilBertForSequenceClassification(cfg)
     elif kind == "gpt2":
         cfg = T.GPT2Config(vocab_size=100, n_embd=32, n_layer=3, n_head=4, n_inner=64, n_positions=64, resid_pdrop=0.0,
-                           embd_pdrop=0.0, attn_pdrop=0.0)
+                           embd_pdrop=0.0, attn_pdrop=0.0, **init)
         model = T.GPT2LMHeadModel(cfg)
     elif kind in DECODERS:
         name = {"llama": "Llama", "qwen2": "Qwen2", "mistral": "Mistral"}[kind]
         cfg = getattr(T, f"{name}Config")(vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
                                           num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
-                                          attention_dropout=0.0)
+                                          attention_dropout=0.0, **init)
         model = getattr(T, f"{name}ForCausalLM")(cfg)
     else:
         cfg = T.ViTConfig(image_size=16, patch_size=4, num_channels=3, hidden_size=32, num_hidden_layers=3,
                           num_attention_heads=4, intermediate_size=64, hidden_dropout_prob=0.0,
-                          attention_probs_dropout_prob=0.0, **common)
+                          attention_probs_dropout_prob=0.0, **common, **init)
         model = T.ViTForImageClassification(cfg)
     model.set_attn_implementation(attn)
     model.eval()
@@ -97,7 +98,9 @@ def _float64_norms(model):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_his_is_the_finite_difference_of_the_loss_wrt_the_gate(kind):
-    model, batch = tiny(kind)
+    # transformers' default init (0.02): with larger weights the loss grows and eager attention's float32 softmax
+    # rounding (relative 1e-7 of the loss) divided by eps swamps the 1e-4 tolerance
+    model, batch = tiny(kind, init_range=0.02)
     model = _float64_norms(model.double())
     batch = {k: (v.double() if v.is_floating_point() else v) for k, v in batch.items()}
     def loss(g):
@@ -199,7 +202,7 @@ def test_pruned_model_round_trips_through_save_and_load(kind, tmp_path):
     back = from_pretrained(tmp_path / "m")
     assert heads_per_layer(back) == [3, 0, 2]
     with torch.no_grad():
-        torch.testing.assert_close(back(**batch).logits, want, atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(back(**batch).logits, want, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -238,3 +241,42 @@ def test_gqa_keeps_a_kv_head_while_a_query_head_of_its_group_is_left():
         assert blocks[0].hpbench_kv_index.tolist() == [0, 1, 1] and blocks[2].hpbench_kv_index.tolist() == [0, 0]
         assert p.config._attn_implementation == "hpbench_gqa"
     assert model.config._attn_implementation == "eager" and not hasattr(attention_blocks(model)[0], "hpbench_kv_index")
+
+
+def test_deberta_entropy_with_relative_attention_equals_a_hand_computation():
+    """DeBERTa-v2's disentangled attention by hand (He et al. 2021, eq. 4): score_ij = (q_i k_j + q_i pk_(i-j)
+    + k_j pq_(i-j)) / sqrt(3 d), with pk/pq the relative embeddings through pos_key_proj/pos_query_proj (offset
+    by the attention span, i - j never clamped at these lengths); entropy over real queries and keys."""
+    from hpbench.models.heads import attention_blocks
+
+    model, batch = tiny("deberta-v2")
+    block = attention_blocks(model)[0]
+    seen = {}
+
+    def grab(m, args, kwargs):
+        seen.setdefault("x", args[0] if args else kwargs["hidden_states"])
+        seen.setdefault("rel", kwargs["rel_embeddings"])
+
+    h = block.self.register_forward_pre_hook(grab, with_kwargs=True)
+    with torch.no_grad():
+        probs = model(**batch, output_attentions=True).attentions[0]
+    h.remove()
+    sa, d, span = block.self, 8, block.self.pos_ebd_size
+    lin = lambda w, x: (x @ w.weight.T + w.bias).detach()  # noqa: E731
+    rel = seen["rel"][: 2 * span]
+    pk, pq = lin(sa.pos_key_proj, rel), lin(sa.pos_query_proj, rel)
+    mask = batch["attention_mask"]
+    want = torch.zeros(3, 4)
+    for b in range(3):
+        n = int(mask[b].sum())
+        q, k = lin(sa.query_proj, seen["x"][b]), lin(sa.key_proj, seen["x"][b])
+        for hd in range(4):
+            c = slice(hd * d, (hd + 1) * d)
+            ent = 0.0
+            for i in range(n):
+                s = [float(q[i, c] @ k[j, c] + q[i, c] @ pk[i - j + span, c] + k[j, c] @ pq[i - j + span, c])
+                     / math.sqrt(3 * d) for j in range(n)]
+                z = sum(math.exp(v - max(s)) for v in s)
+                ent += -sum(p * math.log(p) for p in (math.exp(v - max(s)) / z for v in s) if p > 0)
+            want[b, hd] = ent / n
+    torch.testing.assert_close(attention_entropy(probs, mask), want, atol=1e-4, rtol=1e-4)
