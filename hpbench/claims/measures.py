@@ -73,8 +73,7 @@ def _beats_baseline(r: Replicates, c: int, p0: int) -> tuple[bool, str]:
     if r.clears_baseline(c, p0):
         return True, ""
     unpruned = r.curve()[0][c, p0]
-    end = "lower" if r.direction.higher_is_better else "upper"
-    return False, (f"unpruned model ({unpruned:.3f}, {end} end {r.unpruned_bound(c, p0):.3f}) does not beat the "
+    return False, (f"unpruned model ({unpruned:.3f}, {r.direction.worse_end} end {r.unpruned_bound(c, p0):.3f}) does not beat the "
                    f"baseline {r.baseline:.3f}")
 
 

@@ -156,7 +156,7 @@ def prunable_within(results: pd.DataFrame, tol: float | None = None, reps=None) 
         d = direction(key[len(RUN_KEYS)])
         dense = g.loc[g["sparsity"] == g["sparsity"].min(), "value"].iloc[0]
         ok = g[d.sign * (g["value"] - dense) >= -(d.point if tol is None else tol)]
-        rows.append({**dict(zip(RUN_KEYS + ["metric", "criterion"], key)), "better": "higher" if d.higher_is_better else "lower",
+        rows.append({**dict(zip(RUN_KEYS + ["metric", "criterion"], key)), "better": d.better,
                      "dense": round(dense, 4), "max % pruned within 1 pt": int(round(100 * ok["sparsity"].max())) if len(ok) else 0})
     return pd.DataFrame(rows).set_index(RUN_KEYS + ["criterion"])
 

@@ -196,10 +196,6 @@ def _reference(r: Replicates, reference: str) -> int | None:
     return r.criteria.index(reference) if reference in r.criteria else None
 
 
-def _better(r: Replicates) -> str:
-    return "higher" if r.direction.higher_is_better else "lower"
-
-
 def _paired(r: Replicates, crit: str, reference: str, sparsities: list[float], diff: float, diff_reps: np.ndarray,
             names: tuple[str, str, str], level: float, n_perm: int) -> dict:
     """The paired comparison of ``crit`` with ``reference``: the difference, its interval (columns ``names``), the
@@ -208,8 +204,8 @@ def _paired(r: Replicates, crit: str, reference: str, sparsities: list[float], d
     lo, hi = percentile_interval(diff_reps, level)
     pv = r.permutation_p(crit, reference, sparsities, n_perm=n_perm)
     sig = bool(pv < 1 - level)
-    reading = ("better" if r.direction.sign * diff > 0 else "worse") if sig else "no difference"
-    return {names[0]: diff, names[1]: lo, names[2]: hi, "p": pv, "significant": sig, f"vs {reference}": reading}
+    return {names[0]: diff, names[1]: lo, names[2]: hi, "p": pv, "significant": sig,
+            f"vs {reference}": r.direction.reading(diff, sig)}
 
 
 def curve_table(reps: list[Replicates], *, reference: str = "his", level: float = LEVEL, n_perm: int = N_BOOT,
@@ -227,7 +223,7 @@ def curve_table(reps: list[Replicates], *, reference: str = "his", level: float 
             for p, s in enumerate(r.sparsities):
                 if np.isnan(point[c, p]):
                     continue
-                row = {**r.keys, "criterion": crit, "sparsity": s, "metric": r.metric, "better": _better(r), "value": point[c, p],
+                row = {**r.keys, "criterion": crit, "sparsity": s, "metric": r.metric, "better": r.direction.better, "value": point[c, p],
                        "lo": lo[c, p], "hi": hi[c, p], "n_seeds": int((~np.isnan(r.point[c, p])).sum())}
                 if ref is not None and c != ref:
                     row.update(_paired(r, crit, reference, [s], point[c, p] - point[ref, p], rep[c, p] - rep[ref, p],
@@ -245,7 +241,7 @@ def auc_table(reps: list[Replicates], *, reference: str = "his", level: float = 
         lo, hi = percentile_interval(rep, level)
         ref = _reference(r, reference)
         for c, crit in enumerate(r.criteria):
-            row = {**r.keys, "criterion": crit, "metric": r.metric, "better": _better(r), "AUC": point[c], "AUC lo": lo[c],
+            row = {**r.keys, "criterion": crit, "metric": r.metric, "better": r.direction.better, "AUC": point[c], "AUC lo": lo[c],
                    "AUC hi": hi[c]}
             if ref is not None and c != ref:
                 shared = [s for s in r.ran(crit) if s in r.ran(reference)]  # both AUCs on one grid
@@ -272,14 +268,13 @@ def prunable_table(reps: list[Replicates], *, tol: float | None = None, level: f
             ps = [p for p in range(len(r.sparsities)) if ok[p]]
             p0 = ps[0]
             within = [r.sparsities[p] for p in ps if d.sign * (point[c, p] - point[c, p0]) >= -t]
-            row = {**r.keys, "criterion": crit, "metric": r.metric, "better": _better(r), "unpruned": point[c, p0],
+            row = {**r.keys, "criterion": crit, "metric": r.metric, "better": r.direction.better, "unpruned": point[c, p0],
                    "baseline": r.baseline, "tolerance": t, "point estimate within 1 pt (%)": int(round(100 * max(within)))}
             if r.sparsities[p0] != 0.0:
                 row.update({"prunable %": None, "reason": "no unpruned (0 %) point in this series"})
             elif not r.clears_baseline(c, p0, level):
-                end = "lower" if d.higher_is_better else "upper"
                 row.update({"prunable %": None, "reason": f"unpruned model's {int(100 * level)} % interval "
-                            f"({end} end {r.unpruned_bound(c, p0, level):.4f}) does not clear the baseline {r.baseline:.4f}"})
+                            f"({d.worse_end} end {r.unpruned_bound(c, p0, level):.4f}) does not clear the baseline {r.baseline:.4f}"})
             else:
                 best = r.sparsities[p0]
                 for p in ps[1:]:
@@ -306,6 +301,6 @@ def delta_table(reps: list[Replicates], *, level: float = LEVEL) -> pd.DataFrame
                 lo, hi = percentile_interval(rep[c, p] - rep[c, p0], level)
                 delta, sig = point[c, p] - point[c, p0], bool(lo > 0 or hi < 0)
                 rows.append({**r.keys, "criterion": crit, "sparsity": r.sparsities[p], "metric": r.metric,
-                             "better": _better(r), "delta": delta, "lo": lo, "hi": hi, "significant": sig,
-                             "vs unpruned": ("better" if r.direction.sign * delta > 0 else "worse") if sig else "no difference"})
+                             "better": r.direction.better, "delta": delta, "lo": lo, "hi": hi, "significant": sig,
+                             "vs unpruned": r.direction.reading(delta, sig)})
     return pd.DataFrame(rows)

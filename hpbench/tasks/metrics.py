@@ -36,8 +36,22 @@ class Direction:
         return 1 if self.higher_is_better else -1
 
     @property
+    def better(self) -> str:
+        """"higher" or "lower" (the tables' ``better`` column)."""
+        return "higher" if self.higher_is_better else "lower"
+
+    @property
     def label(self) -> str:
-        return "higher is better" if self.higher_is_better else "lower is better"
+        return f"{self.better} is better"
+
+    @property
+    def worse_end(self) -> str:
+        """The end of an interval on the worse side: "lower" when higher is better, else "upper"."""
+        return "lower" if self.higher_is_better else "upper"
+
+    def reading(self, diff: float, significant: bool) -> str:
+        """better / worse / no difference for a difference ``diff`` (a - b) read in this direction."""
+        return ("better" if self.sign * diff > 0 else "worse") if significant else "no difference"
 
 
 DIRECTIONS: Registry[Direction] = Registry("metric direction")
