@@ -29,13 +29,33 @@ def test_missing_accelerator_is_a_clear_error():
         resolve_device(missing)
 
 
-def test_precision_resolution():
+def test_precision_resolution(monkeypatch):
+    import hpbench.core.device as dev
+
     cpu = torch.device("cpu")
-    assert resolve_precision("auto", cpu) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
+    assert resolve_precision("bf16", cpu) == "bf16" and resolve_precision("fp32", cpu) == "fp32"
+    # "auto" on a CPU follows its bf16 capability: simulate a CPU without AVX-512 BF16/AMX, then one with it
+    monkeypatch.setattr(dev, "cpu_supports_bf16", lambda: False)
+    assert resolve_precision("auto", cpu) == "fp32"
+    monkeypatch.setattr(dev, "cpu_supports_bf16", lambda: True)
+    assert resolve_precision("auto", cpu) == "bf16"
     with pytest.raises(ValueError, match=r"precision 'fp8' is not one of 'auto', 'fp32', 'bf16', 'fp16'"):
         resolve_precision("fp8", cpu)
     with pytest.raises(ValueError, match=r"'fp16' needs an accelerator"):
         resolve_precision("fp16", cpu)
+
+
+def test_cpu_bf16_capability_from_torch_checks_or_cpu_flags(monkeypatch):
+    """Neither torch check true: the answer is /proc/cpuinfo's flags (avx512_bf16 / amx); otherwise either check."""
+    import hpbench.core.device as dev
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    for flags, want in [({"avx2", "avx512f"}, False), ({"avx512f", "avx512_bf16"}, True), ({"amx_tile"}, True), (set(), False)]:
+        monkeypatch.setattr(dev, "_cpu_flags", lambda f=flags: f)
+        assert dev.cpu_supports_bf16() is want, flags
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert dev.cpu_supports_bf16() is True
 
 
 def test_runconfig_rejects_a_bad_device_before_any_work(tmp_path):
@@ -103,7 +123,10 @@ def test_cpu_sweep_keeps_every_parameter_and_batch_on_cpu(tiny_model_dir, tmp_pa
         h.remove()
     assert seen == {"cpu"}
     run = t["run"].iloc[0]
-    assert run["device"] == "cpu" and run["precision"] == "fp32" and run["torch_version"] == torch.__version__
+    from hpbench.core.device import auto_precision
+
+    assert run["device"] == "cpu" and run["precision"] == auto_precision(torch.device("cpu"))
+    assert run["torch_version"] == torch.__version__
 
 
 # ------------------------------------------------------------------ CUDA (skipped where there is none)

@@ -35,6 +35,7 @@ def test_the_hies_grid_preset_lists_every_setting_once():
 @pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.stem)
 def test_preset_names_only_run_all_parameters_and_builds_valid_cells(path):
     from hpbench.run import RunConfig
+    from hpbench.run.defaults import default_grid
     from hpbench.run.grid import grid_cells
 
     p = yaml.safe_load(path.read_text())
@@ -42,10 +43,12 @@ def test_preset_names_only_run_all_parameters_and_builds_valid_cells(path):
     paper_scale = path.stem in ("michel2019", "ma2021", "medium")
     p = {**_run_all_defaults(), **p}
     assert not unknown, f"{path.name}: not run_all parameters: {unknown}"
-    common = {k: p[k] for k in ("criteria", "sparsities", "seeds", "iterative", "n_dev", "n_score") if k in p}
-    cells = grid_cells(p["models"], p["tasks"], p.get("languages", ["en"]), common={**common, **p.get("run_params", {})},
-                       overrides=p.get("overrides"))
-    assert len(cells) == len(p["models"]) * len(p["tasks"]) * len(p.get("languages", ["en"]))
+    g = default_grid("cpu", p["profile"], **{k: p[k] for k in ("models", "tasks", "sparsities", "seeds", "n_dev",
+                                                                "n_score", "overrides")})  # as run_all does
+    common = {"criteria": p["criteria"], "iterative": p["iterative"], **{k: g[k] for k in ("sparsities", "seeds", "n_dev", "n_score")}}
+    cells = grid_cells(g["models"], g["tasks"], p.get("languages", ["en"]), common={**common, **p.get("run_params", {})},
+                       overrides=g["overrides"])
+    assert len(cells) == len(g["models"]) * len(g["tasks"]) * len(p.get("languages", ["en"]))
     for c in cells:
         cfg = RunConfig.from_params(c)  # unknown names raise
         assert cfg.n_dev is None or not paper_scale  # whole dev sets in every paper-scale preset

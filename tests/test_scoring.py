@@ -105,3 +105,25 @@ def test_scoring_leaves_model_unchanged():
     assert m.config._attn_implementation == "sdpa"
     assert all(p.requires_grad for p in m.parameters())
     assert all(p.grad is None for p in m.parameters())
+
+
+def test_split_passes_equal_the_joint_pass():
+    """HIS from an sdpa gradient pass + entropy from a no-grad eager pass = both from one eager pass (fp32),
+    without and with a keep mask (the entropy pass must gate the earlier layers as the gradient pass does)."""
+    task = get_task("sst2")
+    m = tiny_model("bert", attn="sdpa", num_hidden_layers=4, seed=2)
+    b = tiny_batch(n=7, T=10, seed=11)
+    enc = _encoded(b, [0, 1, 1, 0, 1, 0, 0])
+    keep = torch.ones(4, 4)
+    keep[0, 2] = keep[1, 0] = 0
+    for k in (None, keep):
+        joint = head_stats(m, task, enc, batch_size=3, keep=k, passes="joint")
+        split = head_stats(m, task, enc, batch_size=3, keep=k, passes="split")
+        for name in ("his", "his_batch", "entropy"):
+            a, c = getattr(joint, name), getattr(split, name)
+            assert torch.allclose(a, c, rtol=1e-5, atol=1e-7), (name, (a - c).abs().max())
+        assert joint.his.min() > 0 and joint.entropy.min() > 0
+    assert m.config._attn_implementation == "sdpa"  # restored after the eager entropy pass
+    # the masked statistics really differ (a test where the mask changed nothing could not fail)
+    assert not torch.allclose(head_stats(m, task, enc, batch_size=3, passes="split").entropy[2:],
+                              head_stats(m, task, enc, batch_size=3, keep=keep, passes="split").entropy[2:])

@@ -1,8 +1,8 @@
 """Where and in which precision the pipeline computes.
 
 ``device``: ``"auto"`` (CUDA if available, else Apple MPS, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``,
-``"mps"``. ``precision``: ``"auto"`` (bf16 on a GPU that supports it, else fp32), ``"fp32"``, ``"bf16"``,
-``"fp16"``; non-fp32 precisions autocast the forward passes of fine-tuning, scoring and evaluation while
+``"mps"``. ``precision``: ``"auto"`` (bf16 on a GPU that supports it and on a CPU with native bf16 arithmetic,
+AVX-512 BF16 or AMX; else fp32), ``"fp32"``, ``"bf16"``, ``"fp16"``; non-fp32 precisions autocast the forward passes of fine-tuning, scoring and evaluation while
 weights, optimiser state and head-gate gradients stay in fp32 (mixed precision, Micikevicius et al. 2018).
 """
 from __future__ import annotations
@@ -44,13 +44,42 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
     return torch.device(name)
 
 
+def _cpu_flags() -> set[str]:
+    """The CPU feature flags of /proc/cpuinfo (empty where there is none, e.g. macOS)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return {f for line in fh if line.startswith("flags") for f in line.split(":", 1)[1].split()}
+    except OSError:
+        return set()
+
+
+def cpu_supports_bf16() -> bool:
+    """Whether this CPU computes bf16 natively: AVX-512 BF16 or AMX tiles (oneDNN's bf16 kernels; without them
+    bf16 autocast on a CPU is emulated and slower than fp32). torch's own checks first, /proc/cpuinfo else."""
+    cpu = getattr(torch, "cpu", None)
+    for check in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        fn = getattr(cpu, check, None)
+        if fn is not None and fn():
+            return True
+    return bool(_cpu_flags() & {"avx512_bf16", "amx_bf16", "amx_tile"})
+
+
+def auto_precision(device: torch.device) -> str:
+    """What ``precision="auto"`` means on ``device``: bf16 where the hardware has it (CUDA with bf16; a CPU with
+    AVX-512 BF16 or AMX), fp32 elsewhere (MPS included)."""
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu":
+        return "bf16" if cpu_supports_bf16() else "fp32"
+    return "fp32"
+
+
 def resolve_precision(spec: str | None, device: torch.device) -> str:
-    """``"fp32"``, ``"bf16"`` or ``"fp16"``; ``"auto"`` = bf16 on CUDA devices that support it, else fp32."""
+    """``"fp32"``, ``"bf16"`` or ``"fp16"``; ``"auto"`` = :func:`auto_precision` (bf16 where the device computes
+    it natively, else fp32)."""
     spec = "auto" if spec is None else spec
     if spec == "auto":
-        if device.type == "cuda" and torch.cuda.is_bf16_supported():
-            return "bf16"
-        return "fp32"
+        return auto_precision(torch.device(device))
     if spec not in PRECISIONS:
         raise ValueError(f"precision {spec!r} is not one of 'auto', {', '.join(map(repr, PRECISIONS))}")
     if spec == "fp16" and device.type == "cpu":

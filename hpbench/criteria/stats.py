@@ -84,28 +84,33 @@ def query_mask(batch: dict, n_positions: int) -> torch.Tensor:
     return torch.ones(len(batch["labels"]), n_positions, dtype=torch.long)
 
 
-def head_stats(model, task: Task, encoded: Sequence[dict], *, batch_size: int = 32, keep: torch.Tensor | None = None,
-               gradients: bool = True, entropy: bool = True, pad_id: int = 0, precision: str = "fp32",
-               desc: str = "scoring heads") -> HeadStats:
-    """HIS and attention entropy of every head in one forward(+backward) pass per batch, on the model's device.
+def scoring_passes(device: torch.device, passes: str = "auto") -> str:
+    """``"joint"`` (one eager pass: gradients and attention probabilities together) or ``"split"`` (a gradient
+    pass through the model's own attention kernel, sdpa/flash, plus a no-grad eager pass for entropy).
+    ``"auto"``: split on accelerators, where materialising [B, H, T, T] probabilities for the backward costs
+    more than a second forward; joint on a CPU, where the eager pass is as fast as sdpa and one pass is cheaper."""
+    if passes not in ("auto", "joint", "split"):
+        raise ValueError(f"passes {passes!r} is not one of 'auto', 'joint', 'split'")
+    if passes == "auto":
+        return "joint" if torch.device(device).type == "cpu" else "split"
+    return passes
 
-    ``keep`` ([L, H] bool/float) gates the model with the current mask (iterative pruning re-scores
-    under it). Batches are length-bucketed so they carry little padding. ``precision`` autocasts the
-    forward; the gates, their gradients and the running sums stay in fp32/fp64 and on the device (one
-    transfer at the end, no synchronisation per batch).
-    """
-    L, H = head_shape(model)
-    device = model_device(model)
-    acc_dtype = torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
-    his, his_b, ent = (torch.zeros(L, H, dtype=acc_dtype, device=device) for _ in range(3))
-    base = (torch.ones(L, H) if keep is None else torch.as_tensor(keep).float()).to(device)
-    n, n_tok, n_batches = 0, 0, 0
-    t0 = time.perf_counter()
-    was_training = model.training
-    model.eval()
-    impl = "eager" if entropy else model.config._attn_implementation
+
+@dataclass
+class _Sums:
+    his: torch.Tensor
+    his_b: torch.Tensor
+    ent: torch.Tensor
+
+
+def _one_pass(model, task: Task, bl: list[dict], base: torch.Tensor, sums: _Sums, *, gradients: bool, entropy: bool,
+              impl: str, precision: str, desc: str) -> None:
+    """Add one pass over the batches ``bl`` to ``sums``: per-example gate gradients (``gradients``) and/or
+    attention entropies (``entropy``, needs ``impl="eager"``), the gates set to ``base`` in both."""
+    L, H = base.shape
+    device, acc = base.device, sums.his.dtype
     with frozen(model), attn_implementation(model, impl), HeadGates(model) as hg:
-        for b in tqdm(list(batches(encoded, batch_size, bucket=True, pad_id=pad_id)), desc=desc, leave=False):
+        for b in tqdm(bl, desc=desc, leave=False):
             B = len(b["labels"])
             g = base.expand(B, L, H).clone().requires_grad_(gradients)
             hg.gates = g
@@ -114,18 +119,47 @@ def head_stats(model, task: Task, encoded: Sequence[dict], *, batch_size: int = 
             if gradients:
                 losses = task.loss_per_example(out.logits.float(), b["labels"].to(device))
                 (grad,) = torch.autograd.grad(losses.sum(), g)
-                his += grad.abs().sum(0).to(acc_dtype)
-                his_b += grad.sum(0).abs().to(acc_dtype) / B
-            m_host = query_mask(b, out.attentions[0].shape[-2] if entropy else 0)
-            m = m_host.to(device)
+                sums.his += grad.abs().sum(0).to(acc)
+                sums.his_b += grad.sum(0).abs().to(acc) / B
             if entropy:
+                m = query_mask(b, out.attentions[0].shape[-2]).to(device)
                 for layer, probs in enumerate(out.attentions):
-                    ent[layer] += attention_entropy(probs.detach(), m).sum(0).to(acc_dtype)
-            n += B
-            n_tok += int(m_host.sum())
-            n_batches += 1
+                    sums.ent[layer] += attention_entropy(probs.detach(), m).sum(0).to(acc)
+
+
+def head_stats(model, task: Task, encoded: Sequence[dict], *, batch_size: int = 32, keep: torch.Tensor | None = None,
+               gradients: bool = True, entropy: bool = True, pad_id: int = 0, precision: str = "fp32",
+               desc: str = "scoring heads", passes: str = "auto") -> HeadStats:
+    """HIS and attention entropy of every head, on the model's device.
+
+    ``passes`` (:func:`scoring_passes`): one eager forward(+backward) per batch giving both, or a gradient pass
+    with the model's own attention kernel and a no-grad eager pass for entropy; both give the same statistics.
+    ``keep`` ([L, H] bool/float) gates the model with the current mask (iterative pruning re-scores
+    under it). Batches are length-bucketed so they carry little padding. ``precision`` autocasts the
+    forward; the gates, their gradients and the running sums stay in fp32/fp64 and on the device (one
+    transfer at the end, no synchronisation per batch).
+    """
+    L, H = head_shape(model)
+    device = model_device(model)
+    acc_dtype = torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
+    sums = _Sums(*(torch.zeros(L, H, dtype=acc_dtype, device=device) for _ in range(3)))
+    base = (torch.ones(L, H) if keep is None else torch.as_tensor(keep).float()).to(device)
+    t0 = time.perf_counter()
+    was_training = model.training
+    model.eval()
+    bl = list(batches(encoded, batch_size, bucket=True, pad_id=pad_id))
+    own = model.config._attn_implementation
+    kw = {"precision": precision, "desc": desc}
+    if scoring_passes(device, passes) == "joint" or not (gradients and entropy):
+        _one_pass(model, task, bl, base, sums, gradients=gradients, entropy=entropy,
+                  impl="eager" if entropy else own, **kw)
+    else:
+        _one_pass(model, task, bl, base, sums, gradients=True, entropy=False, impl=own, **kw)
+        _one_pass(model, task, bl, base, sums, gradients=False, entropy=True, impl="eager", **kw)
     model.train(was_training)
+    n = sum(len(b["labels"]) for b in bl)
     if n == 0:
         raise ValueError("no scoring examples")
-    return HeadStats(his=(his / n).float().cpu(), his_batch=(his_b / max(1, n_batches)).float().cpu(),
-                     entropy=(ent / n).float().cpu(), n_examples=n, n_tokens=n_tok, seconds=time.perf_counter() - t0)
+    n_tok = sum(int(query_mask(b, 0).sum()) for b in bl)  # (0 for inputs without an attention mask)
+    return HeadStats(his=(sums.his / n).float().cpu(), his_batch=(sums.his_b / max(1, len(bl))).float().cpu(),
+                     entropy=(sums.ent / n).float().cpu(), n_examples=n, n_tokens=n_tok, seconds=time.perf_counter() - t0)

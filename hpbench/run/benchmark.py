@@ -25,8 +25,10 @@ def run_benchmark(cfg: RunConfig | None = None, **params) -> dict[str, pd.DataFr
     cfg = RunConfig.from_params(params, base=cfg).validate()
     prep = prepare(cfg)
     seed_models, outcomes = [], []
+    shared: dict[int, dict] = {}  # fine-tuning seed -> mask key -> outcome: seeds sharing a model share evaluations
     for seed in cfg.seeds:
         sm = load_seed(prep, seed)
+        sm.evaluated = shared.setdefault(cfg.finetune_seed(seed), sm.evaluated)
         seed_models.append(sm)
         contexts: dict = {}  # one scoring context per protocol: criteria share one scoring pass
         for spec in tqdm(cfg.criteria, desc=f"{cfg.run_id} seed {seed}", leave=False):

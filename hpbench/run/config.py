@@ -48,7 +48,7 @@ class RunConfig:
     score_language: str | None = None  # score heads on this language's data (default: language)
     plugins: list[str] = field(default_factory=list)  # modules or .py/.yaml files loaded before anything else
     device: str = "auto"  # "auto" (CUDA, else MPS, else CPU), "cpu", "cuda", "cuda:N", "mps"
-    precision: str = "auto"  # "auto" (bf16 on GPUs that support it, else fp32), "fp32", "bf16", "fp16"
+    precision: str = "auto"  # "auto" (bf16 on GPUs and CPUs with AVX-512 BF16/AMX, else fp32), "fp32", "bf16", "fp16"
     # the word-embedding matrix during fine-tuning: None = frozen for pretrained models, trained for the tiny
     # random ones (hpbench.models.tiny: trained from scratch, a random vocabulary would stay random)
     freeze_word_embeddings: bool | None = None

@@ -72,7 +72,7 @@ class SeedModel:
     dev: dict[str, list[dict]]  # eval language -> encoded dev subset
     ft_cfg: dict[str, Any]
     dense: dict[str, Any]  # stored record of the unpruned model: metrics, seconds, full_dev, majority
-    evaluated: dict[str, "Outcome"] = field(default_factory=dict)  # mask key -> outcome, shared across criteria
+    evaluated: dict[str, "Outcome"] = field(default_factory=dict)  # mask key -> outcome, shared across criteria and seeds of one model
     batches: dict[str, EvalBatches] = field(default_factory=dict)  # eval language -> dev batches on the device
     scoring_data: tuple[list[Example], list[Example]] | None = None  # (scoring, validation) examples, loaded once
     train_record: dict[str, Any] = field(default_factory=dict)  # the checkpoint's hpbench_train.json
@@ -258,7 +258,7 @@ def evaluate_masks(prep: Prepared, sm: SeedModel, sc: Scored) -> dict[float, Eva
 def _outcome_of_mask(prep: Prepared, sm: SeedModel, sc: Scored, s: float, mkey: str) -> Outcome:
     """The evaluation of one mask's pruned model: the weights trained with the mask (DSP joint), the pruned
     pretrained model fine-tuned anew (prune-before-finetune), or a pruned copy of the fine-tuned model
-    (evaluated once per distinct mask and seed)."""
+    (evaluated once per distinct mask and fine-tuned model: seeds that share the model share the evaluation)."""
     keep = mask_from_key(mkey, head_shape(sm.model))
     if s in sc.own_models:
         return sm.evaluate_all(prune_heads(sc.own_models[s], keep), prep.cfg, prep.task)

@@ -1,0 +1,74 @@
+"""Does the default report answer? Reads a results folder (what `make report` wrote) and prints, per run:
+the unpruned model's 95 % interval against its majority-class (or no-skill) baseline and the dev size; per
+criterion the AUC [95 %], the paired AUC difference to HIS with its permutation p, and the certified
+"prunable within 1 point" share. Then the counts the default is judged by: tasks whose unpruned interval clears
+the baseline, tasks on which each criterion's difference from HIS is resolved (p < 0.05), tasks with a
+non-zero certified prunable share.
+
+    python benchmarks/default_report.py [--results results] [--model minilm] [--csv out.csv]
+"""
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+
+from hpbench.report.intervals import auc_table, percentile_interval, prunable_table, replicates
+from hpbench.run.results import load_tables
+
+
+def unpruned_rows(reps) -> pd.DataFrame:
+    """Per run: the unpruned model's value and 95 % interval (reference series), its baseline, the dev size."""
+    rows = []
+    for r in reps:
+        c = r.criteria.index("his") if "his" in r.criteria else 0
+        point, rep = r.curve()
+        lo, hi = percentile_interval(rep[c, 0])
+        rows.append({"run_id": r.keys.get("run_id"), "task": r.keys["task"], "language": r.keys.get("language"),
+                     "metric": r.metric, "n_dev": len(r.y), "seeds": len(r.seeds), "levels": len(r.sparsities),
+                     "unpruned": point[c, 0], "lo": lo, "hi": hi, "baseline": r.baseline,
+                     "clears": r.clears_baseline(c)})
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--results", default="results")
+    ap.add_argument("--model", default=None, help="only runs of this model (default: every run)")
+    ap.add_argument("--csv", default=None, help="also write the per-criterion table here")
+    a = ap.parse_args()
+    tables = load_tables(a.results)
+    if a.model is not None:
+        tables = {k: (v[v["model"] == a.model] if "model" in v else v) for k, v in tables.items()}
+    reps = replicates(tables)
+    if not reps:
+        raise SystemExit(f"no runs with stored predictions under {a.results!r}: run `make report` first")
+    base = unpruned_rows(reps)
+    auc = auc_table(reps)
+    prun = prunable_table(reps)[["run_id", "criterion", "prunable %", "point estimate within 1 pt (%)"]]
+    crit = auc.merge(prun, on=["run_id", "criterion"], how="left")
+    pd.set_option("display.width", 200)
+    pd.set_option("display.max_columns", 30)
+    print("Unpruned models (95 % interval) vs the majority-class / no-skill baseline")
+    print(base.round(4).to_string(index=False))
+    print("\nPer criterion: AUC [95 %], paired AUC difference to HIS and its permutation p, certified prunable share")
+    cols = ["task", "criterion", "AUC", "AUC lo", "AUC hi", "Δ vs his", "Δ lo", "Δ hi", "p", "prunable %",
+            "point estimate within 1 pt (%)"]
+    print(crit[[c for c in cols if c in crit]].round(4).to_string(index=False))
+    n_tasks = len(base)
+    print(f"\ntasks whose unpruned interval clears the baseline: {int(base['clears'].sum())}/{n_tasks}")
+    if "p" in crit:
+        others = crit[crit["criterion"] != "his"]
+        for c, g in others.groupby("criterion", sort=False):
+            print(f"{c} vs his resolved (p < 0.05) on {int((g['p'] < 0.05).sum())}/{g['run_id'].nunique()} tasks")
+    nz = crit[crit["prunable %"].fillna(0) > 0]
+    best = nz.sort_values("prunable %", ascending=False).drop_duplicates("run_id")
+    print(f"tasks with a non-zero certified prunable share: {nz['run_id'].nunique()}/{n_tasks}")
+    for _, r in best.iterrows():
+        print(f"  {r['task']}: {int(r['prunable %'])} % by {r['criterion']}")
+    if a.csv:
+        crit.to_csv(a.csv, index=False)
+
+
+if __name__ == "__main__":
+    main()

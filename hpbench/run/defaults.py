@@ -1,0 +1,79 @@
+"""The default grid of ``run_all.ipynb`` (``make report`` without a preset), scaled to the device it runs on.
+
+A profile fixes what the default cells need to *answer*: every task's unpruned model above its majority-class
+(or no-skill) baseline with its 95 % interval, whole dev sets, and sizes that fit the device's time.
+
+* ``cpu``: 2 CPU cores, ~13 min. minilm on SST-2, MRPC, STS-B and CoLA with whole dev sets; RTE is left out
+  (minilm reaches chance level on its 2,490 pairs, and 3 epochs over them cost ~7 min of one core; see the
+  README). Fewer sparsity levels and 2 scoring seeds pay for the whole dev sets.
+* ``gpu``: whole training and dev sets of the same tasks, 10 levels, 3 seeds, 512 scoring examples.
+
+``run_all.ipynb`` parameters left at ``None`` take the profile's value; anything set explicitly wins.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..core.device import resolve_device
+
+
+@dataclass(frozen=True)
+class GridDefaults:
+    """Default values of ``run_all.ipynb``'s grid parameters on one kind of device."""
+
+    name: str
+    models: list[str]
+    tasks: list[str]
+    sparsities: list[float]
+    seeds: list[int]
+    n_dev: int | None
+    n_score: int
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # task -> RunConfig fields
+
+    def fill(self, **given: Any) -> dict[str, Any]:
+        """The grid parameters: each of ``given`` that is not None, else this profile's value."""
+        allowed = [k for k in self.__dataclass_fields__ if k != "name"]
+        unknown = sorted(set(given) - set(allowed))
+        if unknown:
+            raise TypeError(f"unknown grid parameter(s) {unknown}; allowed: {allowed}")
+        return {k: getattr(self, k) if given.get(k) is None else given[k] for k in allowed}
+
+
+TEN_LEVELS = [round(0.1 * i, 1) for i in range(10)]
+
+PROFILES: dict[str, GridDefaults] = {
+    "cpu": GridDefaults(
+        name="cpu", models=["minilm"], tasks=["sst2", "mrpc", "stsb", "cola"],
+        sparsities=[0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9], seeds=[0, 1], n_dev=None, n_score=128,
+        overrides={
+            "sst2": {"n_train": 14000, "epochs": 1.0, "max_len": 64},
+            "mrpc": {"n_train": None, "epochs": 2.0, "max_len": 128},
+            "stsb": {"n_train": None, "epochs": 2.0, "max_len": 128},
+            "cola": {"n_train": None, "epochs": 2.0, "max_len": 64},
+        }),
+    "gpu": GridDefaults(
+        name="gpu", models=["minilm"], tasks=["sst2", "mrpc", "stsb", "cola"],
+        sparsities=TEN_LEVELS, seeds=[0, 1, 2], n_dev=None, n_score=512,
+        overrides={
+            "sst2": {"n_train": None, "epochs": 2.0, "max_len": 64},
+            "mrpc": {"n_train": None, "epochs": 3.0, "max_len": 128},
+            "stsb": {"n_train": None, "epochs": 3.0, "max_len": 128},
+            "cola": {"n_train": None, "epochs": 3.0, "max_len": 64},
+        }),
+}
+
+
+def profile_for(device: str = "auto") -> GridDefaults:
+    """``PROFILES["cpu"]`` when ``device`` resolves to the CPU, ``PROFILES["gpu"]`` on an accelerator."""
+    return PROFILES["cpu" if resolve_device(device).type == "cpu" else "gpu"]
+
+
+def default_grid(device: str = "auto", profile: str | None = None, **given: Any) -> dict[str, Any]:
+    """``run_all.ipynb``'s grid parameters: ``given`` values that are not None, the rest from ``profile``
+    (``"cpu"``/``"gpu"``; None = the one for ``device``). Given ``overrides`` replace the profile's whole
+    (``{}``: no per-task settings, as the paper-scale presets want)."""
+    if profile is not None and profile not in PROFILES:
+        raise ValueError(f"profile {profile!r} is not one of {sorted(PROFILES)} (or None: from the device)")
+    prof = PROFILES[profile] if profile is not None else profile_for(device)
+    return {"profile": prof.name, **prof.fill(**given)}
