@@ -21,8 +21,8 @@ def test_shipped_claims_cover_every_seed_paper_with_known_measures():
     claims = load_claims()
     ids = [c.id for c in claims]
     assert len(ids) == len(set(ids))
-    assert {"michel2019", "astar", "hies-quality-v1", "hies-stability-v1", "hies-quality-openreview",
-            "hies-stability-openreview", "dsp", "smp", "ma2021"} <= set(ids)
+    assert {"michel2019", "astar", "hies-quality-cola50", "hies-stability-cola50", "hies-stability-std",
+            "hies-quality-vs-his", "hies-quality-vs-random", "hies-quality-openreview", "dsp", "smp", "ma2021"} <= set(ids)
     assert all(c.measure in MEASURES and c.setting.get("model") for c in claims)
 
 
@@ -120,3 +120,40 @@ def test_comparisons_on_a_model_at_the_majority_baseline_are_not_comparable():
     for name, kw in (("auc_gain", {"criterion": "hies"}), ("noninferior", {"criterion": "dsp*"})):
         (f,) = MEASURES.get(name)(ev, reference="his", **kw)
         assert f.verdict == "not comparable" and "baseline" in f.measurement
+
+
+def test_relative_at_is_the_papers_ratio_at_the_claimed_level():
+    """relative_at = metric(hies) / metric(his) - 1 at 50 %, from the run's own numbers; holds when truly better,
+    does not hold when worse, and the task filter keeps other tasks out."""
+    t = _tables(3000, {"his": {0.0: 0.8, 0.1: 0.8, 0.5: 0.6}, "hies": {0.0: 0.8, 0.1: 0.8, 0.5: 0.7}})
+    ev = Evidence(t, replicates(t, n_boot=300))
+    (f,) = MEASURES.get("relative_at")(ev, criterion="hies", reference="his", sparsities=[0.5])
+    r = t["results"]
+    at = {c: r[(r.criterion == c) & (r.sparsity == 0.5)]["value"].mean() for c in ("his", "hies")}
+    assert f.value == pytest.approx(at["hies"] / at["his"] - 1) and f.verdict == "holds" and f.lo > 0
+    (g,) = MEASURES.get("relative_at")(ev, criterion="his", reference="hies", sparsities=[0.5])
+    assert g.verdict == "does not hold"
+    assert MEASURES.get("relative_at")(ev, criterion="hies", sparsities=[0.5], tasks=["cola"]) == []
+    (h,) = MEASURES.get("relative_at")(ev, criterion="hies", sparsities=[0.3])
+    assert h.verdict == "not comparable" and "30 % not swept" in h.measurement
+
+
+def test_stability_percent_by_hand_and_its_ratio():
+    from hpbench.claims.measures import stability_percent
+
+    assert stability_percent(np.array([0.5, 0.7]), 0.8) == pytest.approx(100 * (1 - np.std([0.5, 0.7], ddof=1) / 0.8))
+    assert np.isnan(stability_percent(np.array([0.5]), 0.8))
+    # hies: the same pruned accuracy for every seed (one shared draw); his: seeds far apart
+    t = _tables(3000, {"his": {0.0: 0.8, 0.5: 0.6}, "hies": {0.0: 0.8, 0.5: 0.7}}, seeds=(0, 1, 2, 3))
+    p = t["predictions"]
+    y = np.array(json.loads(p["y_true"].iloc[0]))
+    for sd, acc in zip((0, 1, 2, 3), (0.45, 0.75, 0.5, 0.7)):
+        row = (p.criterion == "his") & (p.seed == sd) & (p.sparsity == 0.5)
+        u = np.random.default_rng(sd).random(len(y))
+        p.loc[row, "y_pred"] = json.dumps(np.where(u < acc, y, 1 - y).tolist())
+    ev = Evidence(t, replicates(t, n_boot=300))
+    (f,) = MEASURES.get("stability_percent_ratio")(ev, criterion="hies", reference="his", sparsity=0.5)
+    r = ev.reps[0]
+    want = [stability_percent(r.point[r.criteria.index(c), 1], r.point[r.criteria.index(c), 0].mean()) for c in ("hies", "his")]
+    assert f.value == pytest.approx(want[0] / want[1]) and f.value > 1.2
+    assert f.verdict in ("holds", "inconclusive") and f.lo <= f.value <= f.hi

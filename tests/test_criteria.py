@@ -4,12 +4,12 @@ import torch
 import hpbench
 from hpbench.criteria import (CRITERIA, ScoringContext, keep_from_scores, layer_l2, masks_for_sparsities, minmax,
                               n_to_prune, parse_spec, validate_sparsities)
-from hpbench.criteria.hies import hies_score
+from hpbench.criteria.hies_recon import hies_score
 from hpbench.criteria.stats import HeadStats
 
 
 def test_registry_lists_builtins():
-    assert {"his", "entropy", "hies", "random"} <= set(hpbench.list_criteria())
+    assert {"his", "entropy", "hies", "hies_recon", "l2", "ad", "random"} <= set(hpbench.list_criteria())
 
 
 def test_unknown_criterion_names_the_bad_value_and_choices():
@@ -19,11 +19,11 @@ def test_unknown_criterion_names_the_bad_value_and_choices():
 
 def test_bad_parameter_names_allowed():
     with pytest.raises(ValueError, match=r"bad parameter 'beta=1'.*alpha=0.5"):
-        parse_spec("hies:beta=1")
+        parse_spec("hies_recon:beta=1")
     with pytest.raises(ValueError, match=r"alpha='x' is not a float"):
-        parse_spec("hies:alpha=x")
-    crit, params = parse_spec("hies:alpha=0.25,entropy_sign=1")
-    assert crit.name == "hies" and params == {"alpha": 0.25, "entropy_sign": 1}
+        parse_spec("hies_recon:alpha=x")
+    crit, params = parse_spec("hies_recon:alpha=0.25,entropy_sign=1")
+    assert crit.name == "hies_recon" and params == {"alpha": 0.25, "entropy_sign": 1}
 
 
 @pytest.mark.parametrize("bad", [[], [0.1, 1.0], [-0.1], [0.2, 0.1], [0.1, 0.1], ["a"], [float("nan")], 1.5])

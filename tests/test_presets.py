@@ -22,7 +22,8 @@ def _run_all_parameters() -> set[str]:
 
 
 def test_the_presets_exist():
-    assert {p.stem for p in PRESETS} == {"michel2019", "ma2021", "medium", "hies_grid", "stability", "decoder", "vit"}
+    assert {p.stem for p in PRESETS} == {"michel2019", "ma2021", "medium", "hies_grid", "hies2025", "hies2025_gpu", "stability",
+                                      "decoder", "vit"}
 
 
 def test_the_hies_grid_preset_lists_every_setting_once():
@@ -40,7 +41,7 @@ def test_preset_names_only_run_all_parameters_and_builds_valid_cells(path):
 
     p = yaml.safe_load(path.read_text())
     unknown = set(p) - _run_all_parameters()
-    paper_scale = path.stem in ("michel2019", "ma2021", "medium")
+    paper_scale = path.stem in ("michel2019", "ma2021", "medium", "hies2025_gpu")
     p = {**_run_all_defaults(), **p}
     assert not unknown, f"{path.name}: not run_all parameters: {unknown}"
     g = default_grid("cpu", p["profile"], **{k: p[k] for k in ("models", "tasks", "sparsities", "seeds", "n_dev",

@@ -119,7 +119,7 @@ def test_split_passes_equal_the_joint_pass():
     for k in (None, keep):
         joint = head_stats(m, task, enc, batch_size=3, keep=k, passes="joint")
         split = head_stats(m, task, enc, batch_size=3, keep=k, passes="split")
-        for name in ("his", "his_batch", "entropy"):
+        for name in ("his", "his_batch", "entropy", "entropy_norm"):
             a, c = getattr(joint, name), getattr(split, name)
             assert torch.allclose(a, c, rtol=1e-5, atol=1e-7), (name, (a - c).abs().max())
         assert joint.his.min() > 0 and joint.entropy.min() > 0

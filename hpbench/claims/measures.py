@@ -219,3 +219,82 @@ def transfer_gain(ev: Evidence, criterion: str = "his") -> list[Finding]:
     return [Finding(task, f"best case: {lang} at {100 * s:.0f} % pruned, Δ {d:+.3f} [{lo:+.3f}, {hi:+.3f}] (selected post hoc)",
                     verdict(lo, hi, 0.0), d, lo, hi, keys)
             for task, (d, lo, hi, lang, s, keys) in best.items()]
+
+
+def _level(r: Replicates, point: np.ndarray, c: int, ref: int, sparsity: float) -> int | None:
+    """The index of the swept sparsity within 0.05 of ``sparsity`` that both series ran, else None."""
+    both = [p for p in range(len(r.sparsities)) if point[c, p] == point[c, p] and point[ref, p] == point[ref, p]]
+    p = min(both, key=lambda i: abs(r.sparsities[i] - sparsity), default=None)
+    return p if p is not None and abs(r.sparsities[p] - sparsity) <= 0.05 else None
+
+
+def _tasks_of(reps: list[Replicates], tasks: list[str] | None) -> list[Replicates]:
+    return [r for r in _own_runs(reps) if tasks is None or r.keys["task"] in tasks]
+
+
+@MEASURES.register("relative_at")
+def relative_at(ev: Evidence, criterion: str, reference: str = "his", sparsities: list[float] = (0.5,),
+                tasks: list[str] | None = None) -> list[Finding]:
+    """The HIES paper's Table 1 arithmetic: metric_c / metric_ref - 1 at each claimed sparsity (the swept level
+    within 5 points of it, named), on ``tasks`` (all when None), with its paired 95 % interval (the same bootstrap
+    resamples of examples and seeds for both). Holds when the interval lies above 0."""
+    out = []
+    for r in _tasks_of(ev.reps, tasks):
+        pair = _pair(r, criterion, reference)
+        if isinstance(pair, Finding):
+            out.append(pair)
+            continue
+        (c, ref), crit, task = pair, r.criteria[pair[0]], r.keys["task"]
+        point, rep = r.curve()
+        for s in sparsities:
+            p = _level(r, point, c, ref, s)
+            if p is None or abs(point[ref, p]) < 1e-9:
+                why = f"{100 * s:.0f} % not swept" if p is None else f"{reference} scores 0 at {100 * s:.0f} %: no ratio"
+                out.append(Finding(task, why, "not comparable", keys=r.keys))
+                continue
+            with np.errstate(invalid="ignore", divide="ignore"):
+                rel, rel_reps = point[c, p] / point[ref, p] - 1, rep[c, p] / rep[ref, p] - 1
+            lo, hi = percentile_interval(rel_reps[np.isfinite(rel_reps)], LEVEL)
+            text = (f"{100 * r.sparsities[p]:.0f} % pruned: {r.metric} {crit} {point[c, p]:.3f} vs {reference} "
+                    f"{point[ref, p]:.3f}: {100 * rel:+.1f} % [{100 * lo:+.1f}, {100 * hi:+.1f}]")
+            out.append(Finding(task, text, verdict(lo, hi, 0.0), rel, lo, hi, r.keys))
+    return out
+
+
+def stability_percent(values: np.ndarray, unpruned: float) -> float:
+    """hpbench's reading of the HIES paper's undefined "stability (%) against the unpruned model" (Table 2):
+    100 * (1 - std over seeds of the pruned metric / |unpruned metric|): 100 % when every seed gives the same
+    pruned model quality, lower the more the seeds disagree relative to the unpruned score."""
+    v = values[np.isfinite(values)]
+    return float(100 * (1 - np.std(v, ddof=1) / abs(unpruned))) if len(v) > 1 and unpruned else float("nan")
+
+
+@MEASURES.register("stability_percent_ratio")
+def stability_percent_ratio(ev: Evidence, criterion: str, reference: str = "his", sparsity: float = 0.5,
+                            tasks: list[str] | None = None) -> list[Finding]:
+    """Stability (%) of ``criterion`` / stability (%) of ``reference`` at ``sparsity`` (:func:`stability_percent`,
+    the seeds of the run), interval from the two-stage bootstrap (seeds drawn with replacement, then examples);
+    holds when it lies above 1."""
+    out = []
+    for r in _tasks_of(ev.reps, tasks):
+        pair = _pair(r, criterion, reference)
+        if isinstance(pair, Finding):
+            out.append(pair)
+            continue
+        (c, ref), crit, task = pair, r.criteria[pair[0]], r.keys["task"]
+        point = r.curve()[0]
+        p = _level(r, point, c, ref, sparsity)
+        if p is None or len(r.seeds) < 2:
+            out.append(Finding(task, f"{100 * sparsity:.0f} % not swept" if p is None else "one seed: no spread",
+                               "not comparable", keys=r.keys))
+            continue
+        stab = [stability_percent(r.point[i, p], r.point[i, 0].mean()) for i in (c, ref)]
+        reps = np.array([[stability_percent(r.reps[i, p, d, b], r.reps[i, 0, d, b].mean()) for i in (c, ref)]
+                         for b, d in enumerate(r.draws)])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio, ratios = stab[0] / stab[1], reps[:, 0] / reps[:, 1]
+        lo, hi = percentile_interval(ratios[np.isfinite(ratios)], LEVEL)
+        text = (f"{100 * r.sparsities[p]:.0f} % pruned, {len(r.seeds)} seeds: stability {crit} {stab[0]:.1f} % vs "
+                f"{reference} {stab[1]:.1f} % = {ratio:.2f}x [{lo:.2f}, {hi:.2f}] (stability = 100 (1 - std/|unpruned|))")
+        out.append(Finding(task, text, verdict(lo, hi, 1.0), ratio, lo, hi, r.keys))
+    return out

@@ -155,6 +155,7 @@ class ScoringContext:
     precision: str = "fp32"  # autocast of the forward passes (hpbench.core.device)
     extras: dict[str, Any] = field(default_factory=dict)
     memo: dict[Hashable, Any] = field(default_factory=dict, repr=False)  # shared by every copy from under()
+    info: dict[str, Any] = field(default_factory=dict)  # scalars a criterion records (e.g. a chosen alpha) -> results
 
     def remember(self, key: Hashable, compute: Callable[[], T]) -> T:
         """``compute()`` once per key for this context and its copies; the memoised value after that."""
@@ -166,10 +167,14 @@ class ScoringContext:
         """A copy that scores with ``keep`` gating the model (sharing this context's memo)."""
         return dataclasses.replace(self, keep=None if keep is None else torch.as_tensor(keep).bool().clone())
 
-    def stats(self) -> HeadStats:
+    def stats(self, n: int | None = None) -> HeadStats:
+        """HIS and entropies on the scoring examples (the first ``n`` of them: a calibration subset; the scoring
+        subset is already a seeded random sample), memoised per mask and ``n``."""
         keep = None if self.keep is None or bool(torch.as_tensor(self.keep).all()) else torch.as_tensor(self.keep)
-        key = ("head_stats", None if keep is None else tuple(keep.flatten().tolist()))
-        return self.remember(key, lambda: head_stats(self.model, self.task, self.encoded, batch_size=self.batch_size,
+        n = None if n is None or n >= len(self.encoded) else int(n)
+        key = ("head_stats", None if keep is None else tuple(keep.flatten().tolist())) + (() if n is None else (n,))
+        data = self.encoded if n is None else self.encoded[:n]
+        return self.remember(key, lambda: head_stats(self.model, self.task, data, batch_size=self.batch_size,
                                                      keep=keep, pad_id=self.pad_id, precision=self.precision))
 
     def generator(self, salt: int = 0) -> torch.Generator:

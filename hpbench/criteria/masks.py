@@ -1,6 +1,7 @@
 """From scores to masks: normalisations, global ranking, and the keep mask at every sparsity."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -111,7 +112,7 @@ def masks_for_sparsities(crit: Criterion, params: dict, ctx: ScoringContext, spa
     L, H = ctx.shape
     total = L * H
     t0 = time.perf_counter()
-    ctx = ctx.under(None)
+    ctx = dataclasses.replace(ctx.under(None), info={})  # this criterion's own record of chosen settings
     scores = crit.fn(ctx, **params).detach().float().cpu()
     if tuple(scores.shape) != (L, H):
         raise ValueError(f"criterion {crit.name!r} returned scores of shape {tuple(scores.shape)}, expected {(L, H)}")
@@ -131,4 +132,5 @@ def masks_for_sparsities(crit: Criterion, params: dict, ctx: ScoringContext, spa
             raise RuntimeError(f"criterion {crit.name!r} returned a mask of shape {tuple(res.keep.shape)} pruning "
                                f"{int((~res.keep).sum())} heads at sparsity {s}; expected {(L, H)} pruning {n}")
         levels[s] = res
-    return CriterionMasks(scores, levels, {"score_seconds": time.perf_counter() - t0, **merge_info(list(levels.values()))})
+    return CriterionMasks(scores, levels, {"score_seconds": time.perf_counter() - t0, **dict(ctx.info),
+                                           **merge_info(list(levels.values()))})

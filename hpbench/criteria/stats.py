@@ -30,6 +30,9 @@ class HeadStats:
     his_batch: mean over batches of |dL(batch)/d xi_h| (the bertology estimator with batch > 1).
     entropy: mean over examples of the mean over non-padding queries i of
         H_hi = -sum_j p_hij log p_hij (non-padding keys j; nats).
+    entropy_norm: mean over examples of the length-normalised attention entropy of the HIES paper (Choi et al.
+        2026, v2), AE_h(x) = 1 / (n log n) sum_t H_ht over the n non-padding tokens, in [0, 1] whatever the
+        length (0 for a one-token example, whose only attention is to itself).
     """
 
     his: torch.Tensor
@@ -38,6 +41,7 @@ class HeadStats:
     n_examples: int
     n_tokens: int
     seconds: float
+    entropy_norm: torch.Tensor | None = None
 
 
 @contextmanager
@@ -77,6 +81,13 @@ def attention_entropy(probs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (ent * m).sum(-1) / m.sum(-1).clamp(min=1)
 
 
+def normalised_entropy(ent: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """[B, H] per-example mean entropies (:func:`attention_entropy`) divided by log n, n the example's
+    non-padding tokens (``mask`` [B, T]): the HIES paper's AE, in [0, 1]; 0 where n = 1."""
+    log_n = mask.sum(-1, keepdim=True).to(ent.dtype).log()
+    return torch.where(log_n > 0, ent / log_n.clamp(min=1e-12), torch.zeros_like(ent))
+
+
 def query_mask(batch: dict, n_positions: int) -> torch.Tensor:
     """[B, T]: 1 for real tokens (the attention mask); all ones for inputs without one (image patches)."""
     if "attention_mask" in batch:
@@ -101,6 +112,7 @@ class _Sums:
     his: torch.Tensor
     his_b: torch.Tensor
     ent: torch.Tensor
+    ent_norm: torch.Tensor
 
 
 def _one_pass(model, task: Task, bl: list[dict], base: torch.Tensor, sums: _Sums, *, gradients: bool, entropy: bool,
@@ -124,7 +136,9 @@ def _one_pass(model, task: Task, bl: list[dict], base: torch.Tensor, sums: _Sums
             if entropy:
                 m = query_mask(b, out.attentions[0].shape[-2]).to(device)
                 for layer, probs in enumerate(out.attentions):
-                    sums.ent[layer] += attention_entropy(probs.detach(), m).sum(0).to(acc)
+                    e = attention_entropy(probs.detach(), m)
+                    sums.ent[layer] += e.sum(0).to(acc)
+                    sums.ent_norm[layer] += normalised_entropy(e, m).sum(0).to(acc)
 
 
 def head_stats(model, task: Task, encoded: Sequence[dict], *, batch_size: int = 32, keep: torch.Tensor | None = None,
@@ -142,7 +156,7 @@ def head_stats(model, task: Task, encoded: Sequence[dict], *, batch_size: int = 
     L, H = head_shape(model)
     device = model_device(model)
     acc_dtype = torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
-    sums = _Sums(*(torch.zeros(L, H, dtype=acc_dtype, device=device) for _ in range(3)))
+    sums = _Sums(*(torch.zeros(L, H, dtype=acc_dtype, device=device) for _ in range(4)))
     base = (torch.ones(L, H) if keep is None else torch.as_tensor(keep).float()).to(device)
     t0 = time.perf_counter()
     was_training = model.training
@@ -162,4 +176,5 @@ def head_stats(model, task: Task, encoded: Sequence[dict], *, batch_size: int = 
         raise ValueError("no scoring examples")
     n_tok = sum(int(query_mask(b, 0).sum()) for b in bl)  # (0 for inputs without an attention mask)
     return HeadStats(his=(sums.his / n).float().cpu(), his_batch=(sums.his_b / max(1, len(bl))).float().cpu(),
-                     entropy=(sums.ent / n).float().cpu(), n_examples=n, n_tokens=n_tok, seconds=time.perf_counter() - t0)
+                     entropy=(sums.ent / n).float().cpu(), n_examples=n, n_tokens=n_tok, seconds=time.perf_counter() - t0,
+                     entropy_norm=(sums.ent_norm / n).float().cpu())

@@ -116,6 +116,13 @@ class AttentionAdapter:
         """Keep only the heads at ``keep_positions`` (current numbering) of the site's attention module."""
         raise NotImplementedError
 
+    def head_blocks(self, attn: nn.Module) -> list[tuple[torch.Tensor, int, torch.Tensor | None]]:
+        """The per-head weights as ``(W, axis, index)``: ``W`` in nn.Linear layout ``[out, in]`` whose ``axis`` holds
+        head-wide blocks (Q/K/V rows: axis 0; O columns: axis 1); ``index`` maps each query head to its block
+        (None: block i is head i; grouped K/V: the head's KV block). [] for a layer without heads."""
+        raise NotImplementedError(f"{type(self).__name__} gives no per-head weights (head_blocks); the 'l2' "
+                                  "criterion needs them")
+
     def state(self, owner: nn.Module, attr: str) -> dict:
         """What :meth:`restore` needs to undo :meth:`prune` (module references, not copies)."""
         raise NotImplementedError
@@ -178,6 +185,11 @@ class BertFamily(AttentionAdapter):
     def out_proj(self, attn):
         return attn.output.dense
 
+    def head_blocks(self, attn):
+        if isinstance(attn.self, NoHeads):
+            return []
+        return [(getattr(attn.self, p).weight, 0, None) for p in (self.q, self.k, self.v)] + [(attn.output.dense.weight, 1, None)]
+
     def prune(self, owner, attr, keep_positions):
         sa, d = owner.self, owner.self.attention_head_size
         dtype = owner.output.dense.weight.dtype
@@ -234,6 +246,13 @@ class Projections(AttentionAdapter):
 
     def out_proj(self, attn):
         return None if isinstance(attn, EmptyAttention) else getattr(attn, self.o)
+
+    def head_blocks(self, attn):
+        if isinstance(attn, EmptyAttention):
+            return []
+        kv = self.kv_index(attn) if hasattr(self, "kv_index") else None  # grouped K/V (GroupedProjections)
+        return [(getattr(attn, self.q).weight, 0, None), (getattr(attn, self.k).weight, 0, kv),
+                (getattr(attn, self.v).weight, 0, kv), (getattr(attn, self.o).weight, 1, None)]
 
     def prune(self, owner, attr, keep_positions):
         attn = getattr(owner, attr)
@@ -292,6 +311,13 @@ class FusedQKV(AttentionAdapter):
 
     def out_proj(self, attn):
         return None if isinstance(attn, EmptyAttention) else attn.c_proj
+
+    def head_blocks(self, attn):
+        if isinstance(attn, EmptyAttention):
+            return []
+        w = attn.c_attn.weight.T  # Conv1D [in, 3 * width] -> [3 * width, in]: Q, K, V row blocks
+        q, k, v = w.split(attn.split_size, 0)
+        return [(q, 0, None), (k, 0, None), (v, 0, None), (attn.c_proj.weight.T, 1, None)]
 
     def prune(self, owner, attr, keep_positions):
         attn = getattr(owner, attr)

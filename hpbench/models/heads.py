@@ -39,6 +39,26 @@ def head_shape(model: nn.Module) -> tuple[int, int]:
     return s.layers, s.heads
 
 
+def head_weight_norms(model: nn.Module) -> torch.Tensor:
+    """[L, H]: the L2 norm of each head's weights, its Q/K/V rows and O columns together (a KV head shared by a
+    group counts for each of its query heads), via the adapter's :meth:`head_blocks`. Pruned heads: 0."""
+    ad = adapter_for(model)
+    keep = keep_mask_from_pruned(model)
+    out = torch.zeros(keep.shape)
+    for layer, (owner, attr) in enumerate(ad.sites(model)):
+        attn = ad.module(owner, attr)
+        if ad.n_heads(attn) == 0:
+            continue
+        d = ad.head_dim(attn)
+        sq = torch.zeros(ad.n_heads(attn), dtype=torch.float64)
+        for w, axis, index in ad.head_blocks(attn):
+            w = w.detach().double().cpu()
+            blocks = (w if axis == 0 else w.T).reshape(-1, d, w.shape[1 - axis]).pow(2).sum((1, 2))  # [blocks]
+            sq += blocks if index is None else blocks[index]
+        out[layer, keep[layer]] = sq.sqrt().float()
+    return out
+
+
 def heads_per_layer(model: nn.Module) -> list[int]:
     """Current number of heads in each layer (smaller than the config's after physical pruning)."""
     ad = adapter_for(model)
@@ -222,6 +242,6 @@ def keep_mask_from_pruned(model: nn.Module) -> torch.Tensor:
 
 
 __all__: Sequence[str] = [
-    "attention_blocks", "head_shape", "heads_per_layer", "HeadGates", "gated", "prune_heads", "pruned",
+    "attention_blocks", "head_shape", "head_weight_norms", "heads_per_layer", "HeadGates", "gated", "prune_heads", "pruned",
     "save_pretrained", "from_pretrained", "keep_mask_from_pruned", "mask_to_key", "mask_from_key",
 ]

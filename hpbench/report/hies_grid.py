@@ -1,4 +1,5 @@
-"""HIES explored: alpha x entropy sign x normalisation, each setting's AUC and stability relative to HIS.
+"""HIES explored: alpha x entropy sign x normalisation of ``hies_recon`` (hpbench's abstract-only reconstruction of
+HIES; the paper's own definition is ``hies``), each setting's AUC and stability relative to HIS.
 
 ``make report PRESET=hies_grid`` adds the 20 settings (:func:`grid_specs`) to the default GLUE cells;
 the comparison report then shows two heat maps per task (AUC difference to HIS with its paired
@@ -21,23 +22,23 @@ NORMS = ("global", "layer")
 
 
 def grid_specs(alphas=ALPHAS, signs=SIGNS, norms=NORMS) -> list[str]:
-    """Criterion specs of every HIES setting, e.g. ``"hies:alpha=0.25,entropy_sign=-1,norm=layer"``."""
-    return [f"hies:alpha={a},entropy_sign={s},norm={n}" for a, s, n in itertools.product(alphas, signs, norms)]
+    """Criterion specs of every setting, e.g. ``"hies_recon:alpha=0.25,entropy_sign=-1,norm=layer"``."""
+    return [f"hies_recon:alpha={a},entropy_sign={s},norm={n}" for a, s, n in itertools.product(alphas, signs, norms)]
 
 
 def hies_setting(spec: str) -> dict | None:
-    """(alpha, entropy_sign, norm) of a HIES spec with its defaults filled in; None for other criteria."""
+    """(alpha, entropy_sign, norm) of a ``hies_recon`` spec with its defaults filled in; None for other criteria."""
     from ..criteria.base import parse_spec
 
-    if not spec.split(":")[0] == "hies":
+    if not spec.split(":")[0] == "hies_recon":
         return None
     crit, params = parse_spec(spec)
     return {**crit.params, **params}
 
 
 def is_grid_variant(spec: str) -> bool:
-    """A parameterised HIES spec (shown in the grid's heat maps rather than among the main curves)."""
-    return spec.startswith("hies:")
+    """A parameterised ``hies_recon`` spec (shown in the grid's heat maps rather than among the main curves)."""
+    return spec.startswith("hies_recon:")
 
 
 def main_criteria(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -74,7 +75,7 @@ def grid_table(reps, results: pd.DataFrame, run: pd.DataFrame, reference: str = 
                 row.update({"stability vs HIS": ratio, "stability lo": lo, "stability hi": hi,
                             "seeds vary": b["seeds vary"].iloc[0]})
         rows.append(row)
-    # the same setting may appear as "hies" and as its explicit spec: keep one
+    # the same setting may appear as "hies_recon" and as its explicit spec: keep one
     return pd.DataFrame(rows).drop_duplicates(["model", "task", "alpha", "entropy_sign", "norm"])
 
 

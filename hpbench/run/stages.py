@@ -301,7 +301,8 @@ def _result_rows(prep: Prepared, sm: SeedModel, sc: Scored, evals: dict[float, E
                   "seed": sm.seed, "sparsity": s, "n_pruned": int((~keep).sum()), "heads_total": L * H,
                   f"encoder_gflops_{FLOPS_SEQ}": flops_for_mask(sm.model.config, keep, 1, FLOPS_SEQ) / 1e9,
                   "iterative": cfg.iterative, "score_seconds": sc.info.get("score_seconds"), "eval_seconds": ev.seconds,
-                  "within_bound": sc.within_bound.get(s), **{k: v for k, v in sc.info.items() if k != "score_seconds"}}
+                  "within_bound": sc.within_bound.get(s),
+                  **{k: sc.info[k] for k in sorted(sc.info) if k != "score_seconds"}}  # (sorted: as a resumed record)
         rows += [{**common, "language": lang, "metric": metric, "value": value, "main": metric == prep.task.main_metric}
                  for lang, mets in ev.metrics.items() for metric, value in mets.items()]
     return rows
