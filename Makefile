@@ -6,7 +6,7 @@ TORCH ?= torch==2.13.0
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup report report-search report-multilingual test benchmarks clean-results
+.PHONY: setup report report-search report-multilingual test benchmarks clean-results lab
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ report-multilingual: setup
 
 test: setup
 	$(PY) -m pytest -q tests
+
+# JupyterLab in the same .venv (an optional extra, not needed by `make report`), then open the notebooks
+lab: setup
+	$(PY) -m pip install -q -e ".[lab]"
+	$(VENV)/bin/jupyter lab notebooks/
 
 benchmarks: setup
 	$(PY) benchmarks/scoring_speed.py

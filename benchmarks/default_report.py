@@ -5,7 +5,11 @@ criterion the AUC [95 %], the paired AUC difference to HIS with its permutation 
 the baseline, tasks on which each criterion's difference from HIS is resolved (p < 0.05), tasks with a
 non-zero certified prunable share.
 
-    python benchmarks/default_report.py [--results results] [--model minilm] [--csv out.csv]
+    python benchmarks/default_report.py [--results results] [--model minilm] [--csv out.csv] [--levels]
+
+``--levels`` adds what fewer sparsity levels cost: per run, the width of HIS's AUC interval and of the paired
+AUC difference to HIS, recomputed on evenly spaced subsets of the levels the run swept (always 0 % and the
+largest), from the same bootstrap replicates.
 """
 from __future__ import annotations
 
@@ -31,11 +35,34 @@ def unpruned_rows(reps) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def levels_rows(reps) -> pd.DataFrame:
+    """Interval widths of AUC(HIS) and of the AUC difference (other criterion - HIS) on subsets of the levels."""
+    rows = []
+    for r in reps:
+        if "his" not in r.criteria:
+            continue
+        h = r.criteria.index("his")
+        levels = r.ran("his")
+        for k in range(2, len(levels) + 1):
+            sub = sorted({levels[round(i * (len(levels) - 1) / (k - 1))] for i in range(k)})
+            point, rep = r.auc(sub)
+            lo, hi = percentile_interval(rep[h])
+            row = {"task": r.keys["task"], "levels": len(sub), "sparsities": " ".join(f"{s:g}" for s in sub),
+                   "AUC(his) width": hi - lo}
+            for c, crit in enumerate(r.criteria):
+                if c != h:
+                    dlo, dhi = percentile_interval(rep[c] - rep[h])
+                    row[f"Δ {crit} width"] = dhi - dlo
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--results", default="results")
     ap.add_argument("--model", default=None, help="only runs of this model (default: every run)")
     ap.add_argument("--csv", default=None, help="also write the per-criterion table here")
+    ap.add_argument("--levels", action="store_true", help="interval widths on subsets of the sparsity levels")
     a = ap.parse_args()
     tables = load_tables(a.results)
     if a.model is not None:
@@ -66,6 +93,9 @@ def main() -> None:
     print(f"tasks with a non-zero certified prunable share: {nz['run_id'].nunique()}/{n_tasks}")
     for _, r in best.iterrows():
         print(f"  {r['task']}: {int(r['prunable %'])} % by {r['criterion']}")
+    if a.levels:
+        print("\nInterval widths (95 %) on evenly spaced subsets of the swept levels")
+        print(levels_rows(reps).round(4).to_string(index=False))
     if a.csv:
         crit.to_csv(a.csv, index=False)
 

@@ -173,3 +173,21 @@ def test_whole_tiny_sweep_on_gpu(tiny_model_dir, tmp_path, monkeypatch):
     assert sorted(set(t["results"]["n_pruned"])) == [0, 2, 4]
     b = run_benchmark(device="cuda", precision="bf16", results_dir=str(tmp_path / "bf16"), **kw)
     assert b["run"]["precision"].iloc[0] == "bf16"
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_split_scoring_passes_equal_the_joint_pass():
+    """On CUDA the scorer defaults to split passes (sdpa gradient pass + eager no-grad entropy pass): the same HIS and
+    entropy as the joint eager pass, in fp32 exactly (to rounding) and in bf16 within bf16 tolerance."""
+    from hpbench.criteria.stats import head_stats, scoring_passes
+    from hpbench.tasks import get_task
+
+    assert scoring_passes(torch.device("cuda")) == "split"
+    m = tiny_model("bert", attn="sdpa", num_hidden_layers=4, num_attention_heads=8, hidden_size=64, seed=1).cuda()
+    enc, task = _enc(24), get_task("sst2")
+    for prec, tol in (("fp32", 1e-4), ("bf16", 3e-2)):
+        a = head_stats(m, task, enc, batch_size=8, precision=prec, passes="joint")
+        b = head_stats(m, task, enc, batch_size=8, precision=prec)
+        for name in ("his", "entropy", "entropy_norm"):
+            torch.testing.assert_close(getattr(b, name), getattr(a, name), rtol=tol, atol=tol)

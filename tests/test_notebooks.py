@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import papermill as pm
+import pytest
 
 from conftest import needs_shared
 
@@ -16,8 +17,9 @@ def test_run_all_renders_reports(tiny_model_dir, tmp_path, monkeypatch):
     pm.execute_notebook(
         str(ROOT / "notebooks" / "run_all.ipynb"), str(tmp_path / "run_all.out.ipynb"), cwd=str(ROOT),
         progress_bar=False,
-        parameters=dict(models=[tiny_model_dir], tasks=["sst2", "stsb", "xnli"], criteria=["his", "hies", "random"],
-                        sparsities=[0.0, 0.5], seeds=[0, 1], n_dev=16, n_score=8,
+        # criteria and seeds as papermill's -p passes them (strings): read as JSON/YAML
+        parameters=dict(models=[tiny_model_dir], tasks=["sst2", "stsb", "xnli"], criteria='["his", "hies", "random"]',
+                        sparsities=[0.0, 0.5], seeds="[0, 1]", n_dev=16, n_score=8,
                         overrides={"sst2": {"n_train": 32, "epochs": 1.0, "max_len": 32},
                                    "stsb": {"n_train": 32, "epochs": 1.0, "max_len": 32},
                                    "xnli": {"n_train": 32, "epochs": 1.0, "max_len": 32, "eval_languages": ["en", "de", "fr"]}},
@@ -30,8 +32,20 @@ def test_run_all_renders_reports(tiny_model_dir, tmp_path, monkeypatch):
     assert "Metric vs % of heads pruned" in comp and "Stability" in comp and "within 1 point" in comp
     assert "def " not in comp and "import hpbench" not in comp  # code hidden
     # intervals, significance marks, the claims table with a verdict for every claim, the stability view
-    assert "95 % interval" in comp and "michel2019" in comp and "hies-stability-openreview" in comp
+    assert "95 % interval" in comp and "michel2019" in comp and "hies-quality-cola50" in comp
     assert "not comparable" in comp and "std, scoring subsets" in comp and "prunable %" in comp
+    # findings first, a table of contents naming every section, no NaN cells, the leaderboard linked
+    import re
+
+    h1 = comp.index("<h1")
+    first_h2 = re.search(r"<h2[^>]*>(.*?)</h2>", comp[h1:], re.S).group(1)
+    assert first_h2.startswith("Findings")
+    toc = comp[comp.index('<nav class="toc"'):comp.index("</nav>")]
+    for sid in re.findall(r'<h2 id="([^"]+)"', comp):
+        assert sid in ("contents",) or f'href="#{sid}"' in toc, sid
+    assert not re.search(r"<td>\s*(NaN|nan|None)\s*</td>", comp)
+    assert "leaderboard.html" in index and (rep / "leaderboard.html").is_file()
+    assert (res / "leaderboard.csv").is_file() and (res / "leaderboard.parquet").is_file()
     (run_page,) = (rep / "runs").glob(f"{Path(tiny_model_dir).name}-sst2-en-*.html")
     run_html = run_page.read_text()
     assert "data:image/png;base64" in run_html and "hies" in run_html
@@ -54,3 +68,19 @@ def test_run_header_lists_metrics_only_and_survives_missing_values():
     text = run_header(cfg, {"run": run})
     assert "accuracy = 0.8562" in text and "(whole dev split: accuracy = n/a)" in text
     assert "seconds =" not in text and "full_dev" not in text
+
+
+def test_list_parameters_given_as_strings_are_parsed_or_rejected_naming_the_y_form():
+    from hpbench.run import RunConfig
+    from hpbench.run.params import grid_parameters
+
+    p = grid_parameters(seeds="[0, 1]", criteria='["his","random"]', overrides="{sst2: {n_train: 10}}", n_dev=None)
+    assert p == {"seeds": [0, 1], "criteria": ["his", "random"], "overrides": {"sst2": {"n_train": 10}}, "n_dev": None}
+    with pytest.raises(ValueError, match=r"parameter criteria='his' must be a list; with papermill use -y, e\.g\. -y 'criteria: \[\.\.\.\]'"):
+        grid_parameters(criteria="his")
+    with pytest.raises(ValueError, match=r"parameter run_params='\[1\]' must be a mapping"):
+        grid_parameters(run_params="[1]")
+    cfg = RunConfig.from_params({"seeds": "[3, 4]", "sparsities": "[0, 0.5]", "criteria": "[his]"})
+    assert cfg.seeds == [3, 4] and cfg.sparsities == [0, 0.5] and cfg.criteria == ["his"]
+    with pytest.raises(ValueError, match=r"parameter seeds='0' must be a list"):
+        RunConfig.from_params({"seeds": "0"})

@@ -94,6 +94,10 @@ def claims_table(tables: dict[str, pd.DataFrame], reps=None, claims: list[Claim]
     for c in claims or load_claims():
         findings = MEASURES.get(c.measure)(ev, **c.params) if reps else [
             Finding("(any)", "no per-example predictions stored: rerun with this hpbench", "not comparable")]
+        if not findings:  # e.g. the claim is about a task these results do not hold: say so, never drop the claim
+            tasks = c.params.get("tasks")
+            findings = [Finding(", ".join(tasks) if tasks else "(any)", "no run in these results that this claim is about"
+                                + (f" (task: {', '.join(tasks)})" if tasks else ""), "not comparable")]
         for f in findings:
             rows.append({"claim": c.id, "paper": c.paper, "paper's claim": c.claim, "paper's number": c.paper_value,
                          "task": f.task, "run": f.keys.get("run_id", ""), "hpbench measurement [95 % interval]": f.measurement, "verdict": f.verdict,

@@ -117,15 +117,15 @@ def head_maps(scores: pd.DataFrame, *, title: str = ""):
     return fig
 
 
-def auc(results: pd.DataFrame, reps=None, *, reference: str = "his") -> pd.DataFrame:
+def auc(results: pd.DataFrame, reps=None, *, reference: str = "his", table: pd.DataFrame | None = None) -> pd.DataFrame:
     """Area under main metric vs fraction pruned (trapezoid over the swept range, divided by its width).
     With replicates: its 95 % interval and the paired difference to ``reference`` (interval, permutation p,
-    significant); else mean and std across seeds."""
+    significant; ``table``: that auc_table when already computed); else mean and std across seeds."""
     if reps:
         from .intervals import auc_table
 
-        t = auc_table(reps, reference=reference)
-        return t.set_index(_interval_index(t)).round(4)
+        t = auc_table(reps, reference=reference) if table is None else table
+        return _reference_cells(t.set_index(_interval_index(t)).round(4), reference)
     df = main_results(results).groupby(RUN_KEYS + ["criterion", "seed", "sparsity"])["value"].mean().reset_index()
 
     def area(g: pd.DataFrame) -> float:
@@ -138,6 +138,19 @@ def auc(results: pd.DataFrame, reps=None, *, reference: str = "his") -> pd.DataF
         columns={"mean": "AUC mean", "std": "AUC std"})
 
 
+def _reference_cells(t: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """The comparison columns of the reference's own rows say "reference" (first) and stay blank, never NaN."""
+    cols = [c for c in (f"Δ vs {reference}", "Δ lo", "Δ hi", "p", "significant", f"vs {reference}") if c in t]
+    if not cols or "criterion" not in t.index.names:
+        return t
+    t = t.copy()
+    t[cols] = t[cols].astype(object)
+    ref = t.index.get_level_values("criterion") == reference
+    t.loc[ref, cols] = ""
+    t.loc[ref, cols[0]] = "reference"
+    return t
+
+
 def prunable_within(results: pd.DataFrame, tol: float | None = None, reps=None) -> pd.DataFrame:
     """Largest % of heads pruned within ``tol`` (one point of the metric by default, on its worse side) of the
     unpruned model. With replicates: the worse end of the paired 95 % interval of (metric - unpruned) must stay
@@ -148,6 +161,10 @@ def prunable_within(results: pd.DataFrame, tol: float | None = None, reps=None) 
         from .intervals import prunable_table
 
         t = prunable_table(reps, tol=tol)
+        if "reason" in t and len(t):  # a reason said once per run, not repeated in every criterion's row
+            run = t[[k for k in ("run_id", "model", "task", "language") if k in t]].astype(str).agg("/".join, axis=1)
+            t["reason"] = t["reason"].where(~t.assign(_r=run).duplicated(["_r", "reason"]), "(as above)")
+            t["reason"] = t["reason"].replace("ok", "")
         return t.set_index(_interval_index(t)).round(4)
     df = main_results(results)
     mean = df.groupby(RUN_KEYS + ["metric", "criterion", "sparsity"])["value"].mean().reset_index()
@@ -223,8 +240,13 @@ def cost(results: pd.DataFrame) -> pd.DataFrame:
     ``eval_seconds`` is the dev evaluation of one sparsity (for SMP it includes fine-tuning the pruned model)."""
     df = main_results(results)
     cols = [c for c in COST_COLUMNS if c in df]
-    t = df.groupby(RUN_KEYS + ["criterion", "sparsity"])[cols].mean().round(2)
-    return t.dropna(axis=1, how="all")
+    t = df.groupby(RUN_KEYS + ["criterion", "sparsity"])[cols].mean().round(2).dropna(axis=1, how="all")
+    if t.empty:
+        return t
+    # one row per (run, criterion, cost), a column per sparsity: a wide table instead of a long one
+    wide = t.stack().rename_axis(RUN_KEYS + ["criterion", "sparsity", "cost"]).unstack("sparsity")
+    wide.columns = [f"{int(round(100 * c))}%" for c in wide.columns]
+    return wide
 
 
 # ------------------------------------------------------------------ cross-lingual views

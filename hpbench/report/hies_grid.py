@@ -41,6 +41,12 @@ def is_grid_variant(spec: str) -> bool:
     return spec.startswith("hies_recon:")
 
 
+def has_variants(tables: dict[str, pd.DataFrame]) -> bool:
+    """Whether ``tables`` hold any of the grid's parameterised ``hies_recon`` rows."""
+    res = tables.get("results")
+    return res is not None and len(res) > 0 and bool(res["criterion"].map(is_grid_variant).any())
+
+
 def main_criteria(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """``tables`` without the grid's parameterised HIES rows (what the main curves and tables show)."""
     return {k: (df[~df["criterion"].map(is_grid_variant)] if "criterion" in df and len(df) else df) for k, df in tables.items()}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -22,7 +23,39 @@ def to_html(nb_path: Path, html_path: Path) -> None:
             cell["outputs"] = [o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nb)
-    atomic_write_bytes(html_path, body.encode())
+    atomic_write_bytes(html_path, readable(body).encode())
+
+
+COLLAPSE_ROWS = 12  # output tables longer than this are collapsed (<details>): they are for reference
+_H2 = re.compile(r'<h2 id="([^"]+)">(.*?)(?:<a class="anchor-link"[^>]*>.*?</a>)?</h2>', re.S)
+_TABLE = re.compile(r'<table[^>]*class="dataframe[^"]*"[^>]*>.*?</table>', re.S)
+_EMPTY = re.compile(r"<td>\s*(?:NaN|nan|None|<NA>)\s*</td>")
+
+
+def _toc(body: str) -> str:
+    """A table of contents of the h2 sections (nbconvert gives each an id), placed before the second section (after
+    the findings, which come first)."""
+    heads = _H2.findall(body)
+    if len(heads) < 3:
+        return body
+    items = "".join(f'<li><a href="#{i}">{re.sub("<[^>]+>", "", t).strip()}</a></li>' for i, t in heads)
+    nav = f'<nav class="toc" id="contents"><h2 style="font-size:1.1em">Contents</h2><ol>{items}</ol></nav>'
+    second = [m for m in _H2.finditer(body)][1].start()
+    return body[:second] + nav + body[second:]
+
+
+def _collapse(table: str) -> str:
+    n = table.count("<tr") - table.count("<thead") - 1
+    if n <= COLLAPSE_ROWS:
+        return table
+    return f"<details><summary>Show the table ({n} rows)</summary>{table}</details>"
+
+
+def readable(body: str) -> str:
+    """Post-process an exported report: a table of contents with anchors, long tables collapsed, and no "NaN" cells
+    (a value without meaning is left blank)."""
+    body = _TABLE.sub(lambda m: _collapse(_EMPTY.sub("<td></td>", m.group(0))), body)
+    return _toc(body)
 
 
 def write_index(reports_dir: str, status: pd.DataFrame, *, extra_links: Sequence[tuple[str, str]] = (),
@@ -43,7 +76,8 @@ def write_index(reports_dir: str, status: pd.DataFrame, *, extra_links: Sequence
 <style>body{{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto}}td,th{{padding:4px 10px;border-bottom:1px solid #ddd}}
 .ok{{color:#176}}.failed{{color:#b00;font-weight:bold}}</style></head><body>
 <h1>hpbench reports</h1><p>{html.escape(note)}</p>
-<ul><li><a href="comparison.html">Comparison across runs</a> (curves, head maps, stability, AUC, prunable heads, overlap, cost)</li>
+<ul><li><a href="comparison.html">Comparison across runs</a> (findings first; curves, head maps, stability, AUC, prunable heads, claims, overlap, cost)</li>
+{'<li><a href="leaderboard.html">Leaderboard</a> (criteria x runs: AUC difference to HIS with significance, sortable)</li>' if (root / "leaderboard.html").is_file() else ''}
 {'<li><a href="crosslingual.html">Cross-lingual report</a> (language x criterion, zero-shot transfer, head overlap across languages)</li>' if (root / "crosslingual.html").is_file() else ''}{links}</ul>
 <h2>Runs ({len(status)} cells, {n_fail} failed)</h2>
 <table><tr><th>run</th><th>criteria</th><th>status</th><th>seconds</th><th>error</th></tr>{''.join(rows)}</table>

@@ -282,8 +282,11 @@ def prunable_table(reps: list[Replicates], *, tol: float | None = None, level: f
                     if worst < -t:
                         break
                     best = r.sparsities[p]
+                first = ps[1] if len(ps) > 1 else p0
+                lost = d.sign * (point[c, first] - point[c, p0]) < -t  # the point estimate itself is > 1 point worse
                 row.update({"prunable %": int(round(100 * best)), "reason": "ok" if best > 0 else
-                            "already the first step's interval reaches beyond 1 point worse (more dev examples needed)"})
+                            ("the first pruning step already costs more than 1 point" if lost else
+                             "the first step's interval reaches beyond 1 point worse (more dev examples needed)")})
             rows.append(row)
     return pd.DataFrame(rows)
 

@@ -8,6 +8,7 @@ import pandas as pd
 from ..models.tiny import is_tiny
 from ..tasks.lookup import get_task
 from ..tasks.metrics import direction
+from .intervals import NO_SKILL
 
 
 def _hies_note() -> str:
@@ -88,7 +89,7 @@ def comparison_header(t: dict[str, pd.DataFrame]) -> str:
     if t["run"].empty:
         return "No finished runs found."
     r = t["run"]
-    lines = ["| model | task | language | main metric | unpruned, dev subset | unpruned, whole dev | majority-class baseline | dev examples | train examples | epochs | computed on |",
+    lines = ["| model | task | language | main metric | unpruned, dev used | unpruned, whole dev | majority-class baseline | dev examples | train examples | epochs | computed on |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     warn = []
     for (m, task, lang), g in r.groupby(["model", "task", "language"]):
@@ -97,8 +98,12 @@ def comparison_header(t: dict[str, pd.DataFrame]) -> str:
         dense = g[f"dense_{mm}"].mean()
         full = g[f"dense_full_dev_{mm}"].dropna().mean() if f"dense_full_dev_{mm}" in g else float("nan")
         base = g[f"majority_{mm}"].mean() if f"majority_{mm}" in g else float("nan")
-        lines.append(f"| {m} | {task} | {lang} | {mm} ({'↑' if d.higher_is_better else '↓'}) | {dense:.4f} | {full:.4f} | {base:.4f} | {int(g['n_dev'].iloc[0])} | "
-                     f"{g['n_train'].iloc[0]} | {g['epochs'].iloc[0]} | {_computed_on(g)} |")
+        base_txt = f"{base:.4f}" if base == base else (f"{NO_SKILL[mm]:.4f} (no skill)" if mm in NO_SKILL else "none")
+        full_txt = f"{full:.4f}" if full == full else "the same (whole dev used)"
+        n_train = g["n_train"].iloc[0]
+        lines.append(f"| {m} | {task} | {lang} | {mm} ({'↑' if d.higher_is_better else '↓'}) | {dense:.4f} | {full_txt} | {base_txt} | "
+                     f"{int(g['n_dev'].iloc[0])} | {'all' if pd.isna(n_train) else int(n_train)} | "
+                     f"{g['epochs'].iloc[0]} | {_computed_on(g)} |")
         if base == base and d.sign * (dense - base) <= d.point:
             warn.append(f"{m}/{task}/{lang}")
     note = "".join("\n\n" + tiny_warning(m) for m in sorted({m for m in r["model"] if is_tiny(m)}))

@@ -16,9 +16,11 @@ from ..models.registry import resolve_model
 from ..tasks.datadir import data_dir
 from ..tasks.lookup import get_task, task_label
 from .finetune import FinetuneConfig
+from .params import structured
 from .plugins import load_plugins
 
 DEFAULT_SPARSITIES = [round(0.1 * i, 1) for i in range(10)]
+LIST_FIELDS = ("criteria", "sparsities", "seeds", "plugins", "eval_languages")  # papermill -p passes them as strings
 
 
 @dataclass
@@ -95,7 +97,7 @@ class RunConfig:
     def from_params(cls, params: Mapping[str, Any] | None = None, base: "RunConfig | None" = None) -> "RunConfig":
         """A RunConfig from ``base`` (or the defaults) with ``params`` overriding fields; an unknown name is an
         error that lists the allowed ones (so a misspelt papermill parameter is never silently ignored)."""
-        params = dict(params or {})
+        params = {k: structured(k, v, (list,)) if k in LIST_FIELDS else v for k, v in dict(params or {}).items()}
         unknown = sorted(set(params) - set(cls.__dataclass_fields__))
         if unknown:
             raise TypeError(f"unknown run parameter(s) {', '.join(map(repr, unknown))}; allowed: "

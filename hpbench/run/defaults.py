@@ -47,7 +47,7 @@ PROFILES: dict[str, GridDefaults] = {
         name="cpu", models=["minilm"], tasks=["sst2", "mrpc", "stsb", "cola"],
         sparsities=[0.0, 0.1, 0.3, 0.5, 0.7], seeds=[0, 1], n_dev=None, n_score=128,
         overrides={
-            "sst2": {"n_train": 14000, "epochs": 1.0, "max_len": 64},
+            "sst2": {"n_train": 10000, "epochs": 1.0, "max_len": 64},
             "mrpc": {"n_train": None, "epochs": 2.0, "max_len": 128},
             "stsb": {"n_train": None, "epochs": 1.0, "max_len": 128},
             "cola": {"n_train": None, "epochs": 2.0, "max_len": 64},

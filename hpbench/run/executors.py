@@ -129,21 +129,23 @@ def _run_cells_side_by_side(cells: Sequence[dict], results_dir: str, reports_dir
 def _expected_cost(p: dict) -> float:
     """Rough relative cost of a cell in token passes, to start long cells first: a training example
     counts ~3 forward passes plus a per-step overhead worth ~16 tokens; lengths are estimated from
-    200 local training examples (4 characters per token), else ``max_len``."""
+    200 local training examples (4 characters per token), else ``max_len``; ``n_train``/``n_dev`` of None
+    (whole splits) count the local splits' sizes, else 10,000 / 500."""
     evals = len(p.get("criteria", [1])) * len(p.get("sparsities", [1])) * len(p.get("seeds", [1]))
     max_len = p.get("max_len", 128)
-    length = float(max_len)
+    length, n_train, n_dev = float(max_len), p.get("n_train") or 10_000, p.get("n_dev") or 500
     try:
         if data_dir(p.get("data_root")) is not None:  # never the hub just for a schedule
-            ex = get_task(p["task"]).load("train", language=p.get("language", "en"), n=200, data_root=p.get("data_root"))
+            task, lang, root = get_task(p["task"]), p.get("language", "en"), p.get("data_root")
+            ex = task.load("train", language=lang, n=200, data_root=root)
             chars = [len(" ".join(e.text) if isinstance(e.text, list) else e.text) + len(e.text_pair or "") for e in ex]
             length = min(max_len, sum(chars) / len(chars) / 4 + 3)
+            n_train = p.get("n_train") or len(task.load("train", language=lang, data_root=root))
+            n_dev = p.get("n_dev") or len(task.load("dev", language=lang, data_root=root))
     except Exception:  # noqa: BLE001 - bad parameters fail in the cell itself, with a clear error
         pass
-    train = 3 * (p.get("n_train") or 10_000) * float(p.get("epochs", 1)) * (length + 16)
-    return train + evals * (p.get("n_dev") or 500) * length * len(p.get("eval_languages") or [1])
-
-
+    train = 3 * n_train * float(p.get("epochs", 1)) * (length + 16)
+    return train + evals * n_dev * length * len(p.get("eval_languages") or [1])
 
 
 def _pin_gpu_plugin(gpus: list[str]):

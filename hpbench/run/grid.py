@@ -82,7 +82,8 @@ def render_comparison(results_dir: str, reports_dir: str, *, status: pd.DataFram
         atomic_write_bytes(status_csv, status.to_csv(index=False).encode())
     res = str(Path(results_dir).resolve())
     pages = [render_notebook("comparison", reports_dir, {"results_dir": res, "status_csv": str(status_csv.resolve()),
-                                                         "title": title}, kernel_name=kernel_name)]
+                                                         "title": title, "reports_dir": str(Path(reports_dir).resolve())},
+                             kernel_name=kernel_name)]
     if any(p.is_dir() and "-zeroshot" in p.name for p in Path(results_dir).iterdir()):
         pages.append(render_notebook("crosslingual", reports_dir, {"results_dir": res}, kernel_name=kernel_name))
     return pages

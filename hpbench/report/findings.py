@@ -1,0 +1,119 @@
+"""Findings: the comparison report's answers in plain sentences, generated from its tables.
+
+Per run (model x task x eval language): the unpruned model against its baseline; the criteria ranked by AUC with
+95 % intervals and, for each, whether its difference from HIS is significant (paired permutation test); the
+largest certified "prunable within 1 point" share and by which criterion. Then the claims' verdict counts and the
+warnings (tasks below their baseline, tiny random-init models) in one place. Every number carries its interval.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from ..models.tiny import is_tiny
+from .intervals import LEVEL, auc_table, percentile_interval, prunable_table
+
+REFERENCE = "his"
+
+
+def _iv(v: float, lo: float, hi: float, fmt: str = ".3f") -> str:
+    return f"{v:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
+
+
+def _unpruned(r) -> tuple[float, float, float]:
+    c = r.criteria.index(REFERENCE) if REFERENCE in r.criteria else 0
+    point, rep = r.curve()
+    lo, hi = percentile_interval(rep[c, 0], LEVEL)
+    return float(point[c, 0]), float(lo), float(hi)
+
+
+def _ranking(auc: pd.DataFrame, better: str) -> str:
+    """"his 0.849 [0.828, 0.870] > hies ... > random ..." in the metric's direction."""
+    g = auc.sort_values("AUC", ascending=better != "higher")
+    return " > ".join(f"`{r.criterion}` {_iv(r.AUC, r['AUC lo'], r['AUC hi'])}" for _, r in g.iterrows())
+
+
+def _versus(auc: pd.DataFrame) -> str:
+    """Each criterion's AUC difference from HIS, its interval and p, read in the metric's direction."""
+    parts = []
+    for _, r in auc[auc["criterion"] != REFERENCE].iterrows():
+        if pd.isna(r.get(f"Δ vs {REFERENCE}")):
+            continue
+        d = _iv(r[f"Δ vs {REFERENCE}"], r["Δ lo"], r["Δ hi"], "+.3f")
+        parts.append(f"`{r.criterion}` {d}, p = {r['p']:.3f}: "
+                     + (f"**{r[f'vs {REFERENCE}']}** than HIS" if r["significant"] else "no significant difference"))
+    return "; ".join(parts)
+
+
+def _prunable(pt: pd.DataFrame) -> str:
+    ok = pt[pt["prunable %"].notna()]
+    if ok.empty:
+        return ""
+    best = ok.sort_values("prunable %", ascending=False, kind="stable")
+    top = best.iloc[0]
+    if top["prunable %"] <= 0:
+        return ("No criterion has a certified prunable share: already the first pruning step's 95 % interval reaches "
+                "more than 1 point below the unpruned model.")
+    ties = best[best["prunable %"] == top["prunable %"]]["criterion"].tolist()
+    names = ", ".join(f"`{c}`" for c in ties)
+    return (f"Certified prunable within 1 point (the 95 % interval's worse end): **{int(top['prunable %'])} % of heads** "
+            f"by {names} (point estimate {int(top['point estimate within 1 pt (%)'])} %).")
+
+
+def run_findings(r, auc: pd.DataFrame, pt: pd.DataFrame) -> tuple[str, str | None]:
+    """(the paragraph for one run, a warning or None)."""
+    k = r.keys
+    v, lo, hi = _unpruned(r)
+    name = f"{k.get('model')} / {k['task']} / {k.get('language')}"
+    head = (f"**{name}** ({r.metric}, {r.direction.better} is better; {len(r.y)} dev examples, {len(r.seeds)} seed(s)): "
+            f"unpruned {_iv(v, lo, hi)}")
+    base = "" if r.baseline is None else f" vs baseline {r.baseline:.3f}"
+    if not r.clears_baseline(r.criteria.index(REFERENCE) if REFERENCE in r.criteria else 0):
+        return (head + base + ": **the unpruned model does not clear its baseline, so its pruning curves say nothing**.",
+                f"{name}: the unpruned model's interval does not clear its baseline ({r.baseline:.3f}).")
+    levels = ", ".join(f"{100 * s:.0f}" for s in r.sparsities)
+    text = head + base + f". By AUC over {levels} % pruned: " + _ranking(auc, r.direction.better) + "."
+    vs = _versus(auc)
+    if vs:
+        text += " Against HIS: " + vs + "."
+    pr = _prunable(pt)
+    return text + (" " + pr if pr else ""), None
+
+
+def claims_counts(claims: pd.DataFrame, anchor: str = "claims") -> str:
+    """"Claims: 2 hold, 1 does not hold, ..." with a link to the claims table."""
+    if claims is None or claims.empty:
+        return ""
+    counts = claims["verdict"].value_counts()
+    order = ["holds", "does not hold", "inconclusive", "not comparable"]
+    parts = [f"{int(counts[v])} {v}" for v in order if v in counts]
+    return (f"**The papers' claims** ({len(claims)} claim x task rows, [table](#{anchor})): " + ", ".join(parts) + ".")
+
+
+def findings(reps, claims: pd.DataFrame | None = None, models: list[str] | None = None,
+             auc: pd.DataFrame | None = None) -> str:
+    """The Findings section (Markdown): one paragraph per run, the claims' verdict counts, the warnings.
+    ``auc``: :func:`auc_table` of ``reps`` when already computed."""
+    if not reps:
+        return "No runs with per-example predictions: no findings."
+    auc, pt = (auc_table(reps) if auc is None else auc), prunable_table(reps)
+    keys = [k for k in ("run_id", "language") if k in auc]
+    paras, warnings = [], []
+    for r in reps:
+        sel = pd.Series(True, index=auc.index)
+        selp = pd.Series(True, index=pt.index)
+        for k in keys:
+            sel &= auc[k] == r.keys.get(k)
+            selp &= pt[k] == r.keys.get(k)
+        text, warn = run_findings(r, auc[sel], pt[selp])
+        paras.append("* " + text)
+        if warn:
+            warnings.append(warn)
+    tiny = sorted({m for m in (models or []) if is_tiny(m)})
+    warnings += [f"{m} is a tiny random-init model: its numbers show the pipeline works, they are no finding." for m in tiny]
+    out = ["## Findings", "", *paras]
+    cc = claims_counts(claims)
+    if cc:
+        out += ["", cc]
+    if warnings:
+        out += ["", "**Warnings**:", *[f"* {w}" for w in warnings]]
+    return "\n".join(out)
