@@ -68,6 +68,11 @@ def test_hies_eq1_by_hand_both_normalisations():
 def test_hies_parameters_are_checked():
     crit, p = parse_spec("hies:alpha=0.3,norm=layer,n_calib=16")
     assert p == {"alpha": "0.3", "norm": "layer", "n_calib": 16}
+    # checked when the spec is parsed (the grid's up-front check), not after fine-tuning
+    with pytest.raises(ValueError, match=r"alpha='2' outside \[0, 1\)"):
+        parse_spec("hies:alpha=2")
+    with pytest.raises(ValueError, match=r"n_calib=0 must be a positive integer"):
+        parse_spec("hies:n_calib=0")
     ctx = _ctx()
     with pytest.raises(ValueError, match=r"alpha='2' outside \[0, 1\)"):
         crit.fn(ctx, alpha="2")

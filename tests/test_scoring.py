@@ -27,6 +27,7 @@ def test_his_equals_finite_difference_of_gates():
     stats = head_stats(m, task, enc, batch_size=2, entropy=False)  # two batches: 2 + 1 examples
     eps = 1e-6
     fd = torch.zeros(3, 4, dtype=torch.float64)
+    fd2 = torch.zeros(3, 4, dtype=torch.float64)
     for item in enc:
         x = collate([item])
         inputs = {k: v for k, v in x.items() if k != "labels"}
@@ -39,8 +40,10 @@ def test_his_equals_finite_difference_of_gates():
                     with torch.no_grad(), gated(m, g):
                         vals.append(float(task.loss_per_example(m(**inputs).logits, x["labels"])[0]))
                 fd[l, h] += abs(vals[0] - vals[1]) / (2 * eps)
+                fd2[l, h] += ((vals[0] - vals[1]) / (2 * eps)) ** 2
     fd /= len(enc)
     assert torch.allclose(stats.his.double(), fd, atol=1e-4, rtol=1e-4), (stats.his - fd).abs().max()
+    assert torch.allclose(stats.fisher.double(), fd2 / len(enc), atol=1e-4, rtol=1e-4)  # E_x (dL(x)/d xi)^2
     assert fd.abs().max() > 1e-3  # a non-trivial check
 
 

@@ -205,7 +205,8 @@ def test_user_tasks_in_every_format_run_through_run_all_and_render(tiny_model_di
     assert got == {(t["reviews"], "accuracy"), (t["sim"], "pearson"), (t["pairs"], "f1"), (t["saved"], "accuracy"),
                    ("ud", "accuracy")}
     assert (tab["run"].set_index("task").loc[t["saved"], "n_dev"] == 12).all()  # the saved dataset's 'test' split
-    assert sorted(p.name for p in res.iterdir() if p.name != "_cells") == sorted(
+    assert {p.name for p in res.iterdir() if p.is_file()} == {"leaderboard.csv", "leaderboard.parquet"}
+    assert sorted(p.name for p in res.iterdir() if p.is_dir() and p.name != "_cells") == sorted(
         f"{Path(tiny_model_dir).name}-{n}" for n in ("reviews-en", "sim-en", "pairs-en", "saved-en", "ud-qq"))
     comp = (rep / "comparison.html").read_text()
     assert comp.count("data:image/png;base64") >= 5  # curves and a head map per run

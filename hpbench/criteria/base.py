@@ -39,6 +39,7 @@ class Criterion:
     mask_fn: Callable[..., torch.Tensor] | None = None
     protocol: str = "prune-after-finetune"  # or "prune-before-finetune" (SMP)
     rescoring: bool = True  # whether iterative re-scoring changes anything (False for random)
+    check: Callable[..., None] | None = None  # check(**params): raises on a bad value when the spec is parsed
 
     @property
     def source_digest(self) -> str:
@@ -69,16 +70,18 @@ PROTOCOLS = ("prune-after-finetune", "prune-before-finetune")
 
 
 def register_criterion(name: str, *, mask_fn: Callable | None = None, protocol: str = "prune-after-finetune",
-                       rescoring: bool = True, overwrite: bool = False):
+                       rescoring: bool = True, overwrite: bool = False, check: Callable[..., None] | None = None):
     """Decorator registering ``fn(ctx, **params) -> scores [L, H]`` (higher = keep) under ``name``.
 
-    A name already registered (e.g. a plugin defining ``his``) is an error unless ``overwrite=True``."""
+    ``check(**params)`` (optional) raises on a bad parameter value; :func:`parse_spec` calls it, so a bad value
+    stops a run (and the grid's up-front check) before any work. A name already registered (e.g. a plugin
+    defining ``his``) is an error unless ``overwrite=True``."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"criterion {name!r}: unknown protocol {protocol!r}; allowed: {', '.join(PROTOCOLS)}")
 
     def deco(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
         doc = inspect.getdoc(fn) or ""
-        CRITERIA.add(name, Criterion(name, fn, doc.split("\n")[0], mask_fn, protocol, rescoring), overwrite=overwrite)
+        CRITERIA.add(name, Criterion(name, fn, doc.split("\n")[0], mask_fn, protocol, rescoring, check), overwrite=overwrite)
         return fn
 
     return deco
@@ -115,6 +118,8 @@ def parse_spec(spec: str) -> tuple[Criterion, dict[str, Any]]:
         except ValueError:
             raise ValueError(f"criterion {name!r}: {key}={raw!r} is not a {type(default).__name__}") from None
         params[key] = val
+    if crit.check is not None:
+        crit.check(**{**crit.params, **params})
     return crit, params
 
 

@@ -84,17 +84,23 @@ def choose_alpha(ctx: ScoringContext, his: torch.Tensor, ae: torch.Tensor, norm:
     return best, value
 
 
-@register_criterion("hies")
-def hies(ctx: ScoringContext, alpha: str = "auto", norm: str = "global", n_calib: int = 32, n_val: int = 128
-         ) -> torch.Tensor:
-    """HIES = alpha * HIS^ + (1 - alpha) * (1 - AE^) on ``n_calib`` calibration examples (the paper's Eq. 1;
-    module docstring). ``alpha="auto"`` picks alpha on ``n_val`` held-out validation examples and records it."""
+def check_hies(alpha="auto", norm: str = "global", n_calib: int = 32, n_val: int = 128) -> float | None:
+    """Raise on a bad ``hies`` parameter (when its spec is parsed, before any work); the alpha (None = auto)."""
     a = parse_alpha(alpha)
     if norm not in ("global", "layer"):
         raise ValueError(f"hies: norm={norm!r}; allowed: 'global', 'layer'")
     for name, v in (("n_calib", n_calib), ("n_val", n_val)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"hies: {name}={v!r} must be a positive integer (the paper calibrates on 32 examples)")
+    return a
+
+
+@register_criterion("hies", check=check_hies)
+def hies(ctx: ScoringContext, alpha: str = "auto", norm: str = "global", n_calib: int = 32, n_val: int = 128
+         ) -> torch.Tensor:
+    """HIES = alpha * HIS^ + (1 - alpha) * (1 - AE^) on ``n_calib`` calibration examples (the paper's Eq. 1;
+    module docstring). ``alpha="auto"`` picks alpha on ``n_val`` held-out validation examples and records it."""
+    a = check_hies(alpha, norm, n_calib, n_val)
     st = ctx.stats(n_calib)
     if a is None:
         under = None if ctx.keep is None else tuple(torch.as_tensor(ctx.keep).flatten().tolist())
