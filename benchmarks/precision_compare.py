@@ -35,7 +35,8 @@ def _score_correlations(a: dict, b: dict) -> pd.Series:
 def compare(dir_a: str, dir_b: str, names: tuple[str, str]) -> pd.DataFrame:
     ta, tb = load_tables(dir_a), load_tables(dir_b)
     aa, ab = _aucs(ta), _aucs(tb)
-    out = aa.join(ab, lsuffix=f" {names[0]}", rsuffix=f" {names[1]}", how="inner").join(_score_correlations(ta, tb))
+    out = aa.merge(ab, left_index=True, right_index=True, suffixes=(f" {names[0]}", f" {names[1]}")).join(
+        _score_correlations(ta, tb))
     sig = [(out[f"p {n}"] < 0.05) & out[f"Δ vs his {n}"].notna() for n in names]
     out["same conclusion vs his"] = [
         "reference" if pd.isna(d) else ("yes" if s0 == s1 and (not s0 or (d * d1 > 0)) else "no")
