@@ -1,0 +1,33 @@
+"""Every command the README shows is valid as a user would type it (benchmarks/readme_commands.py; nothing trained)."""
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import needs_shared
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import readme_commands as rc  # noqa: E402
+
+
+def test_papermill_types_p_values_as_papermill_does():
+    assert rc.papermill_params(["-p", "seeds", "[0]", "-p", "n_dev", "100", "-p", "device", "cpu", "-p", "x", "None"]) == \
+        {"seeds": "[0]", "n_dev": 100, "device": "cpu", "x": None}
+    assert rc.papermill_params(["-y", "tasks: [sst2]", "-p", "tasks", '["cola"]']) == {"tasks": '["cola"]'}
+
+
+def test_a_bad_list_parameter_is_caught_before_any_cell():
+    with pytest.raises(ValueError, match=r"criteria='his' must be a list; with papermill use -y"):
+        rc.check_grid(rc.papermill_params(["-p", "criteria", "his"]))
+    with pytest.raises(ValueError, match=r"not run_all parameters: \['sed'\]"):
+        rc.check_grid({"sed": [0]})
+
+
+@needs_shared
+def test_every_readme_command_is_valid():
+    cmds = rc.readme_commands((ROOT / "README.md").read_text())
+    assert any("-p seeds '[0]'" in c for c in cmds) and any(c.startswith("python benchmarks/") for c in cmds)
+    results = {c: rc.check(c) for c in cmds}
+    failed = {c: d for c, (s, d) in results.items() if s == "FAILED"}
+    assert not failed, failed
