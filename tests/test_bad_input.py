@@ -29,7 +29,7 @@ def cfg(tmp_path, **kw):
     ("seeds", [], r"seeds must be a non-empty list"),
     ("n_dev", "200", r"n_dev must be a positive integer or None \(all\), got '200'"),
     ("n_score", 0, r"n_score must be a positive integer, got 0"),
-    ("epochs", "two", r"epochs must be a positive number, got 'two'"),
+    ("epochs", "two", r"epochs must be a positive finite number, got 'two'"),
     ("data_root", "/no/such/dir", r"data directory '/no/such/dir' does not exist"),
 ])
 def test_run_config_errors(tmp_path, field, value, pattern):
@@ -145,3 +145,36 @@ def test_bad_criterion_spec(name):
 
     with pytest.raises((KeyError, ValueError), match=r"criterion"):
         parse_spec(name)
+
+
+INVALID = {  # RunConfig field -> invalid values (each must be named in the error, before any file is written)
+    "n_train": [0, -3, 1.5, "100", True], "n_dev": [0, -1, 2.5, "all"], "n_score": [0, -8, None, 3.0, "32"],
+    "n_val": [0, -1, None, 1.5], "batch_size": [0, -32, 8.5, None, False], "max_len": [0, -1, 64.0, "128"],
+    "eval_batch_size": [0, -16, 1.5], "epochs": [0, -1.0, float("nan"), float("inf"), "2", True],
+    "lr": [0, -1.0, float("nan"), float("inf"), "1e-4", True], "iterative": [1, "yes", None],
+    "finetune_per_seed": [0, "no", None], "freeze_word_embeddings": ["yes", 2],
+    "seeds": [[], [0, 0], [0.5], "0", 3], "sparsities": [[], [1.0], [-0.1], [0.5, 0.2], ["a"]],
+    "criteria": [[], "his", ["nope"], ["hies:alpha=2"]], "device": ["gpu0", "cuda:99"], "precision": ["fp8", "half"],
+}
+
+
+def test_random_invalid_runconfig_values_fail_before_any_file_naming_field_and_value(tmp_path):
+    """Random draws of invalid values, one field at a time: each is a ValueError (or KeyError for unknown names)
+    that names the field (or the value) and what is allowed, raised before the results folder exists."""
+    import random
+
+    from hpbench.run import RunConfig
+
+    rng = random.Random(0)
+    draws = [(f, v) for f, vals in INVALID.items() for v in vals]
+    rng.shuffle(draws)
+    for i, (field, value) in enumerate(draws):
+        out = tmp_path / f"r{i}"
+        with pytest.raises((ValueError, KeyError)) as err:
+            RunConfig(results_dir=str(out), **{field: value}).validate()
+        msg = str(err.value)
+        elements = value if isinstance(value, list) else [value]
+        assert field[:6] in msg or any(repr(x) in msg or str(x) in msg for x in elements), (field, value, msg)
+        assert any(w in msg for w in ("must", "allowed", "not one of", "outside", "not available", "duplicates",
+                                      "unknown", "is not", "empty")), (field, value, msg)
+        assert not out.exists(), (field, value)

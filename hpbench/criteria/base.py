@@ -119,7 +119,10 @@ def parse_spec(spec: str) -> tuple[Criterion, dict[str, Any]]:
             raise ValueError(f"criterion {name!r}: {key}={raw!r} is not a {type(default).__name__}") from None
         params[key] = val
     if crit.check is not None:
-        crit.check(**{**crit.params, **params})
+        try:
+            crit.check(**{**crit.params, **params})
+        except ValueError as e:
+            raise ValueError(f"criterion spec {spec!r}: {e}") from None
     return crit, params
 
 

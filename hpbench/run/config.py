@@ -1,6 +1,7 @@
 """RunConfig: everything that defines one benchmark run (papermill parameters map onto its fields)."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -87,8 +88,13 @@ class RunConfig:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         if self.freeze_word_embeddings not in (None, True, False):
             raise ValueError(f"freeze_word_embeddings must be True, False or None (auto), got {self.freeze_word_embeddings!r}")
-        if not isinstance(self.epochs, (int, float)) or self.epochs <= 0:
-            raise ValueError(f"epochs must be a positive number, got {self.epochs!r}")
+        for name in ("epochs", "lr"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                raise ValueError(f"{name} must be a positive finite number, got {v!r}")
+        for name in ("iterative", "finetune_per_seed"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         data_dir(self.data_root)  # raises if an explicit data directory does not exist
         writable_dir(self.results_dir)
         return self
