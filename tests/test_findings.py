@@ -45,8 +45,16 @@ def test_a_task_below_its_baseline_gets_a_warning_and_no_ranking():
 
 def test_claims_counts_and_tiny_models_are_in_the_findings():
     claims = pd.DataFrame({"verdict": ["holds", "holds", "inconclusive", "not comparable"]})
-    assert claims_counts(claims) == ("**The papers' claims** (4 claim x task rows, [table](#claims)): 2 holds, "
-                                     "1 inconclusive, 1 not comparable.")
+    assert claims_counts(claims) == ("**The papers' claims** (4 claim x task rows, [table](#claims)): 2 holds; "
+                                     "1 inconclusive; 1 not comparable.")
+    rows = pd.DataFrame({"claim": ["a", "b"], "task": ["sst2", "cola"], "run": ["m-sst2-en", "m-cola-en"],
+                         "verdict": ["holds", "not comparable"], "note": [None, "x"]})
+    text = claims_counts(rows)
+    assert "1 holds ([a / sst2](#claim-a-sst2-m-sst2-en))" in text and "1 not comparable." in text
+    from hpbench.report.findings import claims_table_html
+
+    table = claims_table_html(rows)
+    assert '<tr id="claim-a-sst2-m-sst2-en">' in table and "None" not in table and "nan" not in table
     reps = _one(500, {"his": {0.0: 0.85, 0.5: 0.84}})
     assert "tiny-random-llama is a tiny random-init model" in findings(reps, claims, models=["tiny-random-llama", "m"])
 

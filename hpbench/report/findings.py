@@ -7,6 +7,9 @@ warnings (tasks below their baseline, tiny random-init models) in one place. Eve
 """
 from __future__ import annotations
 
+import html
+import re
+
 import pandas as pd
 
 from ..models.tiny import is_tiny
@@ -79,14 +82,42 @@ def run_findings(r, auc: pd.DataFrame, pt: pd.DataFrame) -> tuple[str, str | Non
     return text + (" " + pr if pr else ""), None
 
 
-def claims_counts(claims: pd.DataFrame, anchor: str = "claims") -> str:
-    """"Claims: 2 hold, 1 does not hold, ..." with a link to the claims table."""
+def claim_anchor(claim: str, task: str, run: str = "") -> str:
+    """The id of a claims-table row (what the findings link to)."""
+    return "claim-" + re.sub(r"[^A-Za-z0-9]+", "-", f"{claim}-{task}-{run}").strip("-").lower()
+
+
+LINKED_VERDICTS = ("holds", "does not hold", "inconclusive")
+
+
+def claims_counts(claims: pd.DataFrame) -> str:
+    """"Claims: 2 holds (links to their rows), 1 does not hold (...), ..."."""
     if claims is None or claims.empty:
         return ""
-    counts = claims["verdict"].value_counts()
     order = ["holds", "does not hold", "inconclusive", "not comparable"]
-    parts = [f"{int(counts[v])} {v}" for v in order if v in counts]
-    return (f"**The papers' claims** ({len(claims)} claim x task rows, [table](#{anchor})): " + ", ".join(parts) + ".")
+    parts = []
+    for v in order:
+        rows = claims[claims["verdict"] == v]
+        if rows.empty:
+            continue
+        text = f"{len(rows)} {v}"
+        if v in LINKED_VERDICTS and {"claim", "task"} <= set(rows):
+            links = ", ".join(f"[{r['claim']} / {r['task']}](#{claim_anchor(r['claim'], r['task'], r.get('run', ''))})"
+                              for _, r in rows.iterrows())
+            text += f" ({links})"
+        parts.append(text)
+    return f"**The papers' claims** ({len(claims)} claim x task rows, [table](#claims)): " + "; ".join(parts) + "."
+
+
+def claims_table_html(claims: pd.DataFrame) -> str:
+    """The claims table as HTML, each row with the id the findings link to."""
+    cols = list(claims.columns)
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
+    rows = []
+    for _, r in claims.iterrows():
+        cells = "".join(f"<td>{'' if pd.isna(r[c]) else html.escape(str(r[c]))}</td>" for c in cols)
+        rows.append(f'<tr id="{claim_anchor(r["claim"], r["task"], r.get("run", ""))}">{cells}</tr>')
+    return f'<table class="dataframe"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
 def findings(reps, claims: pd.DataFrame | None = None, models: list[str] | None = None,
