@@ -88,6 +88,19 @@ def _pair(r: Replicates, criterion: str, reference: str) -> tuple[int, int] | Fi
     return (r.criteria.index(crit), ref) if ok else Finding(task, why, "not comparable", keys=r.keys)
 
 
+def _pairs(reps: list[Replicates], criterion: str, reference: str, out: list[Finding], tasks: list[str] | None = None):
+    """(run, criterion index, reference index, criterion name, task) of every own-language run (of ``tasks``) where
+    both ran and the unpruned model clears its baseline; the other runs' not-comparable findings go into ``out``."""
+    for r in _own_runs(reps):
+        if tasks is not None and r.keys["task"] not in tasks:
+            continue
+        pair = _pair(r, criterion, reference)
+        if isinstance(pair, Finding):
+            out.append(pair)
+            continue
+        yield r, pair[0], pair[1], r.criteria[pair[0]], r.keys["task"]
+
+
 @MEASURES.register("pruned_within")
 def pruned_within(ev: Evidence, criterion: str, sparsity: float, tolerance: float = 0.01) -> list[Finding]:
     """Metric at the claimed sparsity minus the unpruned model's (paired 95 % interval); holds when the lower
@@ -120,12 +133,7 @@ def auc_gain(ev: Evidence, criterion: str, reference: str = "his") -> list[Findi
     """Relative AUC gain (AUC_c - AUC_ref) / AUC_ref over the swept sparsities, paired interval; holds when the
     interval lies above 0 (significantly better; the paper's "up to" number is a maximum over its settings)."""
     out = []
-    for r in _own_runs(ev.reps):
-        pair = _pair(r, criterion, reference)
-        if isinstance(pair, Finding):
-            out.append(pair)
-            continue
-        (c, ref), crit, task = pair, r.criteria[pair[0]], r.keys["task"]
+    for r, c, ref, crit, task in _pairs(ev.reps, criterion, reference, out):
         point, rep = r.auc([s for s in r.ran(crit) if s in r.ran(reference)])  # both on one grid
         with np.errstate(invalid="ignore", divide="ignore"):
             rel, rel_reps = (point[c] - point[ref]) / abs(point[ref]), (rep[c] - rep[ref]) / np.abs(rep[ref])
@@ -169,12 +177,7 @@ def noninferior(ev: Evidence, criterion: str, reference: str = "his", margin: fl
     is >= -margin. Also states whether every mask pruned exactly the requested number of heads."""
     masks = ev.tables.get("masks", pd.DataFrame())
     out = []
-    for r in _own_runs(ev.reps):
-        pair = _pair(r, criterion, reference)
-        if isinstance(pair, Finding):
-            out.append(pair)
-            continue
-        (c, ref), crit, task = pair, r.criteria[pair[0]], r.keys["task"]
+    for r, c, ref, crit, task in _pairs(ev.reps, criterion, reference, out):
         point, rep = r.curve()
         shared = [p for p, s in enumerate(r.sparsities) if s > 0 and point[c, p] == point[c, p] and point[ref, p] == point[ref, p]]
         d, d_reps = np.mean(point[c, shared] - point[ref, shared]), np.mean(rep[c, shared] - rep[ref, shared], 0)
@@ -228,10 +231,6 @@ def _level(r: Replicates, point: np.ndarray, c: int, ref: int, sparsity: float) 
     return p if p is not None and abs(r.sparsities[p] - sparsity) <= 0.05 else None
 
 
-def _tasks_of(reps: list[Replicates], tasks: list[str] | None) -> list[Replicates]:
-    return [r for r in _own_runs(reps) if tasks is None or r.keys["task"] in tasks]
-
-
 @MEASURES.register("relative_at")
 def relative_at(ev: Evidence, criterion: str, reference: str = "his", sparsities: list[float] = (0.5,),
                 tasks: list[str] | None = None) -> list[Finding]:
@@ -239,12 +238,7 @@ def relative_at(ev: Evidence, criterion: str, reference: str = "his", sparsities
     within 5 points of it, named), on ``tasks`` (all when None), with its paired 95 % interval (the same bootstrap
     resamples of examples and seeds for both). Holds when the interval lies above 0."""
     out = []
-    for r in _tasks_of(ev.reps, tasks):
-        pair = _pair(r, criterion, reference)
-        if isinstance(pair, Finding):
-            out.append(pair)
-            continue
-        (c, ref), crit, task = pair, r.criteria[pair[0]], r.keys["task"]
+    for r, c, ref, crit, task in _pairs(ev.reps, criterion, reference, out, tasks):
         point, rep = r.curve()
         for s in sparsities:
             p = _level(r, point, c, ref, s)
@@ -276,12 +270,7 @@ def stability_percent_ratio(ev: Evidence, criterion: str, reference: str = "his"
     the seeds of the run), interval from the two-stage bootstrap (seeds drawn with replacement, then examples);
     holds when it lies above 1."""
     out = []
-    for r in _tasks_of(ev.reps, tasks):
-        pair = _pair(r, criterion, reference)
-        if isinstance(pair, Finding):
-            out.append(pair)
-            continue
-        (c, ref), crit, task = pair, r.criteria[pair[0]], r.keys["task"]
+    for r, c, ref, crit, task in _pairs(ev.reps, criterion, reference, out, tasks):
         point = r.curve()[0]
         p = _level(r, point, c, ref, sparsity)
         if p is None or len(r.seeds) < 2:
