@@ -77,26 +77,20 @@ def papermill_params(argv: list[str]) -> dict:
     return out
 
 
+PLAN_PARAMS = ("models", "tasks", "languages", "criteria", "sparsities", "seeds", "iterative", "n_dev", "n_score",
+               "overrides", "profile", "plugins", "run_params", "resources", "device", "precision")
+
+
 def check_grid(params: dict) -> str:
     """What run_all does before any cell starts; returns a short description of the grid."""
     from hpbench.run.config import RunConfig
-    from hpbench.run.defaults import default_grid
-    from hpbench.run.grid import check_cell, grid_cells
-    from hpbench.run.params import grid_parameters
+    from hpbench.run.grid import check_cell, plan_grid
 
-    p = {**notebook_defaults(), **params}
     unknown = set(params) - set(notebook_defaults())
     if unknown:
         raise ValueError(f"not run_all parameters: {sorted(unknown)}")
-    g = grid_parameters(**{k: p[k] for k in ("models", "tasks", "languages", "criteria", "sparsities", "seeds",
-                                             "overrides", "plugins", "run_params", "resources")})
-    grid = default_grid(p["device"], p["profile"], **{k: g[k] for k in ("models", "tasks", "sparsities", "seeds", "overrides")},
-                        n_dev=p["n_dev"], n_score=p["n_score"])
-    cells = grid_cells(grid["models"], grid["tasks"], g["languages"],
-                       common={"criteria": g["criteria"], "sparsities": grid["sparsities"], "seeds": grid["seeds"],
-                               "iterative": p["iterative"], "n_dev": grid["n_dev"], "n_score": grid["n_score"],
-                               "device": p["device"], "precision": p["precision"], "plugins": g["plugins"], **g["run_params"]},
-                       overrides=grid["overrides"])
+    p = {**notebook_defaults(), **params}
+    grid, cells = plan_grid(**{k: p[k] for k in PLAN_PARAMS})
     with tempfile.TemporaryDirectory() as tmp:
         for c in cells:
             c = check_cell(c)

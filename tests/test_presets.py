@@ -36,20 +36,17 @@ def test_the_hies_grid_preset_lists_every_setting_once():
 @pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.stem)
 def test_preset_names_only_run_all_parameters_and_builds_valid_cells(path):
     from hpbench.run import RunConfig
-    from hpbench.run.defaults import default_grid
-    from hpbench.run.grid import grid_cells
+    from hpbench.run.grid import plan_grid
 
     p = yaml.safe_load(path.read_text())
     unknown = set(p) - _run_all_parameters()
     paper_scale = path.stem in ("michel2019", "ma2021", "medium", "hies2025_gpu")
     p = {**_run_all_defaults(), **p}
     assert not unknown, f"{path.name}: not run_all parameters: {unknown}"
-    g = default_grid("cpu", p["profile"], **{k: p[k] for k in ("models", "tasks", "sparsities", "seeds", "n_dev",
-                                                                "n_score", "overrides")})  # as run_all does
-    common = {"criteria": p["criteria"], "iterative": p["iterative"], **{k: g[k] for k in ("sparsities", "seeds", "n_dev", "n_score")}}
-    cells = grid_cells(g["models"], g["tasks"], p.get("languages", ["en"]), common={**common, **p.get("run_params", {})},
-                       overrides=g["overrides"])
-    assert len(cells) == len(g["models"]) * len(g["tasks"]) * len(p.get("languages", ["en"]))
+    g, cells = plan_grid(**{k: p[k] for k in ("models", "tasks", "languages", "criteria", "sparsities", "seeds", "iterative",
+                                              "n_dev", "n_score", "overrides", "profile", "plugins", "run_params")},
+                         device="cpu")  # as run_all does
+    assert len(cells) == len(g["models"]) * len(g["tasks"]) * len(g["languages"])
     for c in cells:
         cfg = RunConfig.from_params(c)  # unknown names raise
         assert cfg.n_dev is None or not paper_scale  # whole dev sets in every paper-scale preset

@@ -22,8 +22,7 @@ def _iv(v: float, lo: float, hi: float, fmt: str = ".3f") -> str:
     return f"{v:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
 
 
-def _unpruned(r) -> tuple[float, float, float]:
-    c = r.criteria.index(REFERENCE) if REFERENCE in r.criteria else 0
+def _unpruned(r, c: int) -> tuple[float, float, float]:
     point, rep = r.curve()
     lo, hi = percentile_interval(rep[c, 0], LEVEL)
     return float(point[c, 0]), float(lo), float(hi)
@@ -65,12 +64,13 @@ def _prunable(pt: pd.DataFrame) -> str:
 def run_findings(r, auc: pd.DataFrame, pt: pd.DataFrame) -> tuple[str, str | None]:
     """(the paragraph for one run, a warning or None)."""
     k = r.keys
-    v, lo, hi = _unpruned(r)
+    ref = r.criteria.index(REFERENCE) if REFERENCE in r.criteria else 0  # every criterion shares the unpruned model
+    v, lo, hi = _unpruned(r, ref)
     name = f"{k.get('model')} / {k['task']} / {k.get('language')}"
     head = (f"**{name}** ({r.metric}, {r.direction.better} is better; {len(r.y)} dev examples, {len(r.seeds)} seed(s)): "
             f"unpruned {_iv(v, lo, hi)}")
     base = "" if r.baseline is None else f" vs baseline {r.baseline:.3f}"
-    if not r.clears_baseline(r.criteria.index(REFERENCE) if REFERENCE in r.criteria else 0):
+    if not r.clears_baseline(ref):
         return (head + base + ": **the unpruned model does not clear its baseline, so its pruning curves say nothing**.",
                 f"{name}: the unpruned model's interval does not clear its baseline ({r.baseline:.3f}).")
     levels = ", ".join(f"{100 * s:.0f}" for s in r.sparsities)

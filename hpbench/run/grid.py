@@ -37,6 +37,28 @@ def grid_cells(models: Sequence[str], tasks: Sequence[str], languages: Sequence[
     return cells
 
 
+def plan_grid(*, models=None, tasks=None, languages=("en",), criteria=("his",), sparsities=None, seeds=None,
+              iterative: bool = False, n_dev=None, n_score=None, overrides=None, profile: str | None = None,
+              plugins=(), run_params=None, resources=None, device: str = "auto", precision: str = "auto"
+              ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """What ``run_all.ipynb`` runs, from its parameters: list/dict ones read from papermill ``-p`` strings, the rest
+    of the grid from the device's profile (:func:`hpbench.run.defaults.default_grid`). Returns (the grid: the
+    profile's values plus the parsed ``languages``, ``criteria``, ``plugins``, ``run_params``, ``resources``; the
+    cells)."""
+    from .defaults import default_grid
+    from .params import grid_parameters
+
+    p = grid_parameters(models=models, tasks=tasks, languages=languages, criteria=criteria, sparsities=sparsities,
+                        seeds=seeds, overrides=overrides, plugins=plugins, run_params=run_params, resources=resources)
+    grid = default_grid(device, profile, **{k: p[k] for k in ("models", "tasks", "sparsities", "seeds", "overrides")},
+                        n_dev=n_dev, n_score=n_score)
+    grid.update({k: p[k] for k in ("languages", "criteria", "plugins", "resources")}, run_params=p["run_params"] or {})
+    common = {"criteria": grid["criteria"], "sparsities": grid["sparsities"], "seeds": grid["seeds"], "iterative": iterative,
+              "n_dev": grid["n_dev"], "n_score": grid["n_score"], "device": device, "precision": precision,
+              "plugins": grid["plugins"], **grid["run_params"]}
+    return grid, grid_cells(grid["models"], grid["tasks"], grid["languages"], common=common, overrides=grid["overrides"])
+
+
 def check_cell(cell: dict) -> dict:
     """What can be checked before any cell starts: plugins load (and are passed on as absolute paths), the
     criteria exist, device and precision are valid here. Returns the cell with resolved plugin paths."""
