@@ -55,6 +55,10 @@ def test_claims_counts_and_tiny_models_are_in_the_findings():
 
     table = claims_table_html(rows)
     assert '<tr id="claim-a-sst2-m-sst2-en">' in table and "None" not in table and "nan" not in table
+    # one claim measured at two sparsities on one run: two rows, two distinct ids, each linked
+    two = pd.concat([rows.iloc[:1], rows.iloc[:1]], ignore_index=True)
+    assert "(#claim-a-sst2-m-sst2-en)" in claims_counts(two) and "(#claim-a-sst2-m-sst2-en-2)" in claims_counts(two)
+    assert claims_table_html(two).count('id="claim-a-sst2-m-sst2-en') == 2 and 'id="claim-a-sst2-m-sst2-en-2"' in claims_table_html(two)
     reps = _one(500, {"his": {0.0: 0.85, 0.5: 0.84}})
     assert "tiny-random-llama is a tiny random-init model" in findings(reps, claims, models=["tiny-random-llama", "m"])
 

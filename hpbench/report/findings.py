@@ -82,9 +82,18 @@ def run_findings(r, auc: pd.DataFrame, pt: pd.DataFrame) -> tuple[str, str | Non
     return text + (" " + pr if pr else ""), None
 
 
-def claim_anchor(claim: str, task: str, run: str = "") -> str:
-    """The id of a claims-table row (what the findings link to)."""
-    return "claim-" + re.sub(r"[^A-Za-z0-9]+", "-", f"{claim}-{task}-{run}").strip("-").lower()
+def claim_anchor(claim: str, task: str, run: str = "", k: int = 0) -> str:
+    """The id of a claims-table row (what the findings link to); ``k`` numbers the rows of one claim x run (a claim
+    measured at several sparsities has one row each)."""
+    return "claim-" + re.sub(r"[^A-Za-z0-9]+", "-", f"{claim}-{task}-{run}").strip("-").lower() + (f"-{k + 1}" if k else "")
+
+
+def _anchors(claims: pd.DataFrame) -> pd.Series:
+    """Every row's id, unique within the table."""
+    run = claims["run"] if "run" in claims else pd.Series("", index=claims.index)
+    k = claims.groupby([claims["claim"], claims["task"], run]).cumcount()
+    return pd.Series([claim_anchor(c, t, r, i) for c, t, r, i in zip(claims["claim"], claims["task"], run, k)],
+                     index=claims.index)
 
 
 LINKED_VERDICTS = ("holds", "does not hold", "inconclusive")
@@ -94,17 +103,15 @@ def claims_counts(claims: pd.DataFrame) -> str:
     """"Claims: 2 holds (links to their rows), 1 does not hold (...), ..."."""
     if claims is None or claims.empty:
         return ""
-    order = ["holds", "does not hold", "inconclusive", "not comparable"]
+    anchors = _anchors(claims) if {"claim", "task"} <= set(claims) else None
     parts = []
-    for v in order:
+    for v in ("holds", "does not hold", "inconclusive", "not comparable"):
         rows = claims[claims["verdict"] == v]
         if rows.empty:
             continue
         text = f"{len(rows)} {v}"
-        if v in LINKED_VERDICTS and {"claim", "task"} <= set(rows):
-            links = ", ".join(f"[{r['claim']} / {r['task']}](#{claim_anchor(r['claim'], r['task'], r.get('run', ''))})"
-                              for _, r in rows.iterrows())
-            text += f" ({links})"
+        if v in LINKED_VERDICTS and anchors is not None:
+            text += " (" + ", ".join(f"[{r['claim']} / {r['task']}](#{anchors[i]})" for i, r in rows.iterrows()) + ")"
         parts.append(text)
     return f"**The papers' claims** ({len(claims)} claim x task rows, [table](#claims)): " + "; ".join(parts) + "."
 
@@ -113,10 +120,11 @@ def claims_table_html(claims: pd.DataFrame) -> str:
     """The claims table as HTML, each row with the id the findings link to."""
     cols = list(claims.columns)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
+    anchors = _anchors(claims)
     rows = []
-    for _, r in claims.iterrows():
+    for i, r in claims.iterrows():
         cells = "".join(f"<td>{'' if pd.isna(r[c]) else html.escape(str(r[c]))}</td>" for c in cols)
-        rows.append(f'<tr id="{claim_anchor(r["claim"], r["task"], r.get("run", ""))}">{cells}</tr>')
+        rows.append(f'<tr id="{anchors[i]}">{cells}</tr>')
     return f'<table class="dataframe"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
