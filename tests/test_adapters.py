@@ -192,17 +192,43 @@ def test_entropy_equals_a_hand_computation(kind):
     torch.testing.assert_close(attention_entropy(probs, mask), want, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize("saver", ["hpbench", "transformers"])
 @pytest.mark.parametrize("kind", KINDS)
-def test_pruned_model_round_trips_through_save_and_load(kind, tmp_path):
+def test_pruned_model_round_trips_through_save_and_load(kind, saver, tmp_path):
+    """Saved by hpbench.save_pretrained or by transformers' own model.save_pretrained (which writes ViT's legacy
+    key names), hpbench.from_pretrained gives back the same heads and the same logits."""
+    import hpbench
+
     model, batch = tiny(kind)
     prune_heads(model, KEEP)
     with torch.no_grad():
         want = model(**batch).logits
-    save_pretrained(model, tmp_path / "m")
-    back = from_pretrained(tmp_path / "m")
+    hpbench.save_pretrained(model, tmp_path / "m") if saver == "hpbench" else model.save_pretrained(tmp_path / "m")
+    back = hpbench.from_pretrained(tmp_path / "m")
+    assert type(back) is type(model)
     assert heads_per_layer(back) == [3, 0, 2]
     with torch.no_grad():
         torch.testing.assert_close(back(**batch).logits, want, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("saver", ["hpbench", "transformers"])
+def test_a_pruned_vit_base_model_reloads_however_it_was_saved(saver, tmp_path):
+    """The reported case: a pruned ``ViTModel`` (no head) saved with transformers' save_pretrained."""
+    import transformers as T
+
+    import hpbench
+
+    torch.manual_seed(0)
+    model = T.ViTModel(T.ViTConfig(image_size=16, patch_size=4, hidden_size=32, num_hidden_layers=3,
+                                   num_attention_heads=4, intermediate_size=64)).eval()
+    prune_heads(model, KEEP)
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        want = model(pixel_values=x).last_hidden_state
+    hpbench.save_pretrained(model, tmp_path / "m") if saver == "hpbench" else model.save_pretrained(tmp_path / "m")
+    back = hpbench.from_pretrained(tmp_path / "m")
+    with torch.no_grad():
+        torch.testing.assert_close(back(pixel_values=x).last_hidden_state, want, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("kind", KINDS)

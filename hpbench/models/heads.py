@@ -186,8 +186,9 @@ def pruned(model: nn.Module, keep: torch.Tensor) -> Iterator[nn.Module]:
 
 def save_pretrained(model: nn.Module, path: str | os.PathLike, tokenizer=None) -> None:
     """``model.save_pretrained`` for a pruned model (the pruned heads travel in the config). A pruned model's
-    weights are written under the model's own parameter names (transformers 5 renames some architectures'
-    keys to their legacy hub names on save, e.g. ViT; :func:`from_pretrained` loads them back by the same names)."""
+    weights are written under the model's own parameter names; :func:`from_pretrained` also reads a pruned
+    model written by transformers' own ``model.save_pretrained`` (which renames some architectures' keys to
+    their legacy hub names on save, e.g. ViT's ``encoder.layer.N.attention...``)."""
     model.save_pretrained(path)
     if getattr(model.config, "hpbench_pruned_heads", None):
         from safetensors.torch import save_model
@@ -200,13 +201,56 @@ def save_pretrained(model: nn.Module, path: str | os.PathLike, tokenizer=None) -
         tokenizer.save_pretrained(path)
 
 
-def from_pretrained(path: str | os.PathLike, model_class=None, **kwargs) -> nn.Module:
-    """Load a model saved by ``save_pretrained``, pruned or not.
+def _saved_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Every tensor of the ``*.safetensors`` files in ``path`` (one file or shards)."""
+    from safetensors.torch import load_file
 
-    Builds the full architecture from the config, applies ``config.hpbench_pruned_heads`` and then
-    loads the saved weights, so shapes match.
+    files = sorted(f for f in os.listdir(path) if f.endswith(".safetensors"))
+    if not files:
+        raise FileNotFoundError(f"no *.safetensors weights in {str(path)!r}; save the model with "
+                                "hpbench.save_pretrained(model, path) or model.save_pretrained(path)")
+    out: dict[str, torch.Tensor] = {}
+    for f in files:
+        out.update(load_file(os.path.join(path, f)))
+    return out
+
+
+def _to_model_names(model: nn.Module, saved: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``saved`` under ``model``'s parameter names: transformers' own checkpoint conversion rules (the renamings
+    it applies when loading a hub checkpoint, e.g. ViT's legacy ``encoder.layer.N.attention.attention.query``)
+    map keys written by ``model.save_pretrained``; keys that already are the model's names stay."""
+    from transformers.conversion_mapping import get_model_conversion_mapping
+    from transformers.core_model_loading import WeightConverter, WeightRenaming, rename_source_key
+
+    own = model.state_dict()
+    if set(saved) <= set(own):
+        return saved
+    transforms = get_model_conversion_mapping(model)
+    renamings = [t for t in transforms if isinstance(t, WeightRenaming)]
+    converters = [t for t in transforms if isinstance(t, WeightConverter)]
+    out = {}
+    for key, tensor in saved.items():
+        new, converter = rename_source_key(key, renamings, converters, getattr(model, "base_model_prefix", None), own)
+        if converter is not None:
+            raise NotImplementedError(f"checkpoint key {key!r} needs transformers' tensor conversion {converter!r}; "
+                                      "save pruned models of this architecture with hpbench.save_pretrained")
+        out[new] = tensor
+    return out
+
+
+def _tied_names(model: nn.Module, loaded: dict[str, torch.Tensor]) -> set[str]:
+    """Parameters that share their storage with a loaded one (tied embeddings: saved once, filled with it)."""
+    own = model.state_dict()
+    ptrs = {own[k].data_ptr() for k in loaded if k in own}
+    return {k for k, v in own.items() if k not in loaded and v.data_ptr() in ptrs}
+
+
+def from_pretrained(path: str | os.PathLike, model_class=None, **kwargs) -> nn.Module:
+    """Load a model saved by :func:`save_pretrained` or by transformers' ``model.save_pretrained``, pruned or not.
+
+    Builds the full architecture from the config, applies ``config.hpbench_pruned_heads``, then loads the saved
+    weights (renamed to the model's names by transformers' conversion rules where needed), so shapes match.
     """
-    from safetensors.torch import load_model
     from transformers import AutoConfig, AutoModel
 
     cfg = AutoConfig.from_pretrained(path)
@@ -225,8 +269,9 @@ def from_pretrained(path: str | os.PathLike, model_class=None, **kwargs) -> nn.M
     for layer, heads in pruned.items():
         keep[int(layer), list(heads)] = False
     prune_heads(model, keep)
-    missing, unexpected = load_model(model, os.path.join(path, "model.safetensors"), strict=False)
-    missing = [m for m in missing if not m.endswith("position_ids")]
+    weights = _to_model_names(model, _saved_tensors(path))
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    missing = [m for m in missing if not m.endswith("position_ids") and m not in _tied_names(model, weights)]
     if unexpected or missing:
         raise RuntimeError(f"pruned checkpoint at {path} does not match: missing={missing[:5]} unexpected={unexpected[:5]}")
     model.eval()
