@@ -14,7 +14,7 @@ def cfg(tmp_path, **kw):
 
 
 @pytest.mark.parametrize("field,value,pattern", [
-    ("model", "gpt5", r"unknown model 'gpt5'; available: bert, mbert, me5-small, minilm, tiny-random-gpt2, tiny-random-llama, tiny-random-vit, xlmr, or a local model directory"),
+    ("model", "gpt5", r"unknown model 'gpt5'; available: bert, mbert, me5-small, minilm, tiny-random-gpt2, tiny-random-llama, tiny-random-vit, xlmr, a local model directory, or a hub id written owner/name"),
     ("task", "qnli", r"unknown task 'qnli'; available: .*sst2"),
     ("language", "xx", r"unknown language 'xx' for task 'sst2'; available: en"),
     ("criteria", ["his", "magic"], r"unknown criterion 'magic'; available: .*his"),
@@ -178,3 +178,21 @@ def test_random_invalid_runconfig_values_fail_before_any_file_naming_field_and_v
         assert any(w in msg for w in ("must", "allowed", "not one of", "outside", "not available", "duplicates",
                                       "unknown", "is not", "empty")), (field, value, msg)
         assert not out.exists(), (field, value)
+
+
+@pytest.mark.parametrize("name, hub_id", [("bert", "bert-base-uncased"), ("xlmr", "xlm-roberta-base"),
+                                          ("someone/not-cached-model", "someone/not-cached-model")])
+def test_a_hub_model_that_is_not_available_offline_names_the_id_why_and_how(tmp_path, monkeypatch, name, hub_id):
+    from hpbench.run import RunConfig
+    from hpbench.run.grid import check_cell
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-home"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    res = tmp_path / "res"
+    for check in (lambda: RunConfig(model=name, task="sst2", results_dir=str(res)).validate(),
+                  lambda: check_cell({"model": name, "criteria": ["his"]})):
+        with pytest.raises(RuntimeError) as e:
+            check()
+        msg = str(e.value)
+        assert repr(hub_id) in msg and "HF_HUB_OFFLINE" in msg and "model='DIR'" in msg and "minilm" in msg
+    assert not res.exists() or not any(res.iterdir())

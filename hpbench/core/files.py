@@ -6,8 +6,11 @@ import json
 import os
 import shutil
 import tempfile
+import time
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -104,3 +107,47 @@ def remove_stale_temp(root: str | os.PathLike) -> int:
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
             n += 1
     return n
+
+
+def set_aside(path: str | os.PathLike, why: str) -> Path:
+    """Rename a damaged file to ``<name>.damaged-<UTC time>`` beside it (kept for inspection, never deleted, never
+    read again) and warn, naming both paths and the reason."""
+    path = Path(path)
+    dest = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}")
+    try:
+        os.replace(path, dest)
+    except FileNotFoundError:  # another process set it aside first
+        return dest
+    warnings.warn(f"damaged file {str(path)!r} ({why}) set aside as {dest.name!r}; what it held is recomputed",
+                  stacklevel=3)
+    return dest
+
+
+@contextmanager
+def locked(path: str | os.PathLike) -> Iterator[None]:
+    """An exclusive inter-process lock on the file ``path`` (created if needed), held for the ``with`` block:
+    writers that read, merge and rewrite shared files (two runs into one results folder) take turns."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as fh:
+        try:
+            import fcntl
+        except ImportError:  # Windows: msvcrt locks the first byte
+            import msvcrt
+
+            while True:
+                try:
+                    msvcrt.locking(fh.fileno(), msvcrt.LK_LOCK, 1)
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            try:
+                yield
+            finally:
+                msvcrt.locking(fh.fileno(), msvcrt.LK_UNLCK, 1)
+            return
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -84,17 +85,67 @@ register_model("mbert", "bert-base-multilingual-cased", "multilingual BERT cased
 register_model("xlmr", "xlm-roberta-base", "XLM-RoBERTa base (hub)")
 
 
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+
 def resolve_model(name: str | os.PathLike) -> str:
-    """Local path or hub id for a registered name, or an existing local model directory."""
+    """Local path or hub id for a registered name, an existing local model directory, or a hub id ``owner/name``
+    (bare unregistered names are refused, so a misspelt short name never goes to the hub)."""
     if isinstance(name, (str, os.PathLike)) and str(name) not in MODELS and os.path.isdir(name):
         if not os.path.isfile(os.path.join(name, "config.json")):
             raise ValueError(f"model directory {str(name)!r} has no config.json")
         return str(name)
     if name not in MODELS:
+        if isinstance(name, str) and _HUB_ID.fullmatch(name):
+            return name  # "owner/name": a hub id (checked for availability by check_available)
         raise UnknownNameError(
-            f"unknown model {name!r}; available: {', '.join(list_models())}, or a local model directory"
+            f"unknown model {name!r}; available: {', '.join(list_models())}, a local model directory, or a hub id "
+            "written owner/name (e.g. google-bert/bert-base-uncased)"
         )
     return MODELS.get(name).locate()
+
+
+def _hub_cache() -> str:
+    """The hub cache as the environment names it now (``HF_HUB_CACHE``, else ``HF_HOME``/hub, else the default)."""
+    from huggingface_hub import constants
+
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.environ["HF_HUB_CACHE"]
+    if os.environ.get("HF_HOME"):
+        return os.path.join(os.environ["HF_HOME"], "hub")
+    return constants.HF_HUB_CACHE
+
+
+def hub_offline() -> bool:
+    """Whether the environment forbids the hub (``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE`` set to a true value)."""
+    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
+               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def check_available(name: str | os.PathLike) -> str:
+    """:func:`resolve_model`, and for a hub id: its config is in the local hub cache or the hub answers. Otherwise
+    a clear error (before any work) that names the hub id, why it cannot be fetched, and how to pass a folder."""
+    path = resolve_model(name)
+    if os.path.isdir(path):
+        return path
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+
+    cache = _hub_cache()
+    if isinstance(try_to_load_from_cache(path, "config.json", cache_dir=cache), str):
+        return path
+    why = "the hub is not allowed here (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE is set)" if hub_offline() else None
+    if why is None:
+        try:
+            hf_hub_download(path, "config.json", cache_dir=cache)
+            return path
+        except Exception as e:  # noqa: BLE001 (any failure to reach the hub is reported the same way)
+            why = f"the hub did not answer ({type(e).__name__}: {str(e).splitlines()[0][:160]})"
+    alias = f"model {str(name)!r} is the Hugging Face hub id {path!r}" if str(name) != path else f"hub id {path!r}"
+    raise RuntimeError(
+        f"{alias}, which is not in the local hub cache ({cache}) and {why}. Either download it where the hub is "
+        f"reachable (`huggingface-cli download {path} --local-dir DIR`, or let transformers fill the cache) and pass "
+        f"the folder: model='DIR' (a folder with config.json, weights and tokenizer files), or point HF_HOME at a "
+        f"cache that holds it. Models that need no hub: {', '.join(n for n in list_models() if MODELS.get(n).offline)}")
 
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")

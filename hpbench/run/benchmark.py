@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ..core.files import locked
 from .config import RunConfig
 from .results import merge_previous, save_tables
 from .stages import evaluate_masks, load_seed, prepare, score, tabulate
@@ -34,5 +35,6 @@ def run_benchmark(cfg: RunConfig | None = None, **params) -> dict[str, pd.DataFr
         for spec in tqdm(cfg.criteria, desc=f"{cfg.run_id} seed {seed}", leave=False):
             scored = score(prep, sm, spec, contexts)
             outcomes.append((sm, scored, evaluate_masks(prep, sm, scored)))
-    tables = merge_previous(tabulate(prep, seed_models, outcomes), prep.out, cfg.criteria)
-    return save_tables(tables, prep.out)
+    with locked(prep.out / ".tables.lock"):  # another run writing into this folder merges after or before, never between
+        tables = merge_previous(tabulate(prep, seed_models, outcomes), prep.out, cfg.criteria)
+        return save_tables(tables, prep.out)

@@ -13,7 +13,7 @@ from ..core.files import writable_dir
 from ..criteria.base import parse_spec
 from ..criteria.masks import validate_sparsities
 from ..evaluation.evaluate import eval_batch_size_for
-from ..models.registry import resolve_model
+from ..models.registry import check_available
 from ..tasks.datadir import data_dir
 from ..tasks.lookup import get_task, task_label
 from .finetune import FinetuneConfig
@@ -60,7 +60,7 @@ class RunConfig:
         """Check every field (clear errors naming the bad value, before any work starts)."""
         load_plugins(self.plugins)  # first: they may define the model, task or criteria named below
         resolve_precision(self.precision, resolve_device(self.device))
-        resolve_model(self.model)
+        check_available(self.model)
         task = get_task(self.task)
         if isinstance(self.eval_languages, str):
             raise ValueError(f"eval_languages must be a list of language codes, got {self.eval_languages!r}")

@@ -15,6 +15,7 @@ from ..core.files import atomic_write_bytes, writable_dir
 from ..report.html import to_html
 from .cell import NOTEBOOKS, execute
 from ..criteria.base import parse_spec
+from ..models.registry import check_available
 from .executors import EXECUTORS
 from .plugins import load_plugins, resolve_plugin
 from .progress import GridProgress
@@ -60,10 +61,11 @@ def plan_grid(*, models=None, tasks=None, languages=("en",), criteria=("his",), 
 
 
 def check_cell(cell: dict) -> dict:
-    """What can be checked before any cell starts: plugins load (and are passed on as absolute paths), the
-    criteria exist, device and precision are valid here. Returns the cell with resolved plugin paths."""
+    """What can be checked before any cell starts: plugins load (and are passed on as absolute paths), the model
+    is a local folder or a hub id this machine can fetch, the criteria exist, device and precision are valid here. Returns the cell with resolved plugin paths."""
     cell = {**cell, "plugins": [resolve_plugin(p) for p in cell.get("plugins") or []]}
     load_plugins(cell["plugins"])
+    check_available(cell["model"])
     for spec in cell.get("criteria") or []:
         parse_spec(spec)
     resolve_precision(cell.get("precision", "auto"), resolve_device(cell.get("device", "auto")))

@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..core.files import atomic_write_bytes
+from ..core.files import atomic_write_bytes, set_aside
 from ..models.masks import mask_to_key
 
 TABLES = ("results", "scores", "masks", "run", "predictions")
@@ -119,21 +119,40 @@ def _legacy_masks(run: Path, heads_total: int) -> pd.DataFrame:
     return m
 
 
+def _read_table(run: Path, name: str) -> pd.DataFrame | None:
+    """Table ``name`` of a run folder: its Parquet file, else its CSV copy (conformed to the schema), else None.
+    A file that cannot be read (truncated by a full disk or a killed copy) is set aside with a warning and its
+    CSV copy read instead; with neither readable the table is None and its rows are computed again."""
+    for path, read in ((run / f"{name}.parquet", pd.read_parquet), (run / f"{name}.csv", pd.read_csv)):
+        if not path.is_file():
+            continue
+        try:
+            df = read(path)
+            return df if path.suffix == ".parquet" else conform(df, name)
+        except Exception as e:  # noqa: BLE001 (pyarrow, parser and OS errors alike mean: cannot be trusted)
+            set_aside(path, f"unreadable: {type(e).__name__}: {str(e)[:120]}")
+    return None
+
+
 def read_run_folder(run: Path) -> dict[str, pd.DataFrame] | None:
-    """The tables of one run folder (Parquet; CSV for folders written before Parquet masks), or None. A table
-    the folder lacks (predictions, before they were stored) is empty."""
+    """The tables of one run folder (Parquet; CSV for folders written before Parquet masks, or where a Parquet
+    file is damaged), or None when it has no readable run table. A table the folder lacks (predictions, before
+    they were stored) is empty."""
     if not (run / "run.parquet").is_file() and not (run / "run.csv").is_file():
         return None
     out = {}
     for name in TABLES:
-        pq, csv = run / f"{name}.parquet", run / f"{name}.csv"
-        if name == "masks" and not pq.is_file():
+        if name == "masks" and not (run / "masks.parquet").is_file() and (run / "masks.csv").is_file():
             heads = int(out["results"]["heads_total"].iloc[0]) if len(out["results"]) else 0
-            out[name] = _legacy_masks(run, heads) if csv.is_file() else pd.DataFrame()
-        elif pq.is_file() or csv.is_file():
-            out[name] = pd.read_parquet(pq) if pq.is_file() else pd.read_csv(csv)
-        else:
-            out[name] = conform(pd.DataFrame(), name)
+            try:
+                out[name] = _legacy_masks(run, heads)
+                continue
+            except Exception as e:  # noqa: BLE001
+                set_aside(run / "masks.csv", f"unreadable: {type(e).__name__}")
+        df = _read_table(run, name)
+        if df is None and name == "run":
+            return None
+        out[name] = df if df is not None else conform(pd.DataFrame(), name)
     return out
 
 
