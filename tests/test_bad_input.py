@@ -155,7 +155,17 @@ INVALID = {  # RunConfig field -> invalid values (each must be named in the erro
     "finetune_per_seed": [0, "no", None], "freeze_word_embeddings": ["yes", 2],
     "seeds": [[], [0, 0], [0.5], "0", 3], "sparsities": [[], [1.0], [-0.1], [0.5, 0.2], ["a"]],
     "criteria": [[], "his", ["nope"], ["hies:alpha=2"]], "device": ["gpu0", "cuda:99"], "precision": ["fp8", "half"],
+    "model": ["gpt5", "minlm"], "task": ["qnli", "sst-2"], "language": ["xx", "EN"], "eval_languages": ["en", ["en", "xx"]],
+    "score_language": ["xx"], "plugins": [["/no/such/plugin.py"], ["no_such_module_xyz"]], "data_root": ["/no/such/dir"],
+    "results_dir": ["{a file}/res"],
 }
+
+
+def test_every_runconfig_field_has_invalid_values_drawn():
+    """A field added to RunConfig without invalid values here fails this test (so its check gets written)."""
+    from hpbench.run import RunConfig
+
+    assert set(RunConfig.__dataclass_fields__) == set(INVALID)
 
 
 def test_random_invalid_runconfig_values_fail_before_any_file_naming_field_and_value(tmp_path):
@@ -168,15 +178,18 @@ def test_random_invalid_runconfig_values_fail_before_any_file_naming_field_and_v
     rng = random.Random(0)
     draws = [(f, v) for f, vals in INVALID.items() for v in vals]
     rng.shuffle(draws)
+    (tmp_path / "a-file").write_text("")
     for i, (field, value) in enumerate(draws):
         out = tmp_path / f"r{i}"
-        with pytest.raises((ValueError, KeyError)) as err:
-            RunConfig(results_dir=str(out), **{field: value}).validate()
+        value = value.replace("{a file}", str(tmp_path / "a-file")) if isinstance(value, str) else value
+        kw = {"results_dir": str(out), field: value}
+        with pytest.raises((ValueError, KeyError, PermissionError, ImportError, FileNotFoundError)) as err:
+            RunConfig(**kw).validate()
         msg = str(err.value)
         elements = value if isinstance(value, list) else [value]
         assert field[:6] in msg or any(repr(x) in msg or str(x) in msg for x in elements), (field, value, msg)
         assert any(w in msg for w in ("must", "allowed", "not one of", "outside", "not available", "duplicates",
-                                      "unknown", "is not", "empty")), (field, value, msg)
+                                      "unknown", "is not", "empty", "does not exist", "not writable", "give ")), (field, value, msg)
         assert not out.exists(), (field, value)
 
 

@@ -29,7 +29,8 @@ def resolve_plugin(spec: str) -> str:
     if spec.endswith((".py",) + SPEC_SUFFIXES) or "/" in spec or "\\" in spec:
         p = Path(spec).expanduser()
         if not p.is_file():
-            raise FileNotFoundError(f"plugin file {spec!r} not found (looked at {p.resolve()})")
+            raise FileNotFoundError(f"plugin file {spec!r} not found (looked at {p.resolve()}); give an existing "
+                                    ".py or .yaml file, or an importable module name")
         return str(p.resolve())
     return spec
 
