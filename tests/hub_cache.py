@@ -1,0 +1,38 @@
+"""A hub-layout cache (``$HF_HOME/hub/models--<id>/{refs/main, snapshots/<sha>/}``) holding shrunk copies of the
+presets' hub models with random weights and stand-in tokenizers (see ``tests/data/hub_configs/README.md``), so
+hub ids resolve offline exactly as they do online. Tests only: the weights are random."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+CONFIGS = Path(__file__).parent / "data" / "hub_configs"
+SHRINK = {"num_hidden_layers": 2, "hidden_size": 48, "intermediate_size": 96}  # 12 heads of width 4 per layer
+TOKENIZER = {"bert-base-uncased": "minilm", "bert-base-multilingual-cased": "minilm", "xlm-roberta-base": "me5-small"}
+
+
+def write_hub_model(home: Path, hub_id: str) -> Path:
+    """Write ``hub_id`` (its real config shrunk, random weights, its stand-in tokenizer) into the cache at ``home``."""
+    import hashlib
+
+    import torch
+    from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
+
+    from hpbench.models.registry import resolve_model
+
+    raw = json.loads((CONFIGS / f"{hub_id}.json").read_text())
+    cfg = AutoConfig.for_model(**{**raw, **SHRINK})
+    sha = hashlib.sha1(json.dumps(cfg.to_dict(), sort_keys=True, default=str).encode()).hexdigest()
+    repo = home / "hub" / f"models--{hub_id.replace('/', '--')}"
+    snap = repo / "snapshots" / sha
+    if not (snap / "config.json").is_file():
+        torch.manual_seed(0)
+        AutoModelForMaskedLM.from_config(cfg).save_pretrained(snap)
+        AutoTokenizer.from_pretrained(resolve_model(TOKENIZER[hub_id])).save_pretrained(snap)
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(sha)
+    return snap
+
+
+def write_hub_cache(home: Path) -> dict[str, Path]:
+    return {hub_id: write_hub_model(home, hub_id) for hub_id in TOKENIZER}

@@ -1,0 +1,53 @@
+"""Run every cell of one preset end to end at tiny sizes (``python tests/preset_smoke.py PRESET RESULTS``), as
+run_all plans it: hub ids resolve through ``$HF_HOME`` (see hub_cache.py). Sizes, levels, seeds and search budgets
+are shrunk; models, tasks, languages, criteria and the other settings are the preset's. Prints one JSON line per
+cell. Tests only (random or barely trained weights)."""
+from __future__ import annotations
+
+import ast
+import json
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {"n_train": 8, "n_dev": 8, "n_score": 4, "n_val": 8, "epochs": 1.0, "max_len": 16, "batch_size": 8,
+        "sparsities": [0.0, 0.5], "seeds": [0]}
+BUDGETS = {"max_evals": "6", "max_seconds": "30", "steps": "3", "branching": "2"}
+
+
+def run_all_defaults() -> dict:
+    nb = json.loads((ROOT / "notebooks" / "run_all.ipynb").read_text())
+    cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+    return {t.id: ast.literal_eval(node.value) for node in ast.parse("".join(cell["source"])).body
+            if isinstance(node, ast.Assign) for t in node.targets}
+
+
+def shrink_spec(spec: str) -> str:
+    """``spec`` with its search budgets (A* evaluations and seconds, DSP steps) cut to a smoke test's."""
+    for key, val in BUDGETS.items():
+        spec = re.sub(rf"\b{key}=[^,]+", f"{key}={val}", spec)
+    return spec
+
+
+def main(preset: str, results: str) -> None:
+    from hpbench.run import run_benchmark
+    from hpbench.run.grid import check_cell, plan_grid
+
+    p = {**run_all_defaults(), **yaml.safe_load((ROOT / "notebooks" / "presets" / f"{preset}.yaml").read_text())}
+    _, cells = plan_grid(**{k: p[k] for k in ("models", "tasks", "languages", "criteria", "sparsities", "seeds",
+                                              "iterative", "n_dev", "n_score", "overrides", "profile", "plugins",
+                                              "run_params")}, device="cpu")
+    for cell in cells:
+        cell = check_cell({**cell, **TINY, "criteria": [shrink_spec(c) for c in cell["criteria"]]})
+        t = run_benchmark(**{**cell, "results_dir": results, "device": "cpu"})
+        r = t["results"]
+        print(json.dumps({"model": cell["model"], "task": cell["task"], "criteria": sorted(set(r["criterion"])),
+                          "heads_total": int(r["heads_total"].iloc[0]), "languages": sorted(set(r["language"])),
+                          "rows": len(r), "finite": bool(r["value"].notna().all())}), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

@@ -1,0 +1,62 @@
+"""Every preset runs end to end at tiny sizes through the hub path (tests/preset_smoke.py): ``bert``, ``mbert`` and
+``xlmr`` resolve offline from a hub-layout cache (``HF_HOME``) holding their real configs shrunk to 2 layers of the
+same 12 heads, with random weights and stand-in tokenizers (tests/hub_cache.py). Presets run two at a time."""
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import needs_shared
+
+pytestmark = needs_shared
+ROOT = Path(__file__).resolve().parents[1]
+PRESETS = sorted(p.stem for p in (ROOT / "notebooks" / "presets").glob("*.yaml"))
+HUB = {"bert": "bert-base-uncased", "mbert": "bert-base-multilingual-cased", "xlmr": "xlm-roberta-base"}
+
+
+@pytest.fixture(scope="module")
+def preset_runs(tmp_path_factory):
+    from hub_cache import write_hub_cache
+
+    tmp = tmp_path_factory.mktemp("presets")
+    write_hub_cache(tmp / "hf")
+    env = {**os.environ, "HF_HOME": str(tmp / "hf"), "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1",
+           "HPBENCH_CACHE": str(tmp / "cache"), "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    todo, running, out = list(PRESETS), {}, {}
+    while todo or running:
+        while todo and len(running) < 2:
+            name = todo.pop(0)
+            running[name] = subprocess.Popen([sys.executable, str(ROOT / "tests" / "preset_smoke.py"), name,
+                                              str(tmp / "res" / name)], env=env, text=True,
+                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for name, proc in list(running.items()):
+            if proc.poll() is not None:
+                stdout, stderr = proc.communicate()
+                out[name] = (proc.returncode, [json.loads(ln) for ln in stdout.splitlines() if ln.startswith("{")],
+                             stderr[-4000:])
+                del running[name]
+        time.sleep(0.2)
+    return out
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_preset_runs_end_to_end_through_the_hub_path(preset, preset_runs):
+    code, cells, err = preset_runs[preset]
+    assert code == 0, err
+    p = yaml.safe_load((ROOT / "notebooks" / "presets" / f"{preset}.yaml").read_text())
+    want_cells = len(p.get("models") or ["minilm"]) * len(p.get("tasks") or ["sst2", "mrpc", "stsb", "cola"])
+    assert len(cells) == want_cells
+    for c in cells:
+        assert c["finite"] and c["rows"] > 0
+        if c["model"] in HUB:  # the real head layout of the hub model: 12 heads in each of its 2 shrunk layers
+            assert c["heads_total"] == 2 * 12
+        n_crit = len(p.get("criteria") or ["his", "entropy", "hies", "random"])
+        assert len(c["criteria"]) == n_crit
+        langs = (p.get("run_params") or {}).get("eval_languages")
+        if langs:
+            assert c["languages"] == sorted(langs)
