@@ -157,7 +157,7 @@ INVALID = {  # RunConfig field -> invalid values (each must be named in the erro
     "criteria": [[], "his", ["nope"], ["hies:alpha=2"]], "device": ["gpu0", "cuda:99"], "precision": ["fp8", "half"],
     "model": ["gpt5", "minlm"], "task": ["qnli", "sst-2"], "language": ["xx", "EN"], "eval_languages": ["en", ["en", "xx"]],
     "score_language": ["xx"], "plugins": [["/no/such/plugin.py"], ["no_such_module_xyz"]], "data_root": ["/no/such/dir"],
-    "results_dir": ["{a file}/res"],
+    "results_dir": ["{a file}/res"], "gqa_unit": ["groups", "kv", 1], "layer_uniform": ["yes", 1, None],
 }
 
 

@@ -10,6 +10,7 @@ from typing import Any, Sequence
 import torch
 
 from .base import Criterion, MaskResult, ScoringContext
+from .units import unit_keep
 
 SUMMED_INFO = ("training_steps", "train_seconds")  # per-level costs that add up; other info keys are shared
 
@@ -75,6 +76,12 @@ def keep_from_scores(scores: torch.Tensor, n_prune: int, keep: torch.Tensor | No
     return out.view_as(scores)
 
 
+def _kv_heads(model, heads: int) -> int:
+    """KV heads per layer of an unpruned model (= query heads without grouped-query attention)."""
+    kv = getattr(getattr(model, "config", None), "num_key_value_heads", None)
+    return int(kv) if kv else heads
+
+
 @dataclass
 class CriterionMasks:
     """One criterion's output for one seed: its head scores ``[L, H]`` (higher = keep), a
@@ -101,13 +108,20 @@ def merge_info(levels: Sequence[MaskResult]) -> dict[str, Any]:
 
 
 def masks_for_sparsities(crit: Criterion, params: dict, ctx: ScoringContext, sparsities: Sequence[float], *,
-                         iterative: bool = False) -> CriterionMasks:
+                         iterative: bool = False, gqa_unit: str = "query", layer_uniform: bool = False) -> CriterionMasks:
     """Keep masks for each sparsity, the criterion's scores at full model, and cost info.
 
     One-shot: score once, prune the lowest ``round(s * heads)``. Iterative (Michel et al. 2019):
     from the previous level's mask, re-score under it and prune the next lowest heads.
-    Mask-search criteria (``mask_fn``) search each level themselves. ``ctx`` is not modified.
+    Mask-search criteria (``mask_fn``) search each level themselves. ``ctx`` is not modified. Other pruning
+    units than single query heads (``gqa_unit``, ``layer_uniform``; :mod:`hpbench.criteria.units`) prune whole
+    units, so the share pruned is the requested one rounded to whole units.
     """
+    structured = (gqa_unit, layer_uniform) != ("query", False)
+    if structured and (iterative or crit.mask_fn is not None):
+        raise ValueError(f"gqa_unit={gqa_unit!r}, layer_uniform={layer_uniform!r} rank one-shot scores into units; "
+                         f"{'iterative pruning' if iterative else 'the mask search of ' + repr(crit.name)} does not "
+                         "(allowed: gqa_unit='query' and layer_uniform=False)")
     sparsities = validate_sparsities(sparsities)
     L, H = ctx.shape
     total = L * H
@@ -120,7 +134,10 @@ def masks_for_sparsities(crit: Criterion, params: dict, ctx: ScoringContext, spa
     keep = torch.ones(L, H, dtype=torch.bool)
     for s in sparsities:
         n = n_to_prune(total, s)
-        if crit.mask_fn is not None:
+        if structured:
+            res = MaskResult(unit_keep(scores, n, _kv_heads(ctx.model, H), gqa_unit, layer_uniform))
+            n = int((~res.keep).sum())
+        elif crit.mask_fn is not None:
             res = _as_result(crit.mask_fn(ctx, n, **params))
         elif iterative and crit.rescoring and n > 0:
             keep = keep_from_scores(crit.fn(ctx.under(keep), **params).detach().float().cpu(), n, keep)

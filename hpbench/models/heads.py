@@ -184,11 +184,21 @@ def pruned(model: nn.Module, keep: torch.Tensor) -> Iterator[nn.Module]:
             delattr(model.config, "hpbench_pruned_heads")
 
 
-def save_pretrained(model: nn.Module, path: str | os.PathLike, tokenizer=None) -> None:
-    """``model.save_pretrained`` for a pruned model (the pruned heads travel in the config). A pruned model's
-    weights are written under the model's own parameter names; :func:`from_pretrained` also reads a pruned
-    model written by transformers' own ``model.save_pretrained`` (which renames some architectures' keys to
-    their legacy hub names on save, e.g. ViT's ``encoder.layer.N.attention...``)."""
+def save_pretrained(model: nn.Module, path: str | os.PathLike, tokenizer=None, standard: bool | str = "auto") -> str:
+    """``model.save_pretrained`` for a pruned model; returns the format written.
+
+    ``"standard"``: a decoder pruned to a regular structure (the same query and KV head counts in every layer and
+    group; :mod:`hpbench.models.standard`) becomes an ordinary checkpoint with rewritten head counts, which plain
+    transformers loads (``standard="auto"``: whenever possible; True: required; False: never). ``"hpbench"``: the
+    pruned heads travel in ``config.hpbench_pruned_heads`` and weights under the model's own parameter names;
+    :func:`from_pretrained` loads it, and also a pruned model written by transformers' own ``model.save_pretrained``
+    (which renames some architectures' keys to their legacy hub names on save, e.g. ViT's)."""
+    from .standard import save_standard, standard_ok
+
+    pruned = bool(getattr(model.config, "hpbench_pruned_heads", None))
+    if standard is True or (standard == "auto" and pruned and standard_ok(model)):
+        save_standard(model, path, tokenizer)
+        return "standard"
     model.save_pretrained(path)
     if getattr(model.config, "hpbench_pruned_heads", None):
         from safetensors.torch import save_model
@@ -199,6 +209,7 @@ def save_pretrained(model: nn.Module, path: str | os.PathLike, tokenizer=None) -
         save_model(model, os.path.join(path, "model.safetensors"))
     if tokenizer is not None:
         tokenizer.save_pretrained(path)
+    return "hpbench"
 
 
 def _saved_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:

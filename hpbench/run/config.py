@@ -12,6 +12,7 @@ from ..core.device import resolve_device, resolve_precision
 from ..core.files import writable_dir
 from ..criteria.base import parse_spec
 from ..criteria.masks import validate_sparsities
+from ..criteria.units import check_unit
 from ..evaluation.evaluate import eval_batch_size_for
 from ..models.registry import check_available
 from ..tasks.datadir import data_dir
@@ -55,6 +56,10 @@ class RunConfig:
     # the word-embedding matrix during fine-tuning: None = frozen for pretrained models, trained for the tiny
     # random ones (hpbench.models.tiny: trained from scratch, a random vocabulary would stay random)
     freeze_word_embeddings: bool | None = None
+    # pruning unit (hpbench.criteria.units): "query" heads one by one, whole KV "group"s, or "balanced" groups; and
+    # whether every layer prunes the same number of units. A list in a grid's run_params runs each.
+    gqa_unit: str = "query"
+    layer_uniform: bool = False
 
     def validate(self) -> "RunConfig":
         """Check every field (clear errors naming the bad value, before any work starts)."""
@@ -95,9 +100,25 @@ class RunConfig:
         for name in ("iterative", "finetune_per_seed"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        self._check_units()
         data_dir(self.data_root)  # raises if an explicit data directory does not exist
         writable_dir(self.results_dir)
         return self
+
+    def _check_units(self) -> None:
+        check_unit(self.gqa_unit, self.layer_uniform)
+        if not self.structured_units:
+            return
+        searching = [c for c in self.criteria if parse_spec(c)[0].mask_fn is not None]
+        if self.iterative or searching:
+            raise ValueError(f"gqa_unit={self.gqa_unit!r}, layer_uniform={self.layer_uniform!r} rank one-shot scores "
+                             f"into units; {'iterative=True' if self.iterative else 'the mask searches ' + str(searching)} "
+                             "cannot (allowed with them: gqa_unit='query', layer_uniform=False)")
+
+    @property
+    def structured_units(self) -> bool:
+        """Whether masks are built from other units than single query heads ranked globally."""
+        return (self.gqa_unit, self.layer_uniform) != ("query", False)
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any] | None = None, base: "RunConfig | None" = None) -> "RunConfig":
@@ -136,6 +157,10 @@ class RunConfig:
             rid += "-zeroshot"
         if self.score_language and self.score_language != self.language:
             rid += f"-scored-{self.score_language}"
+        if self.gqa_unit != "query":
+            rid += f"-{self.gqa_unit}"
+        if self.layer_uniform:
+            rid += "-uniform"
         return rid
 
     def finetune_config(self, seed: int) -> FinetuneConfig:

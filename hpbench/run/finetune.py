@@ -126,7 +126,7 @@ def finetune(cfg: FinetuneConfig, *, data_root=None, cache: Path | None = None, 
                          desc=f"fine-tune {Path(str(cfg.model)).name}/{cfg.task}/{cfg.language} seed {cfg.seed}",
                          precision=cfg.precision)
     tmp = atomic_dir(final)
-    save_pretrained(model, tmp, tokenizer)
+    save_pretrained(model, tmp, tokenizer, standard=False)  # hpbench reads its head layout back
     atomic_write_json(tmp / "hpbench_train.json", {**asdict(cfg), "train_data": examples_digest(train),
                                                    "seconds": time.perf_counter() - t0,
                                                    "n_examples": len(enc), "final_loss": losses[-1]})

@@ -57,7 +57,19 @@ def plan_grid(*, models=None, tasks=None, languages=("en",), criteria=("his",), 
     common = {"criteria": grid["criteria"], "sparsities": grid["sparsities"], "seeds": grid["seeds"], "iterative": iterative,
               "n_dev": grid["n_dev"], "n_score": grid["n_score"], "device": device, "precision": precision,
               "plugins": grid["plugins"], **grid["run_params"]}
-    return grid, grid_cells(grid["models"], grid["tasks"], grid["languages"], common=common, overrides=grid["overrides"])
+    cells = grid_cells(grid["models"], grid["tasks"], grid["languages"], common=common, overrides=grid["overrides"])
+    return grid, expand_axes(cells)
+
+
+AXES = ("gqa_unit", "layer_uniform")  # RunConfig fields a grid may list: each value is a cell of its own
+
+
+def expand_axes(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One cell per value of every listed axis field (``run_params: {gqa_unit: [query, group]}``: two runs)."""
+    for axis in AXES:
+        cells = [{**c, axis: v} for c in cells for v in (c[axis] if isinstance(c.get(axis), list) else [c.get(axis)])]
+        cells = [{k: v for k, v in c.items() if not (k == axis and v is None)} for c in cells]
+    return cells
 
 
 def check_cell(cell: dict) -> dict:

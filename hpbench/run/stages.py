@@ -209,6 +209,7 @@ def score(prep: Prepared, sm: SeedModel, spec: str, contexts: dict[str, ScoringC
     data = sm.scoring_data
     key = {**prep.base, "finetune": sm.ft_cfg, "criterion": crit.name, "code": crit.source_digest, "params": params,
            "seed": sm.seed, "iterative": cfg.iterative, "n_score": cfg.n_score, "sparsities": cfg.sparsities,
+           **({"gqa_unit": cfg.gqa_unit, "layer_uniform": cfg.layer_uniform} if cfg.structured_units else {}),
            "score_data": examples_digest(data[0]), "validation_data": examples_digest(data[1])}
     rec = prep.store.get("scores", key)
     own: dict[float, Any] = {}
@@ -219,7 +220,8 @@ def score(prep: Prepared, sm: SeedModel, spec: str, contexts: dict[str, ScoringC
         if crit.protocol not in contexts:
             contexts[crit.protocol] = scoring_context(prep, sm, crit.protocol, data)
         set_seed(sm.seed)
-        cm = masks_for_sparsities(crit, params, contexts[crit.protocol], cfg.sparsities, iterative=cfg.iterative)
+        cm = masks_for_sparsities(crit, params, contexts[crit.protocol], cfg.sparsities, iterative=cfg.iterative,
+                                  gqa_unit=cfg.gqa_unit, layer_uniform=cfg.layer_uniform)
         own = {s: r.model for s, r in cm.levels.items() if r.model is not None}
         rec = prep.store.put("scores", key, _scores_record(cm.scores, cm.levels, cm.info))
     return Scored(spec, crit, key, rec["scores"], {float(s): k for s, k in rec["masks"].items()}, rec["info"],
@@ -299,6 +301,7 @@ def _result_rows(prep: Prepared, sm: SeedModel, sc: Scored, evals: dict[float, E
         common = {"model": cfg.model, "task": cfg.task, "train_language": cfg.language,
                   "score_language": prep.score_language, "criterion": sc.spec, "protocol": sc.criterion.protocol,
                   "seed": sm.seed, "sparsity": s, "n_pruned": int((~keep).sum()), "heads_total": L * H,
+                  "pruned_share": int((~keep).sum()) / (L * H), "gqa_unit": cfg.gqa_unit, "layer_uniform": cfg.layer_uniform,
                   f"encoder_gflops_{FLOPS_SEQ}": flops_for_mask(sm.model.config, keep, 1, FLOPS_SEQ) / 1e9,
                   "iterative": cfg.iterative, "score_seconds": sc.info.get("score_seconds"), "eval_seconds": ev.seconds,
                   "within_bound": sc.within_bound.get(s),
@@ -317,6 +320,7 @@ def _run_rows(prep: Prepared, sm: SeedModel) -> list[dict]:
                      "eval_language": lang, "main_metric": prep.task.main_metric, "n_dev": len(prep.dev_examples[lang]),
                      "n_score": cfg.n_score, "n_train": cfg.n_train, "epochs": cfg.epochs, "iterative": cfg.iterative,
                      "finetune_per_seed": cfg.finetune_per_seed, "finetune_seconds": sm.train_record.get("seconds"),
+                     "gqa_unit": cfg.gqa_unit, "layer_uniform": cfg.layer_uniform,
                      "dense_seconds": d.get("seconds"), **{f"dense_{k}": v for k, v in mets.items()},
                      **{f"majority_{k}": v for k, v in (d.get("majority") or {}).get(lang, {}).items()},
                      **{f"dense_full_dev_{k}": v for k, v in full.items()}})
