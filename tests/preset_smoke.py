@@ -44,7 +44,8 @@ def main(preset: str, results: str) -> None:
         cell = check_cell({**cell, **TINY, "criteria": [shrink_spec(c) for c in cell["criteria"]]})
         t = run_benchmark(**{**cell, "results_dir": results, "device": "cpu"})
         r = t["results"]
-        print(json.dumps({"model": cell["model"], "task": cell["task"], "criteria": sorted(set(r["criterion"])),
+        print(json.dumps({"model": cell["model"], "task": cell["task"], "unit": cell.get("gqa_unit", "query"),
+                          "pruned_share": sorted(set(r["pruned_share"].round(4))), "criteria": sorted(set(r["criterion"])),
                           "heads_total": int(r["heads_total"].iloc[0]), "languages": sorted(set(r["language"])),
                           "rows": len(r), "finite": bool(r["value"].notna().all())}), flush=True)
 

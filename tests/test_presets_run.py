@@ -2,6 +2,7 @@
 ``xlmr`` resolve offline from a hub-layout cache (``HF_HOME``) holding their real configs shrunk to 2 layers of the
 same 12 heads, with random weights and stand-in tokenizers (tests/hub_cache.py). Presets run two at a time."""
 import json
+import math
 import os
 import subprocess
 import sys
@@ -49,7 +50,9 @@ def test_every_preset_runs_end_to_end_through_the_hub_path(preset, preset_runs):
     code, cells, err = preset_runs[preset]
     assert code == 0, err
     p = yaml.safe_load((ROOT / "notebooks" / "presets" / f"{preset}.yaml").read_text())
+    axes = [v for k, v in (p.get("run_params") or {}).items() if k in ("gqa_unit", "layer_uniform") and isinstance(v, list)]
     want_cells = len(p.get("models") or ["minilm"]) * len(p.get("tasks") or ["sst2", "mrpc", "stsb", "cola"])
+    want_cells *= math.prod(len(v) for v in axes)
     assert len(cells) == want_cells
     for c in cells:
         assert c["finite"] and c["rows"] > 0

@@ -40,6 +40,8 @@ class Criterion:
     protocol: str = "prune-after-finetune"  # or "prune-before-finetune" (SMP)
     rescoring: bool = True  # whether iterative re-scoring changes anything (False for random)
     check: Callable[..., None] | None = None  # check(**params): raises on a bad value when the spec is parsed
+    # compensate(ctx, keep, **params) -> a model whose weights go with mask ``keep`` (FLAP's bias compensation)
+    compensate: Callable[..., Any] | None = None
 
     @property
     def source_digest(self) -> str:
@@ -48,7 +50,7 @@ class Criterion:
         import hashlib
 
         parts = []
-        for f in (self.fn, self.mask_fn):
+        for f in (self.fn, self.mask_fn, self.compensate):
             if f is None:
                 continue
             try:
@@ -70,18 +72,20 @@ PROTOCOLS = ("prune-after-finetune", "prune-before-finetune")
 
 
 def register_criterion(name: str, *, mask_fn: Callable | None = None, protocol: str = "prune-after-finetune",
-                       rescoring: bool = True, overwrite: bool = False, check: Callable[..., None] | None = None):
+                       rescoring: bool = True, overwrite: bool = False, check: Callable[..., None] | None = None,
+                       compensate: Callable[..., Any] | None = None):
     """Decorator registering ``fn(ctx, **params) -> scores [L, H]`` (higher = keep) under ``name``.
 
     ``check(**params)`` (optional) raises on a bad parameter value; :func:`parse_spec` calls it, so a bad value
     stops a run (and the grid's up-front check) before any work. A name already registered (e.g. a plugin
-    defining ``his``) is an error unless ``overwrite=True``."""
+    defining ``his``) is an error unless ``overwrite=True``. ``compensate(ctx, keep, **params)`` (optional) returns
+    a copy of the model adjusted for each level's mask (evaluated, pruned, instead of the fine-tuned model)."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"criterion {name!r}: unknown protocol {protocol!r}; allowed: {', '.join(PROTOCOLS)}")
 
     def deco(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
         doc = inspect.getdoc(fn) or ""
-        CRITERIA.add(name, Criterion(name, fn, doc.split("\n")[0], mask_fn, protocol, rescoring, check), overwrite=overwrite)
+        CRITERIA.add(name, Criterion(name, fn, doc.split("\n")[0], mask_fn, protocol, rescoring, check, compensate), overwrite=overwrite)
         return fn
 
     return deco

@@ -145,6 +145,8 @@ def masks_for_sparsities(crit: Criterion, params: dict, ctx: ScoringContext, spa
         else:
             res = MaskResult(keep_from_scores(scores, n))
         res.keep = torch.as_tensor(res.keep).bool().cpu()
+        if crit.compensate is not None and res.model is None:
+            res.model = crit.compensate(ctx, res.keep, **params)
         if tuple(res.keep.shape) != (L, H) or int((~res.keep).sum()) != n:
             raise RuntimeError(f"criterion {crit.name!r} returned a mask of shape {tuple(res.keep.shape)} pruning "
                                f"{int((~res.keep).sum())} heads at sparsity {s}; expected {(L, H)} pruning {n}")

@@ -212,6 +212,18 @@ def save_pretrained(model: nn.Module, path: str | os.PathLike, tokenizer=None, s
     return "hpbench"
 
 
+def add_out_bias(model: nn.Module, layers: list[int]) -> None:
+    """Give the attention output projection of each of ``layers`` a (zero) bias where it has none (FLAP's bias
+    compensation adds one; ``config.hpbench_out_bias`` lists the layers so a saved model is rebuilt with it)."""
+    ad = adapter_for(model)
+    sites = ad.sites(model)
+    for l in layers:
+        o = ad.out_proj(ad.module(*sites[l]))
+        if o is not None and o.bias is None:
+            out = o.weight.shape[0] if isinstance(o, nn.Linear) else o.weight.shape[1]
+            o.bias = nn.Parameter(torch.zeros(out, dtype=o.weight.dtype, device=o.weight.device))
+
+
 def _saved_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Every tensor of the ``*.safetensors`` files in ``path`` (one file or shards)."""
     from safetensors.torch import load_file
@@ -276,6 +288,7 @@ def from_pretrained(path: str | os.PathLike, model_class=None, **kwargs) -> nn.M
         return cls.from_pretrained(path, **kwargs)
     cfg.hpbench_pruned_heads = {}
     model = cls.from_config(cfg, **kwargs) if hasattr(cls, "from_config") else cls._from_config(cfg, **kwargs)
+    add_out_bias(model, getattr(cfg, "hpbench_out_bias", None) or [])
     keep = torch.ones(head_shape(model), dtype=torch.bool)
     for layer, heads in pruned.items():
         keep[int(layer), list(heads)] = False

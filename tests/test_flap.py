@@ -1,0 +1,106 @@
+"""FLAP (hpbench.criteria.flap) against a hand computation on tiny models, and its bias compensation: the pruned
+layer's output at the calibration mean input equals the dense layer's; compensated pruned models save and reload."""
+import math
+
+import pytest
+import torch
+
+from hpbench.criteria.flap import compensate_bias, flap_raw, out_proj_input_stats, standardise
+from hpbench.models.adapters import adapter_for
+from hpbench.models.heads import from_pretrained, prune_heads, save_pretrained
+from test_standard_checkpoint import tiny_decoder
+
+
+def _encoded(n=6, T=10, vocab=100, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(n):
+        L = T - i % 4
+        out.append({"input_ids": torch.randint(1, vocab, (L,), generator=g).tolist(), "attention_mask": [1] * L,
+                    "labels": 0})
+    return out
+
+
+def _o_inputs(model, encoded):
+    """Every non-padding token's output-projection input, one example at a time (no batching, no padding)."""
+    ad = adapter_for(model)
+    outs = [ad.out_proj(ad.module(o, a)) for o, a in ad.sites(model)]
+    got = [[] for _ in outs]
+    hs = [o.register_forward_pre_hook(lambda m, a, i=i: got[i].append(a[0][0].detach().double())) for i, o in enumerate(outs)]
+    with torch.no_grad():
+        for ex in encoded:
+            model(input_ids=torch.tensor([ex["input_ids"]]))
+    for h in hs:
+        h.remove()
+    return outs, [torch.cat(g) for g in got]
+
+
+@pytest.mark.parametrize("kind", ["llama", "qwen2"])
+def test_flap_score_equals_a_hand_computation(kind):
+    model = tiny_decoder(kind)
+    enc = _encoded()
+    outs, xs = _o_inputs(model, enc)
+    d = 8
+    want = torch.zeros(3, 8, dtype=torch.float64)
+    for l, (o, x) in enumerate(zip(outs, xs)):
+        n = x.shape[0]
+        for h in range(8):
+            for j in range(h * d, (h + 1) * d):
+                mean = sum(x[t, j].item() for t in range(n)) / n
+                fluct = sum((x[t, j].item() - mean) ** 2 for t in range(n)) / (n - 1)
+                want[l, h] += fluct * sum(w * w for w in o.weight[:, j].double().tolist())
+    got = flap_raw(model, out_proj_input_stats(model, enc, batch_size=4))
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-9)
+    z = standardise(got)
+    for l in range(3):  # standardised within each layer: mean 0, std 1
+        assert abs(z[l].mean().item()) < 1e-9 and math.isclose(z[l].std().item(), 1.0, rel_tol=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["llama", "qwen2", "gpt2", "bert"])
+def test_bias_compensation_keeps_each_layers_output_at_the_calibration_mean(kind):
+    if kind in ("gpt2", "bert"):
+        from test_adapters import tiny
+
+        model = tiny(kind)[0]
+        H = 4
+        enc = [{k: v for k, v in e.items()} for e in _encoded()]
+    else:
+        model, H = tiny_decoder(kind), 8
+        enc = _encoded()
+    L = len(adapter_for(model).sites(model))
+    keep = torch.rand(L, H, generator=torch.Generator().manual_seed(3)) > 0.4
+    keep[:, 0] = True  # every layer keeps a head (the projection stays)
+    stats = out_proj_input_stats(model, enc, batch_size=3)
+    comp = prune_heads(compensate_bias(model, keep, stats), keep)
+    ad = adapter_for(model)
+    for l, ((mean, _), (o1, a1), (o2, a2)) in enumerate(zip(stats, ad.sites(model), ad.sites(comp))):
+        dense, pruned = ad.out_proj(ad.module(o1, a1)), ad.out_proj(ad.module(o2, a2))
+        d = mean.numel() // H
+        kept = torch.cat([torch.arange(h * d, (h + 1) * d) for h in range(H) if keep[l, h]])
+        x = mean.to(torch.float32)
+        with torch.no_grad():
+            torch.testing.assert_close(pruned(x[kept][None])[0], dense(x[None])[0], atol=1e-5, rtol=1e-5)
+
+
+def test_a_compensated_pruned_decoder_saves_and_reloads_both_ways(tmp_path):
+    model = tiny_decoder("llama")
+    enc = _encoded()
+    stats = out_proj_input_stats(model, enc)
+    from hpbench.criteria.units import unit_keep
+
+    batch = {"input_ids": torch.tensor([enc[0]["input_ids"]])}
+    for name, keep, fmt in (("irregular", unit_keep(torch.randn(3, 8), 7, 4, "query"), "hpbench"),
+                            ("regular", unit_keep(torch.randn(3, 8), 12, 4, "balanced", True), "standard")):
+        m = prune_heads(compensate_bias(model, keep, stats), keep)
+        with torch.no_grad():
+            want = m(**batch).logits
+        assert save_pretrained(m, tmp_path / name) == fmt
+        if fmt == "standard":
+            from transformers import AutoModelForCausalLM
+
+            back = AutoModelForCausalLM.from_pretrained(tmp_path / name)
+            assert back.config.attention_bias is True
+        else:
+            back = from_pretrained(tmp_path / name)
+        with torch.no_grad():
+            torch.testing.assert_close(back.eval()(**batch).logits, want, atol=1e-5, rtol=1e-5)
