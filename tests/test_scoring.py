@@ -28,7 +28,9 @@ def test_his_equals_finite_difference_of_gates():
     eps = 1e-6
     fd = torch.zeros(3, 4, dtype=torch.float64)
     fd2 = torch.zeros(3, 4, dtype=torch.float64)
+    block = torch.zeros(3, 4, 4, dtype=torch.float64)
     for item in enc:
+        g_ex = torch.zeros(3, 4, dtype=torch.float64)
         x = collate([item])
         inputs = {k: v for k, v in x.items() if k != "labels"}
         for l in range(3):
@@ -41,9 +43,13 @@ def test_his_equals_finite_difference_of_gates():
                         vals.append(float(task.loss_per_example(m(**inputs).logits, x["labels"])[0]))
                 fd[l, h] += abs(vals[0] - vals[1]) / (2 * eps)
                 fd2[l, h] += ((vals[0] - vals[1]) / (2 * eps)) ** 2
+                g_ex[l, h] = (vals[0] - vals[1]) / (2 * eps)
+        block += g_ex[:, :, None] * g_ex[:, None, :]
     fd /= len(enc)
     assert torch.allclose(stats.his.double(), fd, atol=1e-4, rtol=1e-4), (stats.his - fd).abs().max()
     assert torch.allclose(stats.fisher.double(), fd2 / len(enc), atol=1e-4, rtol=1e-4)  # E_x (dL(x)/d xi)^2
+    # Kwon et al.'s block-diagonal Fisher: E_x g_l(x) g_l(x)^T within each layer
+    assert torch.allclose(stats.fisher_block, block / len(enc), atol=1e-4, rtol=1e-4)
     assert fd.abs().max() > 1e-3  # a non-trivial check
 
 

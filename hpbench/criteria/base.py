@@ -189,6 +189,15 @@ class ScoringContext:
         return self.remember(key, lambda: head_stats(self.model, self.task, data, batch_size=self.batch_size,
                                                      keep=keep, pad_id=self.pad_id, precision=self.precision))
 
+    def sample(self, n: int) -> Sequence[dict]:
+        """``n`` encoded training examples of this seed (the run's sampler ``extras["train_sample"]``; all of them
+        where the task has fewer), for methods with their own sample size (Kwon et al.: 2,048); the scoring
+        examples when no sampler is given (a context built by hand)."""
+        loader = self.extras.get("train_sample")
+        if loader is None:
+            return self.encoded
+        return self.remember(("train_sample", int(n)), lambda: loader(int(n)))
+
     def generator(self, salt: int = 0) -> torch.Generator:
         return torch.Generator().manual_seed(int(self.seed) * 7919 + salt)
 

@@ -18,28 +18,16 @@ import copy
 import torch
 from torch import nn
 
-from ..models.adapters import adapter_for
+from ..models.heads import out_matrix, out_projections
 from ..tasks.encoding import batches, model_inputs
 from .base import ScoringContext, register_criterion
-
-
-def _out_projections(model: nn.Module) -> list[tuple[nn.Module, int]]:
-    """Per layer, the attention output projection and the head size."""
-    ad = adapter_for(model)
-    return [(ad.out_proj(ad.module(owner, attr)), ad.head_dim(ad.module(owner, attr))) for owner, attr in ad.sites(model)]
-
-
-def _matrix(o: nn.Module) -> torch.Tensor:
-    """W_o as ``[out, in]`` (float64, CPU): nn.Linear's weight, or the transpose of GPT-2's Conv1D weight."""
-    w = o.weight.detach().double().cpu()
-    return w if isinstance(o, nn.Linear) else w.t()
 
 
 @torch.no_grad()
 def out_proj_input_stats(model: nn.Module, encoded, batch_size: int = 32, pad_id: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Per layer, (mean, unbiased variance) over non-padding calibration tokens of each input channel of the output
     projection (float64)."""
-    outs = [o for o, _ in _out_projections(model)]
+    outs = [o for o, _ in out_projections(model)]
     acc = [[0, 0.0, 0.0] for _ in outs]  # n, sum, sum of squares (float64)
     mask: dict[str, torch.Tensor] = {}
 
@@ -72,8 +60,8 @@ def out_proj_input_stats(model: nn.Module, encoded, batch_size: int = 32, pad_id
 def flap_raw(model: nn.Module, stats) -> torch.Tensor:
     """S_h = Σ_{j∈h} F_j ||W_o[:, j]||² per layer and head ``[L, H]`` (before standardisation)."""
     rows = []
-    for (o, d), (_, var) in zip(_out_projections(model), stats):
-        rows.append((var * (_matrix(o) ** 2).sum(0)).view(-1, d).sum(1))
+    for (o, d), (_, var) in zip(out_projections(model), stats):
+        rows.append((var * (out_matrix(o) ** 2).sum(0)).view(-1, d).sum(1))
     return torch.stack(rows)
 
 
@@ -91,12 +79,12 @@ def compensate_bias(model: nn.Module, keep: torch.Tensor, stats) -> nn.Module:
     (``config.hpbench_out_bias`` lists those layers, so a saved pruned model is rebuilt with the bias)."""
     out = copy.deepcopy(model)
     layers = []
-    for l, ((o, d), (mean, _)) in enumerate(zip(_out_projections(out), stats)):
+    for l, ((o, d), (mean, _)) in enumerate(zip(out_projections(out), stats)):
         gone = torch.cat([torch.arange(h * d, (h + 1) * d) for h in range(keep.shape[1]) if not keep[l, h]] or
                          [torch.empty(0, dtype=torch.long)])
         if gone.numel() == 0:
             continue
-        w = _matrix(o)
+        w = out_matrix(o)
         delta = (w[:, gone] @ mean[gone]).to(o.weight.dtype).to(o.weight.device)
         if o.bias is None:
             o.bias = nn.Parameter(torch.zeros(w.shape[0], dtype=o.weight.dtype, device=o.weight.device))

@@ -43,6 +43,7 @@ class HeadStats:
     seconds: float
     entropy_norm: torch.Tensor | None = None
     fisher: torch.Tensor | None = None  # E_x (dL(x)/d xi_h)^2: the diagonal Fisher information of the gates
+    fisher_block: torch.Tensor | None = None  # [L, H, H]: E_x g_l(x) g_l(x)^T, the Fisher within each layer
 
 
 @contextmanager
@@ -115,6 +116,7 @@ class _Sums:
     ent: torch.Tensor
     ent_norm: torch.Tensor
     fisher: torch.Tensor
+    fisher_block: torch.Tensor
 
 
 def _one_pass(model, task: Task, bl: list[dict], base: torch.Tensor, sums: _Sums, *, gradients: bool, entropy: bool,
@@ -135,6 +137,7 @@ def _one_pass(model, task: Task, bl: list[dict], base: torch.Tensor, sums: _Sums
                 (grad,) = torch.autograd.grad(losses.sum(), g)
                 sums.his += grad.abs().sum(0).to(acc)
                 sums.fisher += grad.to(acc).pow(2).sum(0)
+                sums.fisher_block += torch.einsum("blh,blk->lhk", grad.to(acc), grad.to(acc))
                 sums.his_b += grad.sum(0).abs().to(acc) / B
             if entropy:
                 m = query_mask(b, out.attentions[0].shape[-2]).to(device)
@@ -159,7 +162,8 @@ def head_stats(model, task: Task, encoded: Sequence[dict], *, batch_size: int = 
     L, H = head_shape(model)
     device = model_device(model)
     acc_dtype = torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
-    sums = _Sums(*(torch.zeros(L, H, dtype=acc_dtype, device=device) for _ in range(5)))
+    sums = _Sums(*(torch.zeros(L, H, dtype=acc_dtype, device=device) for _ in range(5)),
+                 torch.zeros(L, H, H, dtype=acc_dtype, device=device))
     base = (torch.ones(L, H) if keep is None else torch.as_tensor(keep).float()).to(device)
     t0 = time.perf_counter()
     was_training = model.training
@@ -180,4 +184,5 @@ def head_stats(model, task: Task, encoded: Sequence[dict], *, batch_size: int = 
     n_tok = sum(int(query_mask(b, 0).sum()) for b in bl)  # (0 for inputs without an attention mask)
     return HeadStats(his=(sums.his / n).float().cpu(), his_batch=(sums.his_b / max(1, len(bl))).float().cpu(),
                      entropy=(sums.ent / n).float().cpu(), n_examples=n, n_tokens=n_tok, seconds=time.perf_counter() - t0,
-                     entropy_norm=(sums.ent_norm / n).float().cpu(), fisher=(sums.fisher / n).float().cpu())
+                     entropy_norm=(sums.ent_norm / n).float().cpu(), fisher=(sums.fisher / n).float().cpu(),
+                     fisher_block=(sums.fisher_block / n).double().cpu())

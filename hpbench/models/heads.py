@@ -212,6 +212,32 @@ def save_pretrained(model: nn.Module, path: str | os.PathLike, tokenizer=None, s
     return "hpbench"
 
 
+def out_projections(model: nn.Module) -> list[tuple[nn.Module, int]]:
+    """Per layer, the attention output projection (its input: the concatenated head contexts) and the head size."""
+    ad = adapter_for(model)
+    return [(ad.out_proj(ad.module(owner, attr)), ad.head_dim(ad.module(owner, attr))) for owner, attr in ad.sites(model)]
+
+
+def out_matrix(o: nn.Module) -> torch.Tensor:
+    """An output projection's weight as ``[out, in]`` (float64, CPU): nn.Linear's, or GPT-2's Conv1D transposed."""
+    w = o.weight.detach().double().cpu()
+    return w if isinstance(o, nn.Linear) else w.t()
+
+
+def scale_heads(model: nn.Module, scales: torch.Tensor) -> nn.Module:
+    """A copy of ``model`` whose output-projection columns of head (l, h) are multiplied by ``scales[l, h]`` (the
+    head's contribution to the layer output scales with it; mask tuning's real-valued masks, Kwon et al. 2022)."""
+    out = copy.deepcopy(model)
+    with torch.no_grad():
+        for l, (o, d) in enumerate(out_projections(out)):
+            s = torch.repeat_interleave(scales[l].to(o.weight.dtype), d).to(o.weight.device)
+            if isinstance(o, nn.Linear):
+                o.weight.mul_(s[None, :])
+            else:  # Conv1D: weight [in, out]
+                o.weight.mul_(s[:, None])
+    return out
+
+
 def add_out_bias(model: nn.Module, layers: list[int]) -> None:
     """Give the attention output projection of each of ``layers`` a (zero) bias where it has none (FLAP's bias
     compensation adds one; ``config.hpbench_out_bias`` lists the layers so a saved model is rebuilt with it)."""

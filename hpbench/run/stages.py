@@ -194,9 +194,13 @@ def scoring_context(prep: Prepared, sm: SeedModel, protocol: str, data: tuple[li
     examples, heldout = data
     val = encode(task, sm.tokenizer, heldout, cfg.max_len)
     model = load_model(cfg.model, task)[0].eval().to(cfg.torch_device) if protocol == "prune-before-finetune" else sm.model
+    def train_sample(n: int) -> list[dict]:
+        ex = task.load("train", language=prep.score_language, n=n, seed=SCORE_SEED + sm.seed, data_root=cfg.data_root)
+        return encode(task, sm.tokenizer, ex, cfg.max_len)
+
     return ScoringContext(model, task, encode(task, sm.tokenizer, examples, cfg.max_len), seed=sm.seed,
                           batch_size=cfg.batch_size, pad_id=sm.pad_id, validation=val, tokenizer=sm.tokenizer,
-                          precision=cfg.amp, extras={"config": cfg})
+                          precision=cfg.amp, extras={"config": cfg, "train_sample": train_sample})
 
 
 def score(prep: Prepared, sm: SeedModel, spec: str, contexts: dict[str, ScoringContext]) -> Scored:
