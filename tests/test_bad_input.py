@@ -158,6 +158,8 @@ INVALID = {  # RunConfig field -> invalid values (each must be named in the erro
     "model": ["gpt5", "minlm"], "task": ["qnli", "sst-2"], "language": ["xx", "EN"], "eval_languages": ["en", ["en", "xx"]],
     "score_language": ["xx"], "plugins": [["/no/such/plugin.py"], ["no_such_module_xyz"]], "data_root": ["/no/such/dir"],
     "results_dir": ["{a file}/res"], "gqa_unit": ["groups", "kv", 1], "layer_uniform": ["yes", 1, None],
+    "recovery": ["retrain", "Finetune", None], "recovery_steps": [0, -5, 2.5, "100"], "recovery_lr": [0, -1e-5, float("nan"), "1e-5"],
+    "recovery_n": [0, -1, 1.5, None],
 }
 
 

@@ -19,6 +19,7 @@ from ..tasks.datadir import data_dir
 from ..tasks.lookup import get_task, task_label
 from .finetune import FinetuneConfig
 from .params import structured
+from .recover import RECOVERIES
 from .plugins import load_plugins
 
 DEFAULT_SPARSITIES = [round(0.1 * i, 1) for i in range(10)]
@@ -60,6 +61,11 @@ class RunConfig:
     # whether every layer prunes the same number of units. A list in a grid's run_params runs each.
     gqa_unit: str = "query"
     layer_uniform: bool = False
+    # recovery after pruning (hpbench.run.recover): "none", "mask_tuning" or "finetune" (a list in a grid runs each)
+    recovery: str = "none"
+    recovery_steps: int = 100  # finetune: optimizer steps on the physically pruned model
+    recovery_lr: float = 5e-5  # finetune: peak learning rate
+    recovery_n: int = 512  # mask_tuning: training examples for the least-squares fit
 
     def validate(self) -> "RunConfig":
         """Check every field (clear errors naming the bad value, before any work starts)."""
@@ -101,9 +107,22 @@ class RunConfig:
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         self._check_units()
+        self._check_recovery()
         data_dir(self.data_root)  # raises if an explicit data directory does not exist
         writable_dir(self.results_dir)
         return self
+
+    def _check_recovery(self) -> None:
+        allowed = ("none", *RECOVERIES.names())
+        if self.recovery not in allowed:
+            raise ValueError(f"recovery {self.recovery!r} is not one of {allowed}")
+        for name in ("recovery_steps", "recovery_n"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        v = self.recovery_lr
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+            raise ValueError(f"recovery_lr must be a positive finite number, got {v!r}")
 
     def _check_units(self) -> None:
         check_unit(self.gqa_unit, self.layer_uniform)
@@ -161,6 +180,8 @@ class RunConfig:
             rid += f"-{self.gqa_unit}"
         if self.layer_uniform:
             rid += "-uniform"
+        if self.recovery != "none":
+            rid += f"-rec-{self.recovery}"
         return rid
 
     def finetune_config(self, seed: int) -> FinetuneConfig:

@@ -61,7 +61,7 @@ def plan_grid(*, models=None, tasks=None, languages=("en",), criteria=("his",), 
     return grid, expand_axes(cells)
 
 
-AXES = ("gqa_unit", "layer_uniform")  # RunConfig fields a grid may list: each value is a cell of its own
+AXES = ("gqa_unit", "layer_uniform", "recovery")  # RunConfig fields a grid may list: each value is a cell of its own
 
 
 def expand_axes(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:

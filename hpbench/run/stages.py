@@ -37,6 +37,7 @@ from ..tasks.lookup import get_task
 from ..tasks.spec import Example, Task, examples_digest, sample_indices
 from .config import RunConfig
 from .finetune import finetune, set_seed
+from .recover import recovered
 from .store import ResultStore
 
 FLOPS_SEQ = 128  # results carry each pruned model's encoder GFLOPs per sequence of this many tokens
@@ -241,7 +242,10 @@ def _scores_record(scores: torch.Tensor, levels: dict[float, MaskResult], info: 
 
 def _eval_key(prep: Prepared, scores_key: dict, sparsity: float, mkey: str) -> dict[str, Any]:
     """An evaluation depends on what its mask depends on, plus the dev subsets."""
-    return {**scores_key, **prep.dev_key, "sparsity": sparsity, "mask": mkey}
+    cfg = prep.cfg
+    rec = {} if cfg.recovery == "none" else {"recovery": cfg.recovery, "recovery_steps": cfg.recovery_steps,
+                                              "recovery_lr": cfg.recovery_lr, "recovery_n": cfg.recovery_n}
+    return {**scores_key, **prep.dev_key, "sparsity": sparsity, "mask": mkey, **rec}
 
 
 def evaluate_masks(prep: Prepared, sm: SeedModel, sc: Scored) -> dict[float, Evaluated]:
@@ -266,6 +270,12 @@ def _outcome_of_mask(prep: Prepared, sm: SeedModel, sc: Scored, s: float, mkey: 
     pretrained model fine-tuned anew (prune-before-finetune), or a pruned copy of the fine-tuned model
     (evaluated once per distinct mask and fine-tuned model: seeds that share the model share the evaluation)."""
     keep = mask_from_key(mkey, head_shape(sm.model))
+    if prep.cfg.recovery != "none" and n_pruned_of_key(mkey) > 0 and sc.criterion.protocol == "prune-after-finetune":
+        if s in sc.own_models:
+            return sm.evaluate_all(recovered(prep, sm, sc.own_models[s], keep), prep.cfg, prep.task)
+        if mkey not in sm.evaluated:
+            sm.evaluated[mkey] = sm.evaluate_all(recovered(prep, sm, sm.model, keep), prep.cfg, prep.task)
+        return sm.evaluated[mkey]
     if s in sc.own_models:
         return sm.evaluate_all(prune_heads(sc.own_models[s], keep), prep.cfg, prep.task)
     if sc.criterion.protocol == "prune-before-finetune" and n_pruned_of_key(mkey) > 0:
@@ -306,6 +316,7 @@ def _result_rows(prep: Prepared, sm: SeedModel, sc: Scored, evals: dict[float, E
                   "score_language": prep.score_language, "criterion": sc.spec, "protocol": sc.criterion.protocol,
                   "seed": sm.seed, "sparsity": s, "n_pruned": int((~keep).sum()), "heads_total": L * H,
                   "pruned_share": int((~keep).sum()) / (L * H), "gqa_unit": cfg.gqa_unit, "layer_uniform": cfg.layer_uniform,
+                  "recovery": cfg.recovery,
                   f"encoder_gflops_{FLOPS_SEQ}": flops_for_mask(sm.model.config, keep, 1, FLOPS_SEQ) / 1e9,
                   "iterative": cfg.iterative, "score_seconds": sc.info.get("score_seconds"), "eval_seconds": ev.seconds,
                   "within_bound": sc.within_bound.get(s),
@@ -324,7 +335,7 @@ def _run_rows(prep: Prepared, sm: SeedModel) -> list[dict]:
                      "eval_language": lang, "main_metric": prep.task.main_metric, "n_dev": len(prep.dev_examples[lang]),
                      "n_score": cfg.n_score, "n_train": cfg.n_train, "epochs": cfg.epochs, "iterative": cfg.iterative,
                      "finetune_per_seed": cfg.finetune_per_seed, "finetune_seconds": sm.train_record.get("seconds"),
-                     "gqa_unit": cfg.gqa_unit, "layer_uniform": cfg.layer_uniform,
+                     "gqa_unit": cfg.gqa_unit, "layer_uniform": cfg.layer_uniform, "recovery": cfg.recovery,
                      "dense_seconds": d.get("seconds"), **{f"dense_{k}": v for k, v in mets.items()},
                      **{f"majority_{k}": v for k, v in (d.get("majority") or {}).get(lang, {}).items()},
                      **{f"dense_full_dev_{k}": v for k, v in full.items()}})
