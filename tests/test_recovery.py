@@ -62,3 +62,15 @@ def test_recoveries_share_the_unpruned_anchor_and_mask_tuning_is_reproduced_by_h
     none = runs["none"]["predictions"]
     assert json.loads(none[(none["criterion"] == "his") & (none["sparsity"] == 0.5)]["y_pred"].iloc[0]) != stored or \
         not torch.allclose(scales[keep], torch.ones_like(scales[keep]))
+    # the report: what each recovery adds, paired; the AUC difference equals one computed from the results table
+    from hpbench.report.recovery import recovery_table
+    from hpbench.run import load_tables
+
+    rt = recovery_table(load_tables(tmp_path / "res"), n_boot=200)
+    assert sorted(zip(rt["criterion"], rt["recovery"])) == [("his", "finetune"), ("his", "mask_tuning"),
+                                                           ("random", "finetune"), ("random", "mask_tuning")]
+    for _, row in rt.iterrows():
+        auc = {rec: (main[rec][(row["criterion"], 0.0)] + main[rec][(row["criterion"], 0.5)]) / 2 for rec in main}
+        assert row["AUC none"] == pytest.approx(auc["none"]) and row["AUC recovered"] == pytest.approx(auc[row["recovery"]])
+        assert row["Δ"] == pytest.approx(auc[row["recovery"]] - auc["none"])
+        assert row["Δ lo"] <= row["Δ"] + 1e-12 and row["Δ"] - 1e-12 <= row["Δ hi"] and 0 < row["p"] <= 1
