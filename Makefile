@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
-# PRESET=medium|michel2019|ma2021|stability|hies_grid|decoder|vit adds notebooks/presets/$(PRESET).yaml
+# PRESET=medium|michel2019|ma2021|stability|hies_grid|hies2025|decoder|vit|baselines|recovery adds notebooks/presets/$(PRESET).yaml
 report: setup
 	$(VENV)/bin/papermill notebooks/run_all.ipynb reports/run_all.ipynb --cwd . --no-progress-bar $(if $(PRESET),-f notebooks/presets/$(PRESET).yaml) $(ARGS)
 	$(PY) -c "from hpbench.report.html import to_html; from pathlib import Path; to_html(Path('reports/run_all.ipynb'), Path('reports/run_all.html'))"

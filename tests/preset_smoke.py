@@ -14,8 +14,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"n_train": 8, "n_dev": 8, "n_score": 4, "n_val": 8, "epochs": 1.0, "max_len": 16, "batch_size": 8,
-        "sparsities": [0.0, 0.5], "seeds": [0]}
-BUDGETS = {"max_evals": "6", "max_seconds": "30", "steps": "3", "branching": "2"}
+        "sparsities": [0.0, 0.5], "seeds": [0], "recovery_steps": 2, "recovery_n": 8}
+BUDGETS = {"max_evals": "6", "max_seconds": "30", "steps": "3", "branching": "2", "n": "8"}
 
 
 def run_all_defaults() -> dict:

@@ -23,7 +23,7 @@ def _run_all_parameters() -> set[str]:
 
 def test_the_presets_exist():
     assert {p.stem for p in PRESETS} == {"michel2019", "ma2021", "medium", "hies_grid", "hies2025", "hies2025_gpu", "stability",
-                                      "decoder", "vit"}
+                                      "decoder", "vit", "baselines", "recovery"}
 
 
 def test_the_hies_grid_preset_lists_every_setting_once():

@@ -50,7 +50,7 @@ def test_every_preset_runs_end_to_end_through_the_hub_path(preset, preset_runs):
     code, cells, err = preset_runs[preset]
     assert code == 0, err
     p = yaml.safe_load((ROOT / "notebooks" / "presets" / f"{preset}.yaml").read_text())
-    axes = [v for k, v in (p.get("run_params") or {}).items() if k in ("gqa_unit", "layer_uniform") and isinstance(v, list)]
+    axes = [v for k, v in (p.get("run_params") or {}).items() if k in ("gqa_unit", "layer_uniform", "recovery") and isinstance(v, list)]
     want_cells = len(p.get("models") or ["minilm"]) * len(p.get("tasks") or ["sst2", "mrpc", "stsb", "cola"])
     want_cells *= math.prod(len(v) for v in axes)
     assert len(cells) == want_cells

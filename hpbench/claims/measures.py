@@ -11,6 +11,8 @@ returns one :class:`Finding` per run (task) it can speak to. Verdicts, in hpbenc
 """
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -168,6 +170,17 @@ def stability_gain(ev: Evidence, criterion: str, reference: str = "his") -> list
                 f"{criterion} {float(b['std'].iloc[0]):.4f}; ratio {r:.2f}x [{lo:.2f}, {hi:.2f}]")
         out.append(Finding(task, text, verdict(lo, hi, 1.0), r, lo, hi,
                            {"model": model, "task": task}))
+    return out
+
+
+@MEASURES.register("closest_only")
+def closest_only(ev: Evidence, criterion: str, sparsity: float, why: str, tolerance: float = 0.01) -> list[Finding]:
+    """hpbench's closest measurement (:func:`pruned_within`'s) of a claim whose setting hpbench cannot reproduce;
+    the verdict is always *not comparable*, with ``why``."""
+    out = []
+    for f in pruned_within(ev, criterion, sparsity, tolerance):
+        note = f"{f.measurement}; {why}" if f.value is not None else f.measurement
+        out.append(dataclasses.replace(f, measurement=note, verdict="not comparable"))
     return out
 
 
