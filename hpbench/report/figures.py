@@ -15,6 +15,7 @@ import seaborn as sns  # noqa: E402
 from ..models.masks import pruned_of_key
 from ..tasks.lookup import task_label
 from ..tasks.metrics import direction
+from .text import variant_of
 
 RUN_KEYS = ["model", "task", "language"]
 
@@ -23,7 +24,7 @@ RUN_KEYS = ["model", "task", "language"]
 CRITERION_COLOURS = {"his": "#1f77b4", "entropy": "#ff7f0e", "hies": "#2ca02c", "random": "#7f7f7f",
                      "astar": "#d62728", "dsp": "#9467bd", "smp": "#8c564b",
                      "smp_distance": "#5254a3", "l2": "#e377c2", "ad": "#bcbd22", "hies_recon": "#98df8a",
-                     "fisher": "#17becf"}
+                     "fisher": "#17becf", "kwon": "#8b0000", "l0": "#b8860b", "flap": "#006d2c"}
 _EXTRA = ["#aec7e8", "#ffbb78", "#ff9896", "#c5b0d5", "#c49c94",
           "#f7b6d2", "#dbdb8d", "#9edae5", "#393b79", "#637939", "#8c6d31", "#843c39"]
 
@@ -78,7 +79,7 @@ def _pruned_share(results: pd.DataFrame) -> pd.DataFrame:
     """(run keys, criterion, sparsity) -> mean % of heads actually pruned (masks may round the target)."""
     df = main_results(results)
     df["% heads pruned"] = 100 * df["n_pruned"] / df["heads_total"]
-    keys = [k for k in ("model", "task", "criterion", "sparsity") if k in df]
+    keys = [k for k in ("run_id", "model", "task", "criterion", "sparsity") if k in df]
     return df.groupby(keys)["% heads pruned"].mean().reset_index()
 
 
@@ -87,7 +88,13 @@ def _interval_curves(results: pd.DataFrame, reps, *, col: str, height: float):
 
     ct = curve_table(reps, paired=False)
     ct = ct[ct["language"] == ct["train_language"]] if "train_language" in ct and col == "task" else ct
-    ct = ct.merge(_pruned_share(results), on=[k for k in ("model", "task", "criterion", "sparsity") if k in ct])
+    ct = ct.merge(_pruned_share(results), on=[k for k in ("run_id", "model", "task", "criterion", "sparsity") if k in ct])
+    if col == "task" and "run_id" in ct:  # runs of one task in other settings (units, recovery): a panel each
+        ct["panel"] = [task_label(t) + (f" [{v}]" if v else "") for t, v in
+                       zip(ct["task"], (variant_of(r, m, t, lang) for r, m, t, lang in
+                                        zip(ct["run_id"], ct["model"], ct["task"], ct["train_language"])))]
+        if ct["panel"].nunique() > ct["task"].nunique():
+            col = "panel"
     palette = criterion_palette(ct["criterion"])
     g = sns.relplot(data=ct, x="% heads pruned", y="value", hue="criterion", col=col, kind="line", marker="o",
                     palette=palette, errorbar=None, height=height, aspect=1.25, facet_kws={"sharey": False},

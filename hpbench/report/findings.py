@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..models.tiny import is_tiny
 from .intervals import LEVEL, auc_table, percentile_interval, prunable_table
+from .text import variant_of
 
 REFERENCE = "his"
 
@@ -66,7 +67,8 @@ def run_findings(r, auc: pd.DataFrame, pt: pd.DataFrame) -> tuple[str, str | Non
     k = r.keys
     ref = r.criteria.index(REFERENCE) if REFERENCE in r.criteria else 0  # every criterion shares the unpruned model
     v, lo, hi = _unpruned(r, ref)
-    name = f"{k.get('model')} / {k['task']} / {k.get('language')}"
+    setting = variant_of(k.get("run_id", ""), k.get("model"), k["task"], k.get("train_language") or k.get("language"))
+    name = f"{k.get('model')} / {k['task']} / {k.get('language')}" + (f" [{setting}]" if setting else "")
     head = (f"**{name}** ({r.metric}, {r.direction.better} is better; {len(r.y)} dev examples, {len(r.seeds)} seed(s)): "
             f"unpruned {_iv(v, lo, hi)}")
     base = "" if r.baseline is None else f" vs baseline {r.baseline:.3f}"

@@ -1,12 +1,14 @@
 """Small helpers that notebooks call to describe runs in Markdown."""
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 
 import pandas as pd
 
 from ..models.tiny import is_tiny
-from ..tasks.lookup import get_task
+from ..tasks.lookup import get_task, task_label
 from ..tasks.metrics import direction
 from .intervals import NO_SKILL
 
@@ -85,14 +87,33 @@ def _computed_on(g: pd.DataFrame) -> str:
     return ", ".join(sorted({f"{d} ({p})" for d, p in zip(g["device_name"], g["precision"])}))
 
 
+_VARIANT_WORDS = {"ftseeds": "fine-tuning seeds", "zeroshot": "zero-shot", "uniform": "layer-uniform",
+                  "group": "unit: group", "balanced": "unit: balanced"}
+
+
+def variant_of(run_id: str, model: str, task: str, language: str) -> str:
+    """The settings a run id adds to ``<model>-<task>-<language>`` (pruning unit, recovery, fine-tuning seeds, ...),
+    in words; "" for the plain run. Runs of one model x task that differ in them are told apart by it."""
+    base = f"{Path(str(model)).name}-{task_label(task)}-{language}"
+    if not isinstance(run_id, str) or not run_id.startswith(base):
+        return ""
+    rest = run_id[len(base):].lstrip("-")
+    rest = re.sub(r"rec-([A-Za-z0-9_]+)", lambda m: "recovery: " + m.group(1), rest)
+    parts = re.split(r"-(?=[a-z])", rest) if rest else []
+    return ", ".join(_VARIANT_WORDS.get(p, p) for p in parts)
+
+
 def comparison_header(t: dict[str, pd.DataFrame]) -> str:
     if t["run"].empty:
         return "No finished runs found."
     r = t["run"]
-    lines = ["| model | task | language | main metric | unpruned, dev used | unpruned, whole dev | majority-class baseline | dev examples | train examples | epochs | computed on |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | task | language | setting | main metric | unpruned, dev used | unpruned, whole dev | majority-class baseline | dev examples | train examples | epochs | computed on |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     warn = []
-    for (m, task, lang), g in r.groupby(["model", "task", "language"]):
+    keys = ["model", "task", "language"] + (["run_id"] if "run_id" in r else [])
+    for kv, g in r.groupby(keys):
+        m, task, lang = kv[:3]
+        setting = variant_of(kv[3], m, task, lang) if len(kv) > 3 else ""
         mm = g["main_metric"].iloc[0]
         d = direction(mm)
         dense = g[f"dense_{mm}"].mean()
@@ -101,7 +122,7 @@ def comparison_header(t: dict[str, pd.DataFrame]) -> str:
         base_txt = f"{base:.4f}" if base == base else (f"{NO_SKILL[mm]:.4f} (no skill)" if mm in NO_SKILL else "none")
         full_txt = f"{full:.4f}" if full == full else "the same (whole dev used)"
         n_train = g["n_train"].iloc[0]
-        lines.append(f"| {m} | {task} | {lang} | {mm} ({'↑' if d.higher_is_better else '↓'}) | {dense:.4f} | {full_txt} | {base_txt} | "
+        lines.append(f"| {m} | {task} | {lang} | {setting or 'default'} | {mm} ({'↑' if d.higher_is_better else '↓'}) | {dense:.4f} | {full_txt} | {base_txt} | "
                      f"{int(g['n_dev'].iloc[0])} | {'all' if pd.isna(n_train) else int(n_train)} | "
                      f"{g['epochs'].iloc[0]} | {_computed_on(g)} |")
         if base == base and d.sign * (dense - base) <= d.point:
