@@ -89,3 +89,19 @@ def test_leaderboard_entries_equal_each_runs_auc_table(tmp_path):
     assert html.count("<tr><td data-v='nan'>") == 2 and criterion_colour("random") in html
     mrpc_random = lb[(lb.task == "mrpc") & (lb.criterion == "random")].iloc[0]
     assert mrpc_random["vs his"] == "better" and f"{mrpc_random['Δ vs his']:+.3f}*" in html
+
+
+def test_runs_of_one_task_are_told_apart_by_their_setting():
+    from hpbench.report.text import variant_of
+
+    assert variant_of("minilm-sst2-en", "minilm", "sst2", "en") == ""
+    assert variant_of("minilm-sst2-en-rec-mask_tuning", "minilm", "sst2", "en") == "recovery: mask_tuning"
+    assert variant_of("tiny-random-llama-ud_lm-en-group-uniform", "tiny-random-llama", "ud_lm", "en") == \
+        "unit: group, layer-uniform"
+    assert variant_of("minilm-sst2-en-ftseeds-balanced-rec-finetune", "minilm", "sst2", "en") == \
+        "fine-tuning seeds, unit: balanced, recovery: finetune"
+    # and the run id that RunConfig builds for those settings reads back the same
+    from hpbench.run import RunConfig
+
+    rid = RunConfig(model="tiny-random-llama", task="ud_lm", gqa_unit="group", layer_uniform=True, recovery="finetune").run_id
+    assert variant_of(rid, "tiny-random-llama", "ud_lm", "en") == "unit: group, layer-uniform, recovery: finetune"

@@ -18,42 +18,25 @@ import copy
 import torch
 from torch import nn
 
-from ..models.heads import out_matrix, out_projections
-from ..tasks.encoding import batches, model_inputs
+from ..models.heads import add_out_bias, out_matrix, out_projections, visit_out_proj_inputs
 from .base import ScoringContext, register_criterion
 
 
-@torch.no_grad()
 def out_proj_input_stats(model: nn.Module, encoded, batch_size: int = 32, pad_id: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Per layer, (mean, unbiased variance) over non-padding calibration tokens of each input channel of the output
     projection (float64)."""
-    outs = [o for o, _ in out_projections(model)]
-    acc = [[0, 0.0, 0.0] for _ in outs]  # n, sum, sum of squares (float64)
-    mask: dict[str, torch.Tensor] = {}
+    acc = [[0, 0.0, 0.0] for _ in out_projections(model)]  # n, sum, sum of squares
 
-    def hook(i):
-        def fn(_mod, args):
-            x = args[0].detach().double()
-            x = x[mask["m"]] if x.dim() == 3 else x
-            acc[i][0] += x.shape[0]
-            acc[i][1] = acc[i][1] + x.sum(0)
-            acc[i][2] = acc[i][2] + (x * x).sum(0)
-        return fn
+    def visit(l: int, x: torch.Tensor) -> None:
+        acc[l][0] += x.shape[0]
+        acc[l][1] = acc[l][1] + x.sum(0)
+        acc[l][2] = acc[l][2] + (x * x).sum(0)
 
-    handles = [o.register_forward_pre_hook(hook(i)) for i, o in enumerate(outs)]
-    device = next(model.parameters()).device
-    try:
-        for b in batches(encoded, batch_size, bucket=True, pad_id=pad_id):
-            inp = model_inputs(b, device)
-            mask["m"] = inp["attention_mask"].bool() if "attention_mask" in inp else torch.ones(inp["input_ids"].shape, dtype=torch.bool, device=device)
-            model(**inp)
-    finally:
-        for h in handles:
-            h.remove()
+    visit_out_proj_inputs(model, encoded, visit, batch_size, pad_id)
     out = []
     for n, s, q in acc:
         mean = s / n
-        out.append((mean.cpu(), ((q - n * mean * mean) / max(n - 1, 1)).clamp(min=0).cpu()))
+        out.append((mean, ((q - n * mean * mean) / max(n - 1, 1)).clamp(min=0)))
     return out
 
 
@@ -86,8 +69,7 @@ def compensate_bias(model: nn.Module, keep: torch.Tensor, stats) -> nn.Module:
             continue
         w = out_matrix(o)
         delta = (w[:, gone] @ mean[gone]).to(o.weight.dtype).to(o.weight.device)
-        if o.bias is None:
-            o.bias = nn.Parameter(torch.zeros(w.shape[0], dtype=o.weight.dtype, device=o.weight.device))
+        add_out_bias(out, [l])  # (where the architecture has none)
         with torch.no_grad():
             o.bias += delta
         layers.append(l)

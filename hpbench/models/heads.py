@@ -224,6 +224,33 @@ def out_matrix(o: nn.Module) -> torch.Tensor:
     return w if isinstance(o, nn.Linear) else w.t()
 
 
+@torch.no_grad()
+def visit_out_proj_inputs(model: nn.Module, encoded, visit, batch_size: int = 32, pad_id: int = 0) -> None:
+    """Run ``model`` over ``encoded`` (length-bucketed batches) and call ``visit(layer, x)`` with each layer's
+    output-projection input at the non-padding tokens, ``x`` ``[tokens, heads x head size]`` (float64, CPU)."""
+    from ..tasks.encoding import batches, model_inputs
+
+    mask: dict[str, torch.Tensor] = {}
+
+    def hook(l: int):
+        def fn(_mod, args):
+            x = args[0].detach().double().cpu()
+            visit(l, x[mask["m"]] if x.dim() == 3 else x)
+        return fn
+
+    handles = [o.register_forward_pre_hook(hook(l)) for l, (o, _) in enumerate(out_projections(model))]
+    device = next(model.parameters()).device
+    try:
+        for b in batches(encoded, batch_size, bucket=True, pad_id=pad_id):
+            inp = model_inputs(b, device)
+            am = inp.get("attention_mask")
+            mask["m"] = (am.bool() if am is not None else torch.ones(inp["input_ids"].shape, dtype=torch.bool)).cpu()
+            model(**inp)
+    finally:
+        for h in handles:
+            h.remove()
+
+
 def scale_heads(model: nn.Module, scales: torch.Tensor) -> nn.Module:
     """A copy of ``model`` whose output-projection columns of head (l, h) are multiplied by ``scales[l, h]`` (the
     head's contribution to the layer output scales with it; mask tuning's real-valued masks, Kwon et al. 2022)."""

@@ -16,39 +16,23 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..models.heads import out_matrix, out_projections, scale_heads
-from ..tasks.encoding import batches, model_inputs
+from ..models.heads import out_matrix, out_projections, scale_heads, visit_out_proj_inputs
 
 
-@torch.no_grad()
 def head_gram(model: nn.Module, encoded, batch_size: int = 32, pad_id: int = 0) -> torch.Tensor:
     """``[L, H, H]`` float64: G_hk = Σ over non-padding sample tokens of <c_h, c_k> per layer (module docstring)."""
     projs = out_projections(model)
     mats = [out_matrix(o) for o, _ in projs]
     H = mats[0].shape[1] // projs[0][1]
     gram = torch.zeros(len(projs), H, H, dtype=torch.float64)
-    mask: dict[str, torch.Tensor] = {}
 
-    def hook(l: int, d: int):
-        def fn(_mod, args):
-            x = args[0].detach().double().cpu()
-            x = x[mask["m"]] if x.dim() == 3 else x  # [tokens, H d]
-            w = mats[l].view(mats[l].shape[0], H, d)  # [out, H, d]
-            c = torch.einsum("thd,ohd->hto", x.view(x.shape[0], H, d), w)  # [H, tokens, out]
-            gram[l] += torch.einsum("hto,kto->hk", c, c)
-        return fn
+    def visit(l: int, x: torch.Tensor) -> None:
+        d = projs[l][1]
+        w = mats[l].view(mats[l].shape[0], H, d)  # [out, H, d]
+        c = torch.einsum("thd,ohd->hto", x.view(x.shape[0], H, d), w)  # [H, tokens, out]
+        gram[l] += torch.einsum("hto,kto->hk", c, c)
 
-    handles = [o.register_forward_pre_hook(hook(l, d)) for l, (o, d) in enumerate(projs)]
-    device = next(model.parameters()).device
-    try:
-        for b in batches(encoded, batch_size, bucket=True, pad_id=pad_id):
-            inp = model_inputs(b, device)
-            am = inp.get("attention_mask")
-            mask["m"] = (am.bool() if am is not None else torch.ones(inp["input_ids"].shape, dtype=torch.bool)).cpu()
-            model(**inp)
-    finally:
-        for h in handles:
-            h.remove()
+    visit_out_proj_inputs(model, encoded, visit, batch_size, pad_id)
     return gram
 
 
