@@ -123,3 +123,21 @@ def test_the_tables_lock_lets_one_process_in_at_a_time(tmp_path):
     assert all(j.wait(timeout=120) == 0 for j in jobs)
     (a0, a1), (b0, b1) = sorted(tuple(map(float, (tmp_path / f"t{i}").read_text().split())) for i in range(2))
     assert a1 <= b0 and a1 - a0 >= 0.5
+
+
+def test_a_folder_written_before_the_recovery_and_unit_columns_reads_as_none_and_query(tiny_model_dir, tmp_path,
+                                                                                        monkeypatch):
+    monkeypatch.setenv("HPBENCH_CACHE", str(tmp_path / "cache"))
+    _run(tiny_model_dir, tmp_path / "res", ["his"])
+    run = _folder(tmp_path / "res")
+    for name in ("results", "run"):  # as an older hpbench wrote them
+        df = pd.read_parquet(run / f"{name}.parquet").drop(columns=["recovery", "gqa_unit", "layer_uniform"] +
+                                                                    (["pruned_share"] if name == "results" else []))
+        df.to_parquet(run / f"{name}.parquet", index=False)
+    from hpbench.run import load_tables
+
+    t = load_tables(tmp_path / "res")
+    r = t["results"]
+    assert (r["recovery"] == "none").all() and (r["gqa_unit"] == "query").all() and (~r["layer_uniform"]).all()
+    assert (r["pruned_share"] == r["n_pruned"] / r["heads_total"]).all()
+    assert (t["run"]["recovery"] == "none").all()

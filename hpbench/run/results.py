@@ -134,6 +134,22 @@ def _read_table(run: Path, name: str) -> pd.DataFrame | None:
     return None
 
 
+# columns added after folders were first written, and what an older folder's rows mean by omission
+LATER_COLUMNS = {"results": {"recovery": "none", "gqa_unit": "query", "layer_uniform": False},
+                 "run": {"recovery": "none", "gqa_unit": "query", "layer_uniform": False}}
+
+
+def _fill_later_columns(name: str, df: pd.DataFrame) -> pd.DataFrame:
+    if df.empty:
+        return df
+    for col, value in LATER_COLUMNS.get(name, {}).items():
+        if col not in df:
+            df[col] = value
+    if name == "results" and "pruned_share" not in df:
+        df["pruned_share"] = df["n_pruned"] / df["heads_total"]
+    return df
+
+
 def read_run_folder(run: Path) -> dict[str, pd.DataFrame] | None:
     """The tables of one run folder (Parquet; CSV for folders written before Parquet masks, or where a Parquet
     file is damaged), or None when it has no readable run table. A table the folder lacks (predictions, before
@@ -152,7 +168,7 @@ def read_run_folder(run: Path) -> dict[str, pd.DataFrame] | None:
         df = _read_table(run, name)
         if df is None and name == "run":
             return None
-        out[name] = df if df is not None else conform(pd.DataFrame(), name)
+        out[name] = _fill_later_columns(name, df) if df is not None else conform(pd.DataFrame(), name)
     return out
 
 
