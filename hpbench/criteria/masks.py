@@ -12,7 +12,7 @@ import torch
 from .base import Criterion, MaskResult, ScoringContext
 from .units import unit_keep
 
-SUMMED_INFO = ("training_steps", "train_seconds")  # per-level costs that add up; other info keys are shared
+SUMMED_INFO = ("training_steps", "train_seconds", "kwon_mask_seconds")  # per-level costs that add up; other info keys are shared
 
 
 def layer_l2(s: torch.Tensor, eps: float = 1e-20) -> torch.Tensor:
