@@ -1,6 +1,7 @@
 """The paper-scale presets are valid papermill parameter files for run_all.ipynb and give valid RunConfigs."""
 import ast
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,10 @@ def test_preset_names_only_run_all_parameters_and_builds_valid_cells(path):
     g, cells = plan_grid(**{k: p[k] for k in ("models", "tasks", "languages", "criteria", "sparsities", "seeds", "iterative",
                                               "n_dev", "n_score", "overrides", "profile", "plugins", "run_params")},
                          device="cpu")  # as run_all does
-    assert len(cells) == len(g["models"]) * len(g["tasks"]) * len(g["languages"])
+    from hpbench.run.grid import AXES
+
+    per_cell = [len(v) for k, v in g["run_params"].items() if k in AXES and isinstance(v, list)]
+    assert len(cells) == len(g["models"]) * len(g["tasks"]) * len(g["languages"]) * math.prod(per_cell)
     for c in cells:
         cfg = RunConfig.from_params(c)  # unknown names raise
         assert cfg.n_dev is None or not paper_scale  # whole dev sets in every paper-scale preset
