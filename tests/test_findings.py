@@ -105,3 +105,15 @@ def test_runs_of_one_task_are_told_apart_by_their_setting():
 
     rid = RunConfig(model="tiny-random-llama", task="ud_lm", gqa_unit="group", layer_uniform=True, recovery="finetune").run_id
     assert variant_of(rid, "tiny-random-llama", "ud_lm", "en") == "unit: group, layer-uniform, recovery: finetune"
+
+
+def test_claim_links_name_the_run_setting_when_a_task_has_several_runs():
+    import pandas as pd
+
+    from hpbench.report.findings import claims_counts
+
+    c = pd.DataFrame({"claim": ["michel2019"] * 2, "task": ["sst2"] * 2, "verdict": ["holds"] * 2,
+                      "run": ["minilm-sst2-en", "minilm-sst2-en-rec-finetune"]})
+    text = claims_counts(c)
+    assert "[michel2019 / sst2](#claim-michel2019-sst2-minilm-sst2-en)" in text
+    assert "[michel2019 / sst2, recovery: finetune](#claim-michel2019-sst2-minilm-sst2-en-rec-finetune)" in text

@@ -101,6 +101,16 @@ def _anchors(claims: pd.DataFrame) -> pd.Series:
 LINKED_VERDICTS = ("holds", "does not hold", "inconclusive")
 
 
+def _setting(row: pd.Series) -> str:
+    """" [recovery: finetune]" etc. for a claims row whose run has a setting beyond model x task x language."""
+    run, task = str(row.get("run") or ""), str(row["task"])
+    if f"-{task}-" not in run:
+        return ""
+    lang, _, rest = run.split(f"-{task}-", 1)[1].partition("-")
+    v = variant_of(f"m-{task}-{lang}" + (f"-{rest}" if rest else ""), "m", task, lang)
+    return f", {v}" if v else ""
+
+
 def claims_counts(claims: pd.DataFrame) -> str:
     """"Claims: 2 holds (links to their rows), 1 does not hold (...), ..."."""
     if claims is None or claims.empty:
@@ -113,7 +123,8 @@ def claims_counts(claims: pd.DataFrame) -> str:
             continue
         text = f"{len(rows)} {v}"
         if v in LINKED_VERDICTS and anchors is not None:
-            text += " (" + ", ".join(f"[{r['claim']} / {r['task']}](#{anchors[i]})" for i, r in rows.iterrows()) + ")"
+            text += " (" + ", ".join(f"[{r['claim']} / {r['task']}{_setting(r)}](#{anchors[i]})"
+                                     for i, r in rows.iterrows()) + ")"
         parts.append(text)
     return f"**The papers' claims** ({len(claims)} claim x task rows, [table](#claims)): " + "; ".join(parts) + "."
 
