@@ -49,7 +49,7 @@ def _finetune(prep, sm, base: nn.Module, keep: torch.Tensor) -> nn.Module:
     for p in model.parameters():
         p.requires_grad_(True)
     emb = model.get_input_embeddings()
-    if isinstance(emb, nn.Embedding) and cfg.freeze_word_embeddings is not False and not str(cfg.model).startswith("tiny-"):
+    if isinstance(emb, nn.Embedding) and cfg.finetune_config(sm.seed).freeze_word_embeddings:  # as fine-tuning did
         emb.weight.requires_grad_(False)
     data = _sample(prep, sm, cfg.recovery_steps * cfg.batch_size)
     epochs = cfg.recovery_steps * cfg.batch_size / max(1, len(data))
