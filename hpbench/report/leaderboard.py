@@ -14,8 +14,9 @@ import pandas as pd
 from ..core.files import atomic_write_bytes
 from .figures import criterion_colour
 from .intervals import auc_table
+from .text import variant_of
 
-COLUMNS = ["model", "task", "language", "criterion", "metric", "better", "AUC", "AUC lo", "AUC hi", "Δ vs his", "Δ lo",
+COLUMNS = ["model", "task", "language", "setting", "criterion", "metric", "better", "AUC", "AUC lo", "AUC hi", "Δ vs his", "Δ lo",
            "Δ hi", "p", "significant", "vs his"]
 
 
@@ -25,8 +26,12 @@ def leaderboard_table(reps, auc: pd.DataFrame | None = None) -> pd.DataFrame:
     t = auc_table(reps) if auc is None else auc
     if t.empty:
         return pd.DataFrame(columns=COLUMNS)
-    return t[[c for c in COLUMNS if c in t]].sort_values(["model", "task", "language", "AUC"],
-                                                         ascending=[True, True, True, False]).reset_index(drop=True)
+    t = t.copy()
+    t["setting"] = [variant_of(r, m, k, lang) or "default" for r, m, k, lang in
+                    zip(t.get("run_id", pd.Series("", index=t.index)), t["model"], t["task"],
+                        t.get("train_language", t["language"]))]
+    return t[[c for c in COLUMNS if c in t]].sort_values(["model", "task", "language", "setting", "AUC"],
+                                                         ascending=[True, True, True, True, False]).reset_index(drop=True)
 
 
 def save_leaderboard(table: pd.DataFrame, results_dir: str | Path) -> Path:
@@ -62,15 +67,18 @@ document.querySelectorAll('th[data-col]').forEach(th => th.addEventListener('cli
 def leaderboard_html(table: pd.DataFrame) -> str:
     """A criteria x runs table: Δ AUC vs HIS with its 95 % interval, ``*`` = paired permutation p < 0.05, green /
     red = significantly better / worse in the metric's direction; click a column header to sort by it."""
-    runs = list(dict.fromkeys(zip(table["model"], table["task"], table["language"])))
+    setting = table["setting"] if "setting" in table else pd.Series("default", index=table.index)
+    runs = list(dict.fromkeys(zip(table["model"], table["task"], table["language"], setting)))
     crits = list(dict.fromkeys(table["criterion"]))
     head = "".join(f"<th data-col='{i + 1}' title='click to sort'>{html.escape(m)}<br>{html.escape(t)} / "
-                   f"{html.escape(lang)}</th>" for i, (m, t, lang) in enumerate(runs))
+                   f"{html.escape(lang)}{'' if v == 'default' else '<br><small>' + html.escape(v) + '</small>'}</th>"
+                   for i, (m, t, lang, v) in enumerate(runs))
     body = []
     for c in crits:
         cells = []
-        for m, t, lang in runs:
-            g = table[(table["model"] == m) & (table["task"] == t) & (table["language"] == lang) & (table["criterion"] == c)]
+        for m, t, lang, v in runs:
+            g = table[(table["model"] == m) & (table["task"] == t) & (table["language"] == lang) & (setting == v)
+                      & (table["criterion"] == c)]
             if g.empty:
                 cells.append("<td data-v='nan'></td>")
                 continue
