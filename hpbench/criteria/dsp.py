@@ -24,7 +24,7 @@ import torch
 
 from ..core.device import autocast, grad_scaler, model_device
 from ..models.heads import HeadGates, head_shape
-from ..tasks.encoding import batches, model_inputs
+from ..tasks.encoding import model_inputs, step_batches
 from .base import MaskResult, ScoringContext, register_criterion
 
 
@@ -84,22 +84,17 @@ def learn_subset(model, loss_fn, data, k: int, *, steps: int, seed: int, tau0: f
     model.train(train_model)
     try:
         with HeadGates(model) as hg:
-            while len(losses) < steps:
-                for b in batches(data, batch_size, shuffle=True, seed=seed * 997 + len(losses), pad_id=pad_id):
-                    if len(losses) >= steps:
-                        break
-                    tau = tau_at(len(losses), steps, tau0, tauf)
-                    noise = sample_gumbel(w.shape, g).to(device)
-                    hg.gates = gumbel_soft_topk(w, k, tau, noise=noise, hard=straight_through).view(L, H)
-                    with autocast(device, precision):
-                        loss = loss_fn(model, b, hg).float()
-                    opt.zero_grad(set_to_none=True)
-                    scaler.scale(loss).backward()
-                    scaler.step(opt)
-                    scaler.update()
-                    losses.append(loss.detach())  # no host sync per step
-                if not data:
-                    break
+            for step, b in step_batches(data, batch_size, steps, lambda s: seed * 997 + s, pad_id=pad_id):
+                tau = tau_at(step, steps, tau0, tauf)
+                noise = sample_gumbel(w.shape, g).to(device)
+                hg.gates = gumbel_soft_topk(w, k, tau, noise=noise, hard=straight_through).view(L, H)
+                with autocast(device, precision):
+                    loss = loss_fn(model, b, hg).float()
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+                losses.append(loss.detach())  # no host sync per step
     finally:
         for p, f in zip(model.parameters(), flags):
             p.requires_grad_(f)

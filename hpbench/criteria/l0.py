@@ -19,7 +19,7 @@ import torch
 
 from ..core.device import autocast, model_device
 from ..models.heads import HeadGates, head_shape
-from ..tasks.encoding import batches, model_inputs
+from ..tasks.encoding import model_inputs, step_batches
 from .base import MaskResult, ScoringContext, register_criterion
 
 
@@ -58,22 +58,17 @@ def train_gates(model, task, data, *, lam: float, steps: int, seed: int, beta: f
     model.train(lr_model > 0)
     try:
         with HeadGates(model) as hg:
-            while len(losses) < steps:
-                for b in batches(data, batch_size, shuffle=True, seed=seed * 991 + len(losses), pad_id=pad_id):
-                    if len(losses) >= steps:
-                        break
-                    u = torch.rand((L, H), generator=g).clamp(1e-6, 1 - 1e-6).to(device)
-                    hg.gates = hard_concrete_sample(log_alpha, u, beta, gamma, zeta)
-                    with autocast(device, precision):
-                        out = model(**model_inputs(b, device))
-                    loss = task.loss_per_example(out.logits.float(), b["labels"].to(device)).mean()
-                    loss = loss + lam * expected_l0(log_alpha, beta, gamma, zeta).sum()
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    losses.append(loss.detach())
-                if not data:
-                    break
+            for _, b in step_batches(data, batch_size, steps, lambda s: seed * 991 + s, pad_id=pad_id):
+                u = torch.rand((L, H), generator=g).clamp(1e-6, 1 - 1e-6).to(device)
+                hg.gates = hard_concrete_sample(log_alpha, u, beta, gamma, zeta)
+                with autocast(device, precision):
+                    out = model(**model_inputs(b, device))
+                loss = task.loss_per_example(out.logits.float(), b["labels"].to(device)).mean()
+                loss = loss + lam * expected_l0(log_alpha, beta, gamma, zeta).sum()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                losses.append(loss.detach())
     finally:
         model.eval()
     return log_alpha.detach().cpu(), (torch.stack(losses).cpu().tolist() if losses else [])

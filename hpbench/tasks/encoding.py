@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import random
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 
@@ -66,6 +66,19 @@ def batches(encoded: Sequence[dict], batch_size: int, *, shuffle: bool = False, 
         rng.shuffle(chunks)
     for c in chunks:
         yield collate([encoded[i] for i in c], pad_id)
+
+
+def step_batches(encoded: Sequence[dict], batch_size: int, steps: int, pass_seed: Callable[[int], int], *,
+                 pad_id: int = 0) -> Iterator[tuple[int, dict[str, torch.Tensor]]]:
+    """(step, batch) for exactly ``steps`` optimizer steps: shuffled passes over ``encoded``, each pass shuffled with
+    ``pass_seed(step it starts at)``; nothing when ``encoded`` is empty."""
+    step = 0
+    while step < steps and encoded:
+        for b in batches(encoded, batch_size, shuffle=True, seed=pass_seed(step), pad_id=pad_id):
+            if step >= steps:
+                return
+            yield step, b
+            step += 1
 
 
 def model_inputs(batch: dict[str, torch.Tensor], device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
