@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import torch
 
 from .base import Criterion, MaskResult, ScoringContext
-from .units import unit_keep
+from .units import check_unit_ranking, unit_keep
 
 SUMMED_INFO = ("training_steps", "train_seconds", "kwon_mask_seconds")  # per-level costs that add up; other info keys are shared
 
@@ -118,10 +118,7 @@ def masks_for_sparsities(crit: Criterion, params: dict, ctx: ScoringContext, spa
     units, so the share pruned is the requested one rounded to whole units.
     """
     structured = (gqa_unit, layer_uniform) != ("query", False)
-    if structured and (iterative or crit.mask_fn is not None):
-        raise ValueError(f"gqa_unit={gqa_unit!r}, layer_uniform={layer_uniform!r} rank one-shot scores into units; "
-                         f"{'iterative pruning' if iterative else 'the mask search of ' + repr(crit.name)} does not "
-                         "(allowed: gqa_unit='query' and layer_uniform=False)")
+    check_unit_ranking(gqa_unit, layer_uniform, iterative=iterative, searches=[crit.name] if crit.mask_fn else [])
     sparsities = validate_sparsities(sparsities)
     L, H = ctx.shape
     total = L * H

@@ -29,6 +29,15 @@ def check_unit(gqa_unit: str, layer_uniform: bool) -> None:
         raise ValueError(f"layer_uniform must be True or False, got {layer_uniform!r}")
 
 
+def check_unit_ranking(gqa_unit: str, layer_uniform: bool, *, iterative: bool, searches: list[str]) -> None:
+    """Units rank one-shot scores: refuse iterative pruning and mask searches (``searches``: their specs) with them."""
+    if (gqa_unit, layer_uniform) == ("query", False) or not (iterative or searches):
+        return
+    raise ValueError(f"gqa_unit={gqa_unit!r}, layer_uniform={layer_uniform!r} rank one-shot scores into units; "
+                     f"{'iterative=True' if iterative else 'the mask searches ' + str(searches)} cannot (allowed with "
+                     "them: gqa_unit='query', layer_uniform=False)")
+
+
 def _round_units(n: int, size: int, available: int) -> int:
     return min(available, int(math.floor(n / size + 0.5)))
 

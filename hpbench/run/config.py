@@ -12,7 +12,7 @@ from ..core.device import resolve_device, resolve_precision
 from ..core.files import writable_dir
 from ..criteria.base import parse_spec
 from ..criteria.masks import validate_sparsities
-from ..criteria.units import check_unit
+from ..criteria.units import check_unit, check_unit_ranking
 from ..evaluation.evaluate import eval_batch_size_for
 from ..models.registry import check_available
 from ..tasks.datadir import data_dir
@@ -93,13 +93,13 @@ class RunConfig:
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
                 raise ValueError(f"{name} must be a positive integer or None (all), got {v!r}")
-        for name in ("n_score", "n_val", "batch_size", "eval_batch_size", "max_len"):
+        for name in ("n_score", "n_val", "batch_size", "eval_batch_size", "max_len", "recovery_steps", "recovery_n"):
             v = getattr(self, name)
             if (v is not None or name != "eval_batch_size") and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         if self.freeze_word_embeddings not in (None, True, False):
             raise ValueError(f"freeze_word_embeddings must be True, False or None (auto), got {self.freeze_word_embeddings!r}")
-        for name in ("epochs", "lr"):
+        for name in ("epochs", "lr", "recovery_lr"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
                 raise ValueError(f"{name} must be a positive finite number, got {v!r}")
@@ -116,23 +116,11 @@ class RunConfig:
         allowed = ("none", *RECOVERIES.names())
         if self.recovery not in allowed:
             raise ValueError(f"recovery {self.recovery!r} is not one of {allowed}")
-        for name in ("recovery_steps", "recovery_n"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        v = self.recovery_lr
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-            raise ValueError(f"recovery_lr must be a positive finite number, got {v!r}")
 
     def _check_units(self) -> None:
         check_unit(self.gqa_unit, self.layer_uniform)
-        if not self.structured_units:
-            return
         searching = [c for c in self.criteria if parse_spec(c)[0].mask_fn is not None]
-        if self.iterative or searching:
-            raise ValueError(f"gqa_unit={self.gqa_unit!r}, layer_uniform={self.layer_uniform!r} rank one-shot scores "
-                             f"into units; {'iterative=True' if self.iterative else 'the mask searches ' + str(searching)} "
-                             "cannot (allowed with them: gqa_unit='query', layer_uniform=False)")
+        check_unit_ranking(self.gqa_unit, self.layer_uniform, iterative=self.iterative, searches=searching)
 
     @property
     def structured_units(self) -> bool:
