@@ -9,7 +9,8 @@ output is an importance score: **higher = keep**, the lowest are pruned first. R
 
 Criteria that search for masks directly (A*, DSP, SMP) also give ``mask_fn(ctx, n_prune, **params)``
 returning a :class:`MaskResult` (or a bare ``[layers, heads]`` keep mask) with exactly ``n_prune``
-heads pruned. Work shared between calls (one scoring pass, a search, learned logits) goes into the
+heads pruned (a ``mask_fn`` with a ``sparsity`` parameter also gets the level itself; one that returns
+``ffn_keep`` searched under a FLOPs budget and may prune any number of heads). Work shared between calls (one scoring pass, a search, learned logits) goes into the
 context's memo (``ctx.remember(key, compute)``), never into ad-hoc attributes.
 
 A criterion is named in sweeps by a spec string: ``"his"`` or with parameters
@@ -137,12 +138,15 @@ class MaskResult:
     keep: ``[L, H]`` bool, True = kept. model: weights trained together with this mask (DSP joint) that
     must be evaluated instead of the fine-tuned model, else None. info: scalar costs/diagnostics of this
     level (``training_steps`` and ``train_seconds`` add up over levels; other keys are shared by all levels).
-    within_bound: for bounded searches (A*), whether this mask met the bound; None otherwise."""
+    within_bound: for bounded searches (A*), whether this mask met the bound; None otherwise. ffn_keep: the FFN
+    neurons kept by a search under a FLOPs budget (``kwon:ffn=true``; ``model`` then has them pruned), None when
+    only heads are pruned."""
 
     keep: torch.Tensor
     model: Any = None
     info: dict[str, Any] = field(default_factory=dict)
     within_bound: bool | None = None
+    ffn_keep: torch.Tensor | None = None  # [L, N] FFN neurons kept (True), for masks under a FLOPs budget
 
 
 @dataclass

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import time
 from dataclasses import dataclass, field
@@ -135,7 +136,10 @@ def masks_for_sparsities(crit: Criterion, params: dict, ctx: ScoringContext, spa
             res = MaskResult(unit_keep(scores, n, _kv_heads(ctx.model, H), gqa_unit, layer_uniform))
             n = int((~res.keep).sum())
         elif crit.mask_fn is not None:
-            res = _as_result(crit.mask_fn(ctx, n, **params))
+            level = {"sparsity": s} if "sparsity" in inspect.signature(crit.mask_fn).parameters else {}
+            res = _as_result(crit.mask_fn(ctx, n, **params, **level))
+            if res.ffn_keep is not None:  # searched under a FLOPs budget: any number of heads
+                n = int((~torch.as_tensor(res.keep).bool()).sum())
         elif iterative and crit.rescoring and n > 0:
             keep = keep_from_scores(crit.fn(ctx.under(keep), **params).detach().float().cpu(), n, keep)
             res = MaskResult(keep.clone())

@@ -195,12 +195,12 @@ def save_pretrained(model: nn.Module, path: str | os.PathLike, tokenizer=None, s
     (which renames some architectures' keys to their legacy hub names on save, e.g. ViT's)."""
     from .standard import save_standard, standard_ok
 
-    pruned = bool(getattr(model.config, "hpbench_pruned_heads", None))
+    pruned = bool(getattr(model.config, "hpbench_pruned_heads", None) or getattr(model.config, "hpbench_pruned_neurons", None))
     if standard is True or (standard == "auto" and pruned and standard_ok(model)):
         save_standard(model, path, tokenizer)
         return "standard"
     model.save_pretrained(path)
-    if getattr(model.config, "hpbench_pruned_heads", None):
+    if pruned:
         from safetensors.torch import save_model
 
         for f in os.listdir(path):
@@ -224,10 +224,16 @@ def out_matrix(o: nn.Module) -> torch.Tensor:
     return w if isinstance(o, nn.Linear) else w.t()
 
 
-@torch.no_grad()
 def visit_out_proj_inputs(model: nn.Module, encoded, visit, batch_size: int = 32, pad_id: int = 0) -> None:
     """Run ``model`` over ``encoded`` (length-bucketed batches) and call ``visit(layer, x)`` with each layer's
     output-projection input at the non-padding tokens, ``x`` ``[tokens, heads x head size]`` (float64, CPU)."""
+    visit_inputs(model, [o for o, _ in out_projections(model)], encoded, visit, batch_size, pad_id)
+
+
+@torch.no_grad()
+def visit_inputs(model: nn.Module, modules: list[nn.Module], encoded, visit, batch_size: int = 32, pad_id: int = 0) -> None:
+    """Run ``model`` over ``encoded`` (length-bucketed batches) and call ``visit(i, x)`` with the input of
+    ``modules[i]`` at the non-padding tokens, ``x`` ``[tokens, width]`` (float64, CPU)."""
     from ..tasks.encoding import batches, model_inputs
 
     mask: dict[str, torch.Tensor] = {}
@@ -238,7 +244,7 @@ def visit_out_proj_inputs(model: nn.Module, encoded, visit, batch_size: int = 32
             visit(l, x[mask["m"]] if x.dim() == 3 else x)
         return fn
 
-    handles = [o.register_forward_pre_hook(hook(l)) for l, (o, _) in enumerate(out_projections(model))]
+    handles = [o.register_forward_pre_hook(hook(l)) for l, o in enumerate(modules)]
     device = next(model.parameters()).device
     try:
         for b in batches(encoded, batch_size, bucket=True, pad_id=pad_id):
@@ -331,21 +337,29 @@ def from_pretrained(path: str | os.PathLike, model_class=None, **kwargs) -> nn.M
 
     cfg = AutoConfig.from_pretrained(path)
     pruned = getattr(cfg, "hpbench_pruned_heads", None) or {}
+    neurons = getattr(cfg, "hpbench_pruned_neurons", None) or {}
     cls = model_class
     if cls is None:
         import transformers
 
         arch = (cfg.architectures or [None])[0]
         cls = getattr(transformers, arch) if arch and hasattr(transformers, arch) else AutoModel
-    if not pruned:
+    if not pruned and not neurons:
         return cls.from_pretrained(path, **kwargs)
-    cfg.hpbench_pruned_heads = {}
+    cfg.hpbench_pruned_heads, cfg.hpbench_pruned_neurons = {}, {}
     model = cls.from_config(cfg, **kwargs) if hasattr(cls, "from_config") else cls._from_config(cfg, **kwargs)
     add_out_bias(model, getattr(cfg, "hpbench_out_bias", None) or [])
     keep = torch.ones(head_shape(model), dtype=torch.bool)
     for layer, heads in pruned.items():
         keep[int(layer), list(heads)] = False
     prune_heads(model, keep)
+    if neurons:
+        from .ffn import ffn_shape, prune_neurons
+
+        nkeep = torch.ones(ffn_shape(model), dtype=torch.bool)
+        for layer, ids in neurons.items():
+            nkeep[int(layer), list(ids)] = False
+        prune_neurons(model, nkeep)
     weights = _to_model_names(model, _saved_tensors(path))
     missing, unexpected = model.load_state_dict(weights, strict=False)
     missing = [m for m in missing if not m.endswith("position_ids") and m not in _tied_names(model, weights)]

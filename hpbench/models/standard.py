@@ -43,6 +43,8 @@ def standard_problem(model: nn.Module) -> str | None:
     """Why :func:`save_standard` cannot write ``model`` (None: it can): the layout is not regular; an output-projection
     bias (FLAP's compensation) on an architecture whose config cannot declare one (only Llama's ``attention_bias``
     can); or transformers refuses the rewritten config (Llama's needs ``hidden_size`` divisible by the heads kept)."""
+    if getattr(model.config, "hpbench_pruned_neurons", None):
+        return "FFN neurons are pruned (the layers' FFN widths are not the config's intermediate_size)"
     counts = regular_heads(model)
     if counts is None:
         return "the kept structure is not regular (the same query and KV head counts in every layer and group)"

@@ -10,13 +10,16 @@ dense activations; the target is the dense output y(1)), the fit for kept heads 
 
 so one pass that accumulates the per-layer Gram matrices G serves every mask (any criterion's, at any sparsity).
 The tuned values scale the kept heads' output-projection columns (:func:`hpbench.models.heads.scale_heads`).
+FFN neurons (``kwon:ffn=true``) are the same problem with c_j = a_j W_2[:, j] (activation times down-projection
+column): G = (A^T A) ⊙ (W_2^T W_2), A the ``[tokens, N]`` activations (:func:`neuron_gram`).
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from ..models.heads import out_matrix, out_projections, scale_heads, visit_out_proj_inputs
+from ..models.ffn import down_projections
+from ..models.heads import out_matrix, out_projections, scale_heads, visit_inputs, visit_out_proj_inputs
 
 
 def head_gram(model: nn.Module, encoded, batch_size: int = 32, pad_id: int = 0) -> torch.Tensor:
@@ -34,6 +37,18 @@ def head_gram(model: nn.Module, encoded, batch_size: int = 32, pad_id: int = 0) 
 
     visit_out_proj_inputs(model, encoded, visit, batch_size, pad_id)
     return gram
+
+
+def neuron_gram(model: nn.Module, encoded, batch_size: int = 32, pad_id: int = 0) -> torch.Tensor:
+    """``[L, N, N]`` float64: G_jk = Σ over non-padding sample tokens of <a_j W_2[:, j], a_k W_2[:, k]> per layer."""
+    downs = down_projections(model)
+    ata = [None] * len(downs)
+
+    def visit(l: int, a: torch.Tensor) -> None:
+        ata[l] = a.T @ a if ata[l] is None else ata[l] + a.T @ a
+
+    visit_inputs(model, downs, encoded, visit, batch_size, pad_id)
+    return torch.stack([g * (w.T @ w) for g, w in zip(ata, (out_matrix(d) for d in downs))])
 
 
 def tuned_scales(gram: torch.Tensor, keep: torch.Tensor, ridge: float = 1e-10) -> torch.Tensor:

@@ -49,9 +49,13 @@ def metric_label(metric: str, prefix: str = "dev ") -> str:
     return f"{prefix}{metric} ({'↑' if d.higher_is_better else '↓'} {d.label})"
 
 
-def main_results(results: pd.DataFrame) -> pd.DataFrame:
-    """Rows of each task's main metric only."""
-    return results[results["main"].astype(bool)].copy()
+def main_results(results: pd.DataFrame, budget: str | None = "heads") -> pd.DataFrame:
+    """Rows of each task's main metric only; ``budget="heads"`` leaves out criteria searched under a FLOPs budget
+    (``kwon:ffn=true``, whose sparsity is a share of FLOPs: never drawn against % heads pruned), None keeps them."""
+    keep = results["main"].astype(bool)
+    if budget == "heads" and "budget" in results:
+        keep &= results["budget"].fillna("heads") != "flops"
+    return results[keep].copy()
 
 
 def curves(results: pd.DataFrame, reps=None, *, col: str = "task", hue: str = "criterion", height: float = 3.2):
@@ -335,7 +339,7 @@ def pareto(results: pd.DataFrame, run: pd.DataFrame, x: str = "seconds", reps=No
     ``x="gflops"``: encoder GFLOPs per 128-token sequence (the FLOP count, exact). Search/learned
     methods whose evaluation time includes training are left out of the time view. With replicates each point
     carries its 95 % interval (vertical bar, the criterion's colour)."""
-    df = main_results(results)
+    df = main_results(results, budget=None)  # every criterion: cost is the common axis here
     df = df[(df["protocol"] == "prune-after-finetune")] if "protocol" in df else df
     if x == "gflops":
         col = next((c for c in df if c.startswith("encoder_gflops_")), None)

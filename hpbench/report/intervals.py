@@ -151,13 +151,20 @@ def _baseline(run: pd.DataFrame | None, keys: dict, metric: str) -> float | None
     return NO_SKILL.get(metric)
 
 
-def replicates(tables: dict[str, pd.DataFrame], *, n_boot: int = N_BOOT, seed: int = 0) -> list[Replicates]:
+def replicates(tables: dict[str, pd.DataFrame], *, n_boot: int = N_BOOT, seed: int = 0,
+               budget: str | None = "heads") -> list[Replicates]:
     """Bootstrap replicates of every run x eval language with stored predictions (``tables`` from
-    ``run_benchmark`` or ``load_tables``); [] when none are stored (results of hpbench < 0.4)."""
+    ``run_benchmark`` or ``load_tables``); [] when none are stored (results of hpbench < 0.4). ``budget="heads"``
+    leaves out criteria searched under a FLOPs budget (``kwon:ffn=true``: their sparsity is a share of FLOPs, not
+    of heads; :mod:`hpbench.report.flops` compares them at equal FLOPs); None keeps every criterion."""
     preds = tables.get("predictions")
     if preds is None or preds.empty:
         return []
     res, run = tables["results"], tables.get("run")
+    if budget == "heads" and "budget" in res:
+        preds = preds[~preds["criterion"].isin(set(res.loc[res["budget"] == "flops", "criterion"]))]
+        if preds.empty:
+            return []
     out = []
     keys = _group_keys(preds)
     for kv, g in preds.groupby(keys, sort=True):

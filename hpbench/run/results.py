@@ -135,7 +135,9 @@ def _read_table(run: Path, name: str) -> pd.DataFrame | None:
 
 
 # columns added after folders were first written, and what an older folder's rows mean by omission
-LATER_COLUMNS = {"results": {"recovery": "none", "gqa_unit": "query", "layer_uniform": False},
+LATER_COLUMNS = {"results": {"recovery": "none", "gqa_unit": "query", "layer_uniform": False, "budget": "heads",
+                             "ffn_pruned_share": 0.0},
+                 "masks": {"ffn_n_pruned": 0, "ffn_mask": ""},
                  "run": {"recovery": "none", "gqa_unit": "query", "layer_uniform": False}}
 
 
@@ -147,6 +149,9 @@ def _fill_later_columns(name: str, df: pd.DataFrame) -> pd.DataFrame:
             df[col] = value
     if name == "results" and "pruned_share" not in df:
         df["pruned_share"] = df["n_pruned"] / df["heads_total"]
+    if name == "results" and "flops_pruned_share" not in df and "encoder_gflops_128" in df:  # heads only before
+        dense = df[df["n_pruned"] == 0].groupby("model")["encoder_gflops_128"].max()
+        df["flops_pruned_share"] = 1 - df["encoder_gflops_128"] / df["model"].map(dense)
     return df
 
 

@@ -27,7 +27,7 @@ from ..criteria.base import Criterion, MaskResult, ScoringContext, parse_spec
 from ..criteria.masks import masks_for_sparsities
 from ..evaluation.evaluate import EvalBatches, eval_batches, evaluate, predict
 from ..evaluation.evaluate import score as score_predictions
-from ..models.flops import flops_for_mask
+from ..models.flops import FLOPS_SEQ, flops_for_mask
 from ..models.heads import from_pretrained, head_shape, prune_heads, pruned
 from ..models.masks import mask_from_key, mask_to_key, n_pruned_of_key
 from ..models.registry import load as load_model
@@ -40,7 +40,6 @@ from .finetune import finetune, set_seed
 from .recover import recovered
 from .store import ResultStore
 
-FLOPS_SEQ = 128  # results carry each pruned model's encoder GFLOPs per sequence of this many tokens
 DEV_SEED, SCORE_SEED, VAL_SEED = 12345, 10_000, 20_000  # subset seeds: dev, scoring (+ seed), validation (+ seed)
 
 
@@ -111,6 +110,7 @@ class Scored:
     info: dict[str, Any]
     within_bound: dict[float, bool | None]
     own_models: dict[float, Any] = field(default_factory=dict)  # sparsity -> weights trained with that mask
+    ffn_masks: dict[float, str] = field(default_factory=dict)  # sparsity -> FFN neuron mask key (FLOPs budgets)
 
 
 @dataclass
@@ -230,14 +230,16 @@ def score(prep: Prepared, sm: SeedModel, spec: str, contexts: dict[str, ScoringC
         own = {s: r.model for s, r in cm.levels.items() if r.model is not None}
         rec = prep.store.put("scores", key, _scores_record(cm.scores, cm.levels, cm.info))
     return Scored(spec, crit, key, rec["scores"], {float(s): k for s, k in rec["masks"].items()}, rec["info"],
-                  {float(s): v for s, v in (rec.get("within_bound") or {}).items()}, own)
+                  {float(s): v for s, v in (rec.get("within_bound") or {}).items()}, own,
+                  {float(s): k for s, k in (rec.get("ffn_masks") or {}).items()})
 
 
 def _scores_record(scores: torch.Tensor, levels: dict[float, MaskResult], info: dict) -> dict[str, Any]:
     within = {str(s): r.within_bound for s, r in levels.items()}
     return {"scores": scores.tolist(), "masks": {str(s): mask_to_key(r.keep) for s, r in levels.items()}, "info": info,
             "within_bound": within if any(v is not None for v in within.values()) else None,
-            "own_model_levels": [str(s) for s, r in levels.items() if r.model is not None]}
+            "own_model_levels": [str(s) for s, r in levels.items() if r.model is not None],
+            "ffn_masks": {str(s): mask_to_key(r.ffn_keep) for s, r in levels.items() if r.ffn_keep is not None} or None}
 
 
 def _eval_key(prep: Prepared, scores_key: dict, sparsity: float, mkey: str) -> dict[str, Any]:
@@ -300,7 +302,8 @@ def tabulate(prep: Prepared, seed_models: list[SeedModel], outcomes: list[tuple[
         scores += [{"criterion": sc.spec, "seed": sm.seed, "score_language": prep.score_language, "layer": layer,
                     "head": head, "score": v} for layer, row in enumerate(sc.scores) for head, v in enumerate(row)]
         masks += [{"criterion": sc.spec, "seed": sm.seed, "score_language": prep.score_language, "sparsity": s,
-                   "n_pruned": n_pruned_of_key(k), "mask": k} for s, k in sc.masks.items()]
+                   "n_pruned": n_pruned_of_key(k), "mask": k, "ffn_n_pruned": n_pruned_of_key(sc.ffn_masks.get(s, "")),
+                   "ffn_mask": sc.ffn_masks.get(s, "")} for s, k in sc.masks.items()]
     hw = device_record(prep.cfg.torch_device, prep.cfg.amp)
     run = [{**row, **hw} for sm in seed_models for row in _run_rows(prep, sm)]
     return {"results": pd.DataFrame(results), "scores": pd.DataFrame(scores), "masks": pd.DataFrame(masks),
@@ -310,14 +313,20 @@ def tabulate(prep: Prepared, seed_models: list[SeedModel], outcomes: list[tuple[
 def _result_rows(prep: Prepared, sm: SeedModel, sc: Scored, evals: dict[float, Evaluated]) -> list[dict]:
     cfg, L, H = prep.cfg, len(sc.scores), len(sc.scores[0])
     rows = []
+    dense = flops_for_mask(sm.model.config, torch.ones(L, H, dtype=torch.bool), 1, FLOPS_SEQ)
     for s, ev in evals.items():
         keep = mask_from_key(sc.masks[s], (L, H))
+        fkey = sc.ffn_masks.get(s)
+        ffn = None if fkey is None else mask_from_key(fkey, (L, len(fkey) // L))
+        flops = flops_for_mask(sm.model.config, keep, 1, FLOPS_SEQ, None if ffn is None else ffn.sum(1).tolist())
         common = {"model": cfg.model, "task": cfg.task, "train_language": cfg.language,
                   "score_language": prep.score_language, "criterion": sc.spec, "protocol": sc.criterion.protocol,
                   "seed": sm.seed, "sparsity": s, "n_pruned": int((~keep).sum()), "heads_total": L * H,
                   "pruned_share": int((~keep).sum()) / (L * H), "gqa_unit": cfg.gqa_unit, "layer_uniform": cfg.layer_uniform,
                   "recovery": cfg.recovery,
-                  f"encoder_gflops_{FLOPS_SEQ}": flops_for_mask(sm.model.config, keep, 1, FLOPS_SEQ) / 1e9,
+                  f"encoder_gflops_{FLOPS_SEQ}": flops / 1e9, "flops_pruned_share": 1 - flops / dense,
+                  "budget": "heads" if ffn is None else "flops",
+                  "ffn_pruned_share": 0.0 if ffn is None else float((~ffn).float().mean()),
                   "iterative": cfg.iterative, "score_seconds": sc.info.get("score_seconds"), "eval_seconds": ev.seconds,
                   "within_bound": sc.within_bound.get(s),
                   **{k: sc.info[k] for k in sorted(sc.info) if k != "score_seconds"}}  # (sorted: as a resumed record)

@@ -1,0 +1,227 @@
+"""``kwon:ffn=true`` (heads and FFN neurons under a FLOPs budget) against independent computations: the joint search
+equals a brute-force optimum over every mask of 2 x 3 heads and 2 x 4 neurons; the neuron Fisher equals squared
+central finite differences; the greedy rearrangement never worsens the block objective; neuron mask tuning equals
+numpy.linalg.lstsq on explicitly collected activations; physically pruned neurons compute what gate 0 computes on
+every architecture, save and load both ways, and cost the FLOPs a hand count gives."""
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from hpbench.criteria.kwon import pruned_cost
+from hpbench.criteria.kwon_ffn import flops_budget, gate_fisher, greedy_rearrange, search_flops
+from hpbench.models.ffn import NeuronGates, ffn_keep_from_pruned, neurons_per_layer, prune_neurons
+from hpbench.models.flops import encoder_flops, flops_for_mask, unit_flops
+from hpbench.models.heads import from_pretrained, prune_heads, save_pretrained
+from conftest import needs_shared, tiny_model
+from test_adapters import KINDS, tiny
+from test_kwon import _encoded, _psd
+
+NEURON_KEEP = torch.tensor([[1] * 40 + [0] * 24, [0] * 64, [0, 1] * 32], dtype=torch.bool)  # layer 1: no neuron left
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_flops_search_equals_the_brute_force_optimum_on_2x3_heads_and_2x4_neurons(seed):
+    g = torch.Generator().manual_seed(seed)
+    head, neuron = torch.rand(2, 3, generator=g), torch.rand(2, 4, generator=g) * 0.6
+    ch, cn = 7, 3  # a head costs 7, a neuron 3
+    dense = 6 * ch + 8 * cn
+    hm = np.array(list(itertools.product([0, 1], repeat=6)))  # every head mask
+    nm = np.array(list(itertools.product([0, 1], repeat=8)))  # every neuron mask
+    value = (hm @ head.flatten().double().numpy())[:, None] + (nm @ neuron.flatten().double().numpy())[None, :]
+    cost = (hm.sum(1) * ch)[:, None] + (nm.sum(1) * cn)[None, :]
+    for s in (0.0, 0.1, 0.3, 0.5, 0.7, 0.9):
+        budget = flops_budget(dense, s)
+        kh, kn = search_flops(head, neuron, ch, cn, budget)
+        assert int(kh.sum()) * ch + int(kn.sum()) * cn <= budget
+        got = float((head.double() * kh).sum() + (neuron.double() * kn).sum())
+        assert got == pytest.approx(value[cost <= budget].max(), abs=1e-12)
+
+
+def test_the_search_with_the_real_unit_costs_stays_within_the_budget():
+    model = tiny_model("bert")
+    ch, cn = unit_flops(model.config, 128)
+    dense = flops_for_mask(model.config, torch.ones(3, 4, dtype=torch.bool), 1, 128)
+    assert 12 * ch + 3 * 64 * cn == dense  # the unit costs add up to the model's FLOPs
+    g = torch.Generator().manual_seed(0)
+    for s in (0.1, 0.4, 0.8):
+        kh, kn = search_flops(torch.rand(3, 4, generator=g), torch.rand(3, 64, generator=g), ch, cn, flops_budget(dense, s))
+        assert flops_for_mask(model.config, kh, 1, 128, kn.sum(1).tolist()) <= (1 - s) * dense
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_greedy_rearrangement_keeps_counts_and_never_worsens_the_block_objective(seed):
+    N = 30
+    F = _psd(N, seed)
+    for k in (1, 7, 15, 29):
+        start = torch.ones(N, dtype=torch.bool)
+        start[torch.randperm(N, generator=torch.Generator().manual_seed(seed * 10 + k))[:k]] = False
+        got = greedy_rearrange(F, start)
+        assert int((~got).sum()) == k
+        assert pruned_cost(F, (~got).nonzero().flatten().tolist()) <= pruned_cost(F, (~start).nonzero().flatten().tolist()) + 1e-12
+    # on a small layer the greedy pass reaches the brute-force optimum it is a heuristic for, or comes close
+    F6 = _psd(6, seed)
+    start = torch.tensor([0, 0, 1, 1, 1, 1], dtype=torch.bool)
+    got = pruned_cost(F6, (~greedy_rearrange(F6, start)).nonzero().flatten().tolist())
+    assert got >= min(pruned_cost(F6, list(p)) for p in itertools.combinations(range(6), 2)) - 1e-12
+
+
+def _loss(model, task, e, hg, ng):
+    from hpbench.models.heads import gated
+
+    with torch.no_grad(), gated(model, hg), NeuronGates(model, ng):
+        out = model(**{k: torch.tensor([v]) for k, v in e.items() if k != "labels"})
+    return float(task.loss_per_example(out.logits, torch.tensor([e["labels"]]))[0])
+
+
+def test_the_neuron_and_head_fisher_equal_squared_central_finite_differences():
+    from hpbench.tasks import get_task
+
+    model, task, enc, eps = tiny_model("bert").double(), get_task("sst2"), _encoded(n=3), 1e-5
+    fi = gate_fisher(model, task, enc, batch_size=2)
+    ones_h, ones_n = torch.ones(3, 4, dtype=torch.float64), torch.ones(3, 64, dtype=torch.float64)
+    for (l, j) in [(0, 0), (1, 17), (2, 63)]:
+        d = []
+        for e in enc:
+            up, dn = ones_n.clone(), ones_n.clone()
+            up[l, j] += eps
+            dn[l, j] -= eps
+            d.append((_loss(model, task, e, ones_h, up) - _loss(model, task, e, ones_h, dn)) / (2 * eps))
+        assert float(fi.neuron[l, j]) == pytest.approx(np.mean(np.square(d)), rel=1e-5, abs=1e-12)
+        assert float(fi.neuron_block[l, j, j]) == pytest.approx(float(fi.neuron[l, j]), rel=1e-12)
+    for (l, h) in [(0, 1), (2, 3)]:
+        d = []
+        for e in enc:
+            up, dn = ones_h.clone(), ones_h.clone()
+            up[l, h] += eps
+            dn[l, h] -= eps
+            d.append((_loss(model, task, e, up, ones_n) - _loss(model, task, e, dn, ones_n)) / (2 * eps))
+        assert float(fi.head[l, h]) == pytest.approx(np.mean(np.square(d)), rel=1e-5, abs=1e-12)
+
+
+def test_neuron_mask_tuning_equals_numpy_lstsq_on_the_same_activations():
+    from hpbench.recovery.mask_tuning import neuron_gram, tuned_scales
+
+    model, enc = tiny_model("bert").double(), _encoded(n=30)
+    downs = [model.bert.encoder.layer[l].output.dense for l in range(3)]
+    acts = [[] for _ in downs]
+    hs = [d.register_forward_pre_hook(lambda m, a, l=l: acts[l].append(a[0][0].detach())) for l, d in enumerate(downs)]
+    with torch.no_grad():
+        for e in enc:
+            model(**{k: torch.tensor([v]) for k, v in e.items() if k != "labels"})
+    for h in hs:
+        h.remove()
+    keep = torch.rand(3, 64, generator=torch.Generator().manual_seed(3)) > 0.4
+    got = tuned_scales(neuron_gram(model, enc, batch_size=2), keep)
+    for l, d in enumerate(downs):
+        a, W = torch.cat(acts[l]).numpy(), d.weight.detach().numpy()  # [tokens, 64], [32, 64]
+        cols = [np.outer(a[:, j], W[:, j]).ravel() for j in range(64)]  # c_j over tokens x outputs
+        A = np.stack([cols[j] for j in range(64) if keep[l, j]], 1)
+        y = np.sum(cols, 0)
+        want = np.linalg.lstsq(A, y, rcond=None)[0]
+        m = got[l][keep[l]].numpy()
+        # the same minimum of the squared residual, and (where the problem is well conditioned) the same values
+        assert np.sum((A @ m - y) ** 2) == pytest.approx(np.sum((A @ want - y) ** 2), rel=1e-7)
+        np.testing.assert_allclose(m, want, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_pruned_neurons_compute_what_gate_zero_computes_and_round_trip(kind, tmp_path):
+    model, batch = tiny(kind)
+    keep_heads = torch.tensor([[1, 0, 1, 1], [1, 1, 1, 1], [0, 0, 1, 1]], dtype=torch.bool)
+    from hpbench.models.heads import gated
+
+    with torch.no_grad(), gated(model, keep_heads.float()), NeuronGates(model, NEURON_KEEP.float()):
+        want = model(**batch).logits
+    prune_neurons(prune_heads(model, keep_heads), NEURON_KEEP)
+    assert neurons_per_layer(model) == [40, 0, 32]
+    assert torch.equal(ffn_keep_from_pruned(model), NEURON_KEEP)
+    with torch.no_grad():
+        assert torch.allclose(model(**batch).logits, want, atol=1e-5)
+    assert encoder_flops(model, 1, 128) == flops_for_mask(model.config, keep_heads, 1, 128, [40, 0, 32])
+    for saver in ("hpbench", "transformers"):
+        out = tmp_path / saver
+        assert save_pretrained(model, out) == "hpbench" if saver == "hpbench" else model.save_pretrained(out) is None
+        with torch.no_grad():
+            assert torch.allclose(from_pretrained(out)(**batch).logits, want, atol=1e-5)
+
+
+def test_flops_of_pruned_neurons_equal_a_hand_count():
+    model = tiny_model("bert")  # d 32, 4 heads of 8, FFN 64, 3 layers
+    T = 128
+    heads = [4, 2, 0]
+    ffn = [64, 10, 0]
+    hand = sum(2 * T * 32 * 8 * h * 3 + 2 * 2 * h * T * T * 8 + 2 * T * h * 8 * 32 + 2 * 2 * T * 32 * f for h, f in zip(heads, ffn))
+    keep = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0], [0, 0, 0, 0]], dtype=torch.bool)
+    assert flops_for_mask(model.config, keep, 1, T, ffn) == hand
+
+
+def test_kwon_ffn_end_to_end_meets_each_flops_budget_and_refuses_grouped_kv():
+    from hpbench.criteria import ScoringContext, masks_for_sparsities, parse_spec
+    from hpbench.tasks import get_task
+
+    model = tiny_model("bert").double()
+    crit, params = parse_spec("kwon:n=5,ffn=true")
+    cm = masks_for_sparsities(crit, params, ScoringContext(model, get_task("sst2"), _encoded(), batch_size=2),
+                              [0.0, 0.3, 0.6])
+    dense = flops_for_mask(model.config, torch.ones(3, 4, dtype=torch.bool), 1, 128)
+    assert cm.levels[0.0].model is None and bool(cm.levels[0.0].ffn_keep.all())
+    for s in (0.3, 0.6):
+        r = cm.levels[s]
+        assert flops_for_mask(model.config, r.keep, 1, 128, r.ffn_keep.sum(1).tolist()) <= (1 - s) * dense
+        assert neurons_per_layer(r.model) == r.ffn_keep.sum(1).tolist()  # its own model has the neurons pruned
+        assert neurons_per_layer(model) == [64, 64, 64]  # the fine-tuned model is untouched
+    llama = tiny("llama")[0]
+    with pytest.raises(ValueError, match="one KV head per query head.*4 query heads over 2 KV heads"):
+        masks_for_sparsities(crit, params, ScoringContext(llama, get_task("sst2"), _encoded(), batch_size=2), [0.0, 0.5])
+
+
+@needs_shared
+def test_a_flops_budgeted_run_is_compared_at_equal_flops_never_at_equal_heads(tiny_model_dir, tmp_path, monkeypatch):
+    from hpbench.report.figures import main_results
+    from hpbench.report.flops import equal_flops_table
+    from hpbench.report.intervals import curve_table, replicates
+    from hpbench.run import run_benchmark
+
+    monkeypatch.setenv("HPBENCH_CACHE", str(tmp_path / "cache"))
+    ffn = "kwon:n=16,ffn=true"
+    kw = dict(model=tiny_model_dir, results_dir=str(tmp_path / "res"), task="sst2", criteria=["his", ffn],
+              sparsities=[0.0, 0.1, 0.2, 0.5], seeds=[0], n_train=32, epochs=1.0, max_len=24, n_dev=24, n_score=8,
+              precision="fp32")
+    t = run_benchmark(**kw)
+    res = t["results"][t["results"]["main"]]
+    heads, flops = res[res["criterion"] == "his"], res[res["criterion"] == ffn]
+    assert (heads["budget"] == "heads").all() and (flops["budget"] == "flops").all()
+    assert (heads["ffn_pruned_share"] == 0).all() and (flops.loc[flops["sparsity"] > 0, "ffn_pruned_share"] > 0).all()
+    # the FLOPs budget is met at every level, by the FLOP count of the stored masks
+    m = t["masks"]
+    for _, row in m[m["criterion"] == ffn].iterrows():
+        keep = torch.tensor([c == "1" for c in row["mask"]]).view(2, 4)
+        neurons = torch.tensor([c == "1" for c in row["ffn_mask"]]).view(2, 64).sum(1).tolist()
+        share = 1 - flops_for_mask(_cfg(tiny_model_dir), keep, 1, 128, neurons) / flops_for_mask(
+            _cfg(tiny_model_dir), torch.ones(2, 4, dtype=torch.bool), 1, 128)
+        assert share >= row["sparsity"] - 1e-9
+        assert float(flops.loc[flops["sparsity"] == row["sparsity"], "flops_pruned_share"].iloc[0]) == pytest.approx(share)
+    # head-share views leave it out; the equal-FLOPs table has it
+    assert ffn not in set(main_results(t["results"])["criterion"])
+    assert all(ffn not in r.criteria for r in replicates(t))
+    eq = equal_flops_table(t, n_boot=50)
+    assert set(eq["criterion"]) == {ffn} and set(eq["versus"]) == {"his"} and len(eq) == 3
+    his = heads.set_index("sparsity")
+    x, y = his["flops_pruned_share"].to_numpy(), his["value"].to_numpy()
+    for _, row in eq.iterrows():
+        f = row["% FLOPs removed"] / 100
+        if f > x.max() + 1e-12:
+            assert row["reading"].startswith("out of reach") and np.isnan(row["versus value"])
+        else:  # linear interpolation of HIS's curve at the same FLOPs share, by hand
+            j = int(np.searchsorted(x, f))
+            want = y[j] if x[j] == f else y[j - 1] + (f - x[j - 1]) / (x[j] - x[j - 1]) * (y[j] - y[j - 1])
+            assert row["versus value"] == pytest.approx(want) and row["Δ"] == pytest.approx(row["value"] - want)
+    assert ffn not in set(curve_table(replicates(t), paired=False)["criterion"])
+
+
+def _cfg(path):
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(path)
