@@ -144,14 +144,14 @@ LATER_COLUMNS = {"results": {"recovery": "none", "gqa_unit": "query", "layer_uni
 def _fill_later_columns(name: str, df: pd.DataFrame) -> pd.DataFrame:
     if df.empty:
         return df
-    for col, value in LATER_COLUMNS.get(name, {}).items():
-        if col not in df:
-            df[col] = value
+    for col, value in LATER_COLUMNS.get(name, {}).items():  # absent, or missing in rows merged from before
+        df[col] = df[col].where(df[col].notna(), value) if col in df else value
     if name == "results" and "pruned_share" not in df:
         df["pruned_share"] = df["n_pruned"] / df["heads_total"]
-    if name == "results" and "flops_pruned_share" not in df and "encoder_gflops_128" in df:  # heads only before
+    if name == "results" and "encoder_gflops_128" in df:  # rows from before FFN pruning: heads only
         dense = df[df["n_pruned"] == 0].groupby("model")["encoder_gflops_128"].max()
-        df["flops_pruned_share"] = 1 - df["encoder_gflops_128"] / df["model"].map(dense)
+        share = 1 - df["encoder_gflops_128"] / df["model"].map(dense)
+        df["flops_pruned_share"] = df["flops_pruned_share"].fillna(share) if "flops_pruned_share" in df else share
     return df
 
 
