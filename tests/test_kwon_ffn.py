@@ -219,6 +219,25 @@ def test_a_flops_budgeted_run_is_compared_at_equal_flops_never_at_equal_heads(ti
             want = y[j] if x[j] == f else y[j - 1] + (f - x[j - 1]) / (x[j] - x[j - 1]) * (y[j] - y[j - 1])
             assert row["versus value"] == pytest.approx(want) and row["Δ"] == pytest.approx(row["value"] - want)
     assert ffn not in set(curve_table(replicates(t), paired=False)["criterion"])
+    from hpbench.report.flops import flops_findings
+
+    text = flops_findings(eq)
+    for _, row in eq.iterrows():
+        assert (f"{row['Δ']:+.3f}" in text) if not np.isnan(row["Δ"]) else ("beyond what pruning heads alone reaches" in text)
+    # Kwon et al.'s claim is measured on the FLOPs-budgeted run: its metric at 50 % of the FLOPs removed minus the
+    # unpruned model's (from the results table, by hand); with heads-only runs, the fallback says why not
+    from hpbench.claims.measures import MEASURES, Evidence
+    from hpbench.report.intervals import Replicates
+
+    monkeypatch.setattr(Replicates, "clears_baseline", lambda *a, **k: True)  # (a tiny random model beats nothing)
+    ev = Evidence(t, replicates(t))
+    (f,) = MEASURES.get("flops_within")(ev, criterion="kwon*", flops=0.5)
+    v = flops.set_index("sparsity")["value"]
+    assert f.value == pytest.approx(v[0.5] - v[0.0]) and "50 % of the encoder FLOPs removed" in f.measurement
+    no_ffn = {**t, "results": t["results"][t["results"]["criterion"] == "his"]}
+    (g,) = MEASURES.get("flops_within")(Evidence(no_ffn, replicates(no_ffn)), criterion="kwon*", flops=0.5,
+                                        fallback={"criterion": "his", "sparsity": 0.5, "why": "heads only"})
+    assert g.verdict == "not comparable" and g.measurement.endswith("heads only")
 
 
 def _cfg(path):

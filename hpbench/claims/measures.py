@@ -184,6 +184,24 @@ def closest_only(ev: Evidence, criterion: str, sparsity: float, why: str, tolera
     return out
 
 
+@MEASURES.register("flops_within")
+def flops_within(ev: Evidence, criterion: str, flops: float, tolerance: float = 0.01, fallback: dict | None = None
+                 ) -> list[Finding]:
+    """:func:`pruned_within` for a criterion searched under a FLOPs budget (``kwon:ffn=true``; its sparsity is the
+    share of the encoder's FLOPs removed): metric at ``flops`` removed minus the unpruned model's, paired interval.
+    Where no such criterion ran, ``fallback`` (a :func:`closest_only` claim's parameters) says what comes closest."""
+    from ..report.flops import flops_criteria
+    from ..report.intervals import replicates
+
+    res, preds = ev.tables.get("results"), ev.tables.get("predictions")
+    crits = {c for c in flops_criteria(res) if matches(c, criterion)} if res is not None and len(res) else set()
+    if not crits or preds is None:
+        return closest_only(ev, **fallback) if fallback else []
+    reps = replicates({**ev.tables, "predictions": preds[preds["criterion"].isin(crits)]}, budget=None)
+    return [dataclasses.replace(f, measurement=f.measurement.replace("% pruned", "% of the encoder FLOPs removed"))
+            for f in pruned_within(Evidence(ev.tables, reps), criterion, flops, tolerance)]
+
+
 @MEASURES.register("noninferior")
 def noninferior(ev: Evidence, criterion: str, reference: str = "his", margin: float = 0.01) -> list[Finding]:
     """Mean over the shared pruned sparsities of metric_c - metric_ref (paired interval); holds when the lower end

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import operator
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -131,7 +132,9 @@ class NoInputs(nn.Module):
 def _select(m: nn.Module, index: torch.Tensor, side: str) -> nn.Module:
     """``m`` keeping only its outputs (``side="out"``) or inputs (``"in"``) at ``index``; nn.Linear or Conv1D."""
     if isinstance(m, nn.Linear):
-        return (_prune_rows if side == "out" else _prune_cols)(m, index, m.weight.dtype)
+        with warnings.catch_warnings():  # "Initializing zero-element tensors" for a layer left without neurons
+            warnings.simplefilter("ignore", UserWarning)
+            return (_prune_rows if side == "out" else _prune_cols)(m, index, m.weight.dtype)
     if side == "in" and index.numel() == 0:
         return NoInputs(m.bias)
     return _conv1d_select(m, index.to(m.weight.device), 1 if side == "out" else 0)

@@ -192,8 +192,11 @@ def prunable_within(results: pd.DataFrame, tol: float | None = None, reps=None) 
 
 def jaccard(masks: pd.DataFrame, sparsity: float, by: str = "criterion") -> pd.DataFrame:
     """Mean Jaccard overlap of pruned-head sets between groups (criteria or languages) at one sparsity,
-    averaged over seeds present in both."""
+    averaged over seeds present in both. Masks searched under a FLOPs budget (``ffn_mask`` set) are left out: their
+    sparsity is a share of FLOPs, not of heads."""
     df = masks[np.isclose(masks["sparsity"], sparsity)]
+    if "ffn_mask" in df:
+        df = df[df["ffn_mask"].fillna("") == ""]
     names = list(dict.fromkeys(df[by]))
     sets = {(r[by], r["seed"]): pruned_of_key(r["mask"]) for _, r in df.iterrows()}
     out = pd.DataFrame(np.nan, index=names, columns=names)
@@ -249,8 +252,9 @@ def cost(results: pd.DataFrame) -> pd.DataFrame:
     """Cost per method and sparsity: masks evaluated by a search, training steps, seconds (mean over seeds).
 
     ``score_seconds`` covers scoring and mask search for all sparsities of a (criterion, seed);
-    ``eval_seconds`` is the dev evaluation of one sparsity (for SMP it includes fine-tuning the pruned model)."""
-    df = main_results(results)
+    ``eval_seconds`` is the dev evaluation of one sparsity (for SMP it includes fine-tuning the pruned model).
+    Criteria searched under a FLOPs budget are listed too (their levels are shares of FLOPs removed)."""
+    df = main_results(results, budget=None)
     cols = [c for c in COST_COLUMNS if c in df]
     t = df.groupby(RUN_KEYS + ["criterion", "sparsity"])[cols].mean().round(2).dropna(axis=1, how="all")
     if t.empty:

@@ -142,9 +142,10 @@ def claims_table_html(claims: pd.DataFrame) -> str:
 
 
 def findings(reps, claims: pd.DataFrame | None = None, models: list[str] | None = None,
-             auc: pd.DataFrame | None = None) -> str:
-    """The Findings section (Markdown): one paragraph per run, the claims' verdict counts, the warnings.
-    ``auc``: :func:`auc_table` of ``reps`` when already computed."""
+             auc: pd.DataFrame | None = None, equal_flops: pd.DataFrame | None = None) -> str:
+    """The Findings section (Markdown): one paragraph per run, the comparisons at equal FLOPs of criteria searched
+    under a FLOPs budget (``equal_flops``: :func:`hpbench.report.flops.equal_flops_table`), the claims' verdict
+    counts, the warnings. ``auc``: :func:`auc_table` of ``reps`` when already computed."""
     if not reps:
         return "No runs with per-example predictions: no findings."
     auc, pt = (auc_table(reps) if auc is None else auc), prunable_table(reps)
@@ -163,6 +164,11 @@ def findings(reps, claims: pd.DataFrame | None = None, models: list[str] | None 
     tiny = sorted({m for m in (models or []) if is_tiny(m)})
     warnings += [f"{m} is a tiny random-init model: its numbers show the pipeline works, they are no finding." for m in tiny]
     out = ["## Findings", "", *paras]
+    if equal_flops is not None and len(equal_flops):
+        from .flops import flops_findings
+
+        ef = flops_findings(equal_flops)
+        out += [ef] if ef else []
     cc = claims_counts(claims)
     if cc:
         out += ["", cc]

@@ -117,3 +117,29 @@ def equal_flops_view(table: pd.DataFrame) -> pd.DataFrame:
         "Δ [95 %]": [sv(d, lo, hi) for d, lo, hi in zip(table["Δ"], table["Δ lo"], table["Δ hi"])],
         "reading": table["reading"]})
     return out.reset_index(drop=True)
+
+
+def flops_findings(table: pd.DataFrame, reference: str = "his") -> str:
+    """One Findings bullet per run with a FLOPs-budgeted criterion: at each of its levels, its metric and the paired
+    difference to ``reference`` at the same FLOPs (or that heads alone cannot remove that many FLOPs). "" when
+    the table is empty or ``reference`` did not run."""
+    if table.empty or reference not in set(table["versus"]):
+        return ""
+    keys = [k for k in ("run_id", "model", "task", "language") if k in table]
+    out = []
+    for kv, g in table[table["versus"] == reference].groupby(keys, sort=False):
+        kd = dict(zip(keys, kv if isinstance(kv, tuple) else (kv,)))
+        for crit, gc in g.groupby("criterion", sort=False):
+            parts = []
+            for _, row in gc.iterrows():
+                at = (f"{row['% FLOPs removed']:.0f} % of FLOPs removed ({row['% heads pruned']:.0f} % of heads, "
+                      f"{row['% FFN neurons pruned']:.0f} % of FFN neurons): {row['value']:.3f} [{row['lo']:.3f}, {row['hi']:.3f}]")
+                if pd.isna(row["Δ"]):
+                    parts.append(f"{at}, beyond what pruning heads alone reaches")
+                else:
+                    parts.append(f"{at}, Δ vs {reference} at the same FLOPs {row['Δ']:+.3f} "
+                                 f"[{row['Δ lo']:+.3f}, {row['Δ hi']:+.3f}] ({row['reading']})")
+            name = " / ".join(str(kd[k]) for k in ("model", "task", "language") if k in kd)
+            out.append(f"* **At equal FLOPs, {name}**: `{crit}` (heads and FFN neurons under a FLOPs budget) at "
+                       + "; ".join(parts) + ".")
+    return "\n".join(out)
