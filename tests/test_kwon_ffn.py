@@ -219,6 +219,9 @@ def test_a_flops_budgeted_run_is_compared_at_equal_flops_never_at_equal_heads(ti
             want = y[j] if x[j] == f else y[j - 1] + (f - x[j - 1]) / (x[j] - x[j - 1]) * (y[j] - y[j - 1])
             assert row["versus value"] == pytest.approx(want) and row["Δ"] == pytest.approx(row["value"] - want)
     assert ffn not in set(curve_table(replicates(t), paired=False)["criterion"])
+    from hpbench.report.figures import jaccard
+
+    assert list(jaccard(t["masks"], 0.5).index) == ["his"]
     from hpbench.report.flops import flops_findings
 
     text = flops_findings(eq)

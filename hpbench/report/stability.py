@@ -52,6 +52,8 @@ def seed_spread(results: pd.DataFrame, run: pd.DataFrame) -> pd.DataFrame:
     the pruned sparsities (> 0; at 0 % every criterion is the same model), with its interval and n seeds
     (criteria run with one seed have no row)."""
     df = results[results["main"].astype(bool) & (results["sparsity"] > 0)].copy()
+    if "budget" in df:  # criteria under a FLOPs budget: their levels are not shares of heads (hpbench.report.flops)
+        df = df[df["budget"].fillna("heads") != "flops"]
     if df.empty:
         return pd.DataFrame()
     df["seeds vary"] = _seed_kind(df, run)
