@@ -141,3 +141,25 @@ def test_a_folder_written_before_the_recovery_and_unit_columns_reads_as_none_and
     assert (r["recovery"] == "none").all() and (r["gqa_unit"] == "query").all() and (~r["layer_uniform"]).all()
     assert (r["pruned_share"] == r["n_pruned"] / r["heads_total"]).all()
     assert (t["run"]["recovery"] == "none").all()
+
+
+def test_weights_of_a_criterion_loaded_from_the_store_never_stand_in_for_another_criterions_same_mask(
+        tiny_model_dir, tmp_path, monkeypatch):
+    """l0 evaluates its own jointly trained weights, at 0 % too (the all-kept mask every criterion shares). Loaded from
+    the store in a second invocation, its evaluations must not be reused for HIS's identical mask: HIS's unpruned
+    point is the fine-tuned model's, as in a run that never saw l0 (STS-B: real-valued predictions, so any weight
+    change shows)."""
+    from hpbench.run import run_benchmark
+
+    monkeypatch.setenv("HPBENCH_CACHE", str(tmp_path / "cache"))
+    kw = dict(model=tiny_model_dir, **{**SMALL, "task": "stsb"}, precision="fp32")
+    run_benchmark(criteria=["l0:steps=3"], results_dir=str(tmp_path / "res"), **kw)
+    both = run_benchmark(criteria=["l0:steps=3", "his"], results_dir=str(tmp_path / "res"), **kw)
+    alone = run_benchmark(criteria=["his"], results_dir=str(tmp_path / "alone"), **kw)
+
+    def at0(t, crit):
+        p = t["predictions"]
+        return json.loads(p[(p["criterion"] == crit) & (p["sparsity"] == 0.0)]["y_pred"].iloc[0])
+
+    assert at0(both, "l0:steps=3") != at0(alone, "his")  # l0's own weights predict differently (the test bites)
+    assert at0(both, "his") == at0(alone, "his")

@@ -111,6 +111,7 @@ class Scored:
     within_bound: dict[float, bool | None]
     own_models: dict[float, Any] = field(default_factory=dict)  # sparsity -> weights trained with that mask
     ffn_masks: dict[float, str] = field(default_factory=dict)  # sparsity -> FFN neuron mask key (FLOPs budgets)
+    own_levels: frozenset = frozenset()  # sparsities evaluated with the criterion's own weights (stored or computed)
 
 
 @dataclass
@@ -218,6 +219,8 @@ def score(prep: Prepared, sm: SeedModel, spec: str, contexts: dict[str, ScoringC
            "score_data": examples_digest(data[0]), "validation_data": examples_digest(data[1])}
     rec = prep.store.get("scores", key)
     own: dict[float, Any] = {}
+    if rec is not None and "own_model_levels" not in rec and (crit.mask_fn or crit.compensate):
+        rec = None  # (a record of hpbench < 0.5 does not say which levels were evaluated with their own weights)
     if rec is not None and any(prep.store.get("evals", _eval_key(prep, key, float(s), rec["masks"][s])) is None
                                for s in rec.get("own_model_levels") or []):
         rec = None  # a level's own weights are needed again (interrupted before its evaluation was stored)
@@ -231,7 +234,8 @@ def score(prep: Prepared, sm: SeedModel, spec: str, contexts: dict[str, ScoringC
         rec = prep.store.put("scores", key, _scores_record(cm.scores, cm.levels, cm.info))
     return Scored(spec, crit, key, rec["scores"], {float(s): k for s, k in rec["masks"].items()}, rec["info"],
                   {float(s): v for s, v in (rec.get("within_bound") or {}).items()}, own,
-                  {float(s): k for s, k in (rec.get("ffn_masks") or {}).items()})
+                  {float(s): k for s, k in (rec.get("ffn_masks") or {}).items()},
+                  frozenset(float(s) for s in rec.get("own_model_levels") or []))
 
 
 def _scores_record(scores: torch.Tensor, levels: dict[float, MaskResult], info: dict) -> dict[str, Any]:
@@ -242,12 +246,17 @@ def _scores_record(scores: torch.Tensor, levels: dict[float, MaskResult], info: 
             "ffn_masks": {str(s): mask_to_key(r.ffn_keep) for s, r in levels.items() if r.ffn_keep is not None} or None}
 
 
+EVAL_VERSION = 2
+
+
 def _eval_key(prep: Prepared, scores_key: dict, sparsity: float, mkey: str) -> dict[str, Any]:
-    """An evaluation depends on what its mask depends on, plus the dev subsets."""
+    """An evaluation depends on what its mask depends on, plus the dev subsets. ``EVAL_VERSION`` 2: before it, a
+    criterion whose levels carry their own weights (l0, kwon's tuned masks, DSP joint, FLAP), loaded from the store,
+    lent those evaluations to any later criterion with the same mask; every stored evaluation is recomputed once."""
     cfg = prep.cfg
     rec = {} if cfg.recovery == "none" else {"recovery": cfg.recovery, "recovery_steps": cfg.recovery_steps,
                                               "recovery_lr": cfg.recovery_lr, "recovery_n": cfg.recovery_n}
-    return {**scores_key, **prep.dev_key, "sparsity": sparsity, "mask": mkey, **rec}
+    return {**scores_key, **prep.dev_key, "sparsity": sparsity, "mask": mkey, **rec, "eval_version": EVAL_VERSION}
 
 
 def evaluate_masks(prep: Prepared, sm: SeedModel, sc: Scored) -> dict[float, Evaluated]:
@@ -261,7 +270,7 @@ def evaluate_masks(prep: Prepared, sm: SeedModel, sc: Scored) -> dict[float, Eva
             o = _outcome_of_mask(prep, sm, sc, s, mkey)
             rec = prep.store.put("evals", key, {"metrics": o.metrics, "predictions": o.predictions,
                                                 "seconds": time.perf_counter() - t0})
-        if sc.criterion.protocol == "prune-after-finetune" and s not in sc.own_models:
+        if sc.criterion.protocol == "prune-after-finetune" and s not in sc.own_levels:  # (own weights: never shared)
             sm.evaluated[mkey] = Outcome(rec["metrics"], sm.dense["labels"], rec["predictions"])
         out[s] = Evaluated(rec["metrics"], rec.get("seconds"), rec["predictions"])
     return out
