@@ -240,22 +240,27 @@ def test_grid_with_a_missing_plugin_or_criterion_fails_before_any_cell(tmp_path)
     assert not (tmp_path / "res").exists()
 
 
-def test_a_finished_cell_is_skipped_only_while_its_folder_holds_every_table(tmp_path):
-    """A cell finished by an older hpbench (no predictions table) runs again; a complete one is skipped."""
+def test_a_finished_cell_is_skipped_only_while_its_folder_holds_every_table_and_its_code_is_unchanged(tmp_path,
+                                                                                                     monkeypatch):
+    """A cell finished by an older hpbench (no predictions table) runs again; a complete one is skipped while the
+    code it ran is the same; an edited plugin file (or hpbench source) runs it again."""
     import json
 
     from hpbench.core.files import config_hash
     from hpbench.run import cell as C
     from hpbench.run.results import TABLES, cell_status_path
 
-    params = {"model": "minilm", "task": "sst2", "language": "en", "results_dir": str((tmp_path / "res").resolve())}
+    plugin = tmp_path / "my_criterion.py"
+    plugin.write_text("X = 1\n")
+    params = {"model": "minilm", "task": "sst2", "language": "en", "results_dir": str((tmp_path / "res").resolve()),
+              "plugins": [str(plugin)]}
     run_id, key = C.cell_run_id(params), config_hash(params)
     html = tmp_path / "rep" / "runs" / f"{run_id}-{key[:8]}.html"
     html.parent.mkdir(parents=True)
     html.write_text("<html/>")
     status = cell_status_path(tmp_path / "res", run_id, key)
     status.parent.mkdir(parents=True)
-    status.write_text(json.dumps({"run_id": run_id, "status": "ok", "seconds": 1.0}))
+    status.write_text(json.dumps({"run_id": run_id, "status": "ok", "seconds": 1.0, "code": C.code_digest(params)}))
     folder = tmp_path / "res" / run_id
     folder.mkdir()
     for t in TABLES[:-1]:  # everything but the newest table
@@ -264,3 +269,8 @@ def test_a_finished_cell_is_skipped_only_while_its_folder_holds_every_table(tmp_
     (folder / f"{TABLES[-1]}.parquet").write_bytes(b"")
     assert C._complete(folder)
     assert C.run_cell(params, str(tmp_path / "res"), str(tmp_path / "rep"))["skipped"] is True
+    ran = []
+    monkeypatch.setattr(C, "execute", lambda *a, **k: ran.append(a))
+    monkeypatch.setattr(C, "to_html", lambda *a, **k: None)
+    plugin.write_text("X = 2\n")  # the criterion's code changed: its results are stale
+    assert C.run_cell(params, str(tmp_path / "res"), str(tmp_path / "rep"))["skipped"] is False and len(ran) == 1

@@ -1,7 +1,9 @@
 """One grid cell: its notebook executed with papermill, exported to HTML, its status recorded.
 
 A cell that raises is recorded with its error and executed notebook (the grid goes on); a finished
-cell (same parameters, every table in its run folder) is skipped on a rerun.
+cell (same parameters, every table in its run folder, and the same code: :func:`code_digest`) is skipped on a
+rerun. After any change of hpbench, the benchmark notebook or a plugin file the cell runs again; the result
+store then reuses every stored piece whose own key (criterion source, configuration) still matches.
 """
 from __future__ import annotations
 
@@ -41,6 +43,27 @@ def execute(notebook: Path, output: Path, parameters: dict, *, kernel_name: str 
                         kernel_name=kernel_name, progress_bar=False, log_output=False, execution_timeout=timeout)
 
 
+def code_digest(params: dict) -> str:
+    """Hash of the code a cell's results depend on: hpbench's sources (``*.py``, ``*.yaml``), the benchmark notebook
+    and the plugin files the cell loads (a plugin given as a module name: its source file when importable)."""
+    import hashlib
+    import importlib.util
+
+    files = sorted(p for ext in ("*.py", "*.yaml") for p in (PROJECT_ROOT / "hpbench").rglob(ext))
+    files.append(NOTEBOOKS / "benchmark.ipynb")
+    for plugin in params.get("plugins") or []:
+        path = Path(str(plugin))
+        if not path.is_file():
+            spec = importlib.util.find_spec(str(plugin)) if "/" not in str(plugin) else None
+            path = Path(spec.origin) if spec is not None and spec.origin else path
+        files.append(path)
+    h = hashlib.sha256()
+    for f in files:
+        h.update(str(f.name).encode())
+        h.update(f.read_bytes() if f.is_file() else b"(missing)")
+    return h.hexdigest()[:16]
+
+
 def cell_run_id(params: dict) -> str:
     """The run id of a cell's parameters (model-task-language[-zeroshot...]), also for bad parameters."""
     try:
@@ -65,12 +88,14 @@ def run_cell(params: dict, results_dir: str, reports_dir: str, *, kernel_name: s
     status_path = cell_status_path(results_dir, run_id, key)
     nb_out = Path(reports_dir) / "runs" / f"{run_id}-{key[:8]}.ipynb"
     html_out = Path(reports_dir) / "runs" / f"{run_id}-{key[:8]}.html"
+    code = code_digest(params)
     if status_path.is_file():
         st = json.loads(status_path.read_text())
-        if st.get("status") == "ok" and html_out.is_file() and _complete(Path(params["results_dir"]) / run_id):
+        if (st.get("status") == "ok" and st.get("code") == code and html_out.is_file()
+                and _complete(Path(params["results_dir"]) / run_id)):
             return {**st, "skipped": True}
     t0 = time.perf_counter()
-    rec: dict[str, Any] = {"run_id": run_id, "params": params, "notebook": str(nb_out), "html": str(html_out)}
+    rec: dict[str, Any] = {"run_id": run_id, "params": params, "notebook": str(nb_out), "html": str(html_out), "code": code}
     try:
         execute(NOTEBOOKS / "benchmark.ipynb", nb_out, params, kernel_name=kernel_name)
         rec["status"] = "ok"
