@@ -224,9 +224,16 @@ def test_a_flops_budgeted_run_is_compared_at_equal_flops_never_at_equal_heads(ti
     assert list(jaccard(t["masks"], 0.5).index) == ["his"]
     from hpbench.report.flops import flops_findings
 
+    from hpbench.report.flops import equal_flops_view
+
     text = flops_findings(eq)
-    for _, row in eq.iterrows():
-        assert (f"{row['Δ']:+.3f}" in text) if not np.isnan(row["Δ"]) else ("beyond what pruning heads alone reaches" in text)
+    for _, row in eq.iterrows():  # each level in the Findings: with its Δ where HIS reaches it, beyond that its value
+        assert f"{row['% FLOPs removed']:.0f} % of FLOPs removed" in text
+        assert (f"{row['Δ']:+.3f}" in text) if not np.isnan(row["Δ"]) else (
+            "by pruning heads alone" in text and f"{row['value']:.3f} [{row['lo']:.3f}" in text)
+    view = equal_flops_view(eq)  # one row per level, a Δ column per heads-only criterion
+    assert len(view) == 3 and list(view.columns[-1:]) == ["Δ vs his"]
+    assert view["Δ vs his"].str.startswith("beyond heads alone").sum() == int(eq["Δ"].isna().sum())
     # Kwon et al.'s claim is measured on the FLOPs-budgeted run: its metric at 50 % of the FLOPs removed minus the
     # unpruned model's (from the results table, by hand); with heads-only runs, the fallback says why not
     from hpbench.claims.measures import MEASURES, Evidence

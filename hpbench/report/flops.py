@@ -84,45 +84,90 @@ def _rows_of(r: Replicates, results: pd.DataFrame, budgeted: set[str], level: fl
     return rows
 
 
-def equal_flops_table(tables: dict[str, pd.DataFrame], *, level: float = LEVEL, n_boot: int = N_BOOT) -> pd.DataFrame:
+def budgeted_replicates(tables: dict[str, pd.DataFrame], *, n_boot: int = N_BOOT) -> list[Replicates]:
+    """Bootstrap replicates, every criterion included, of the runs where a criterion ran under a FLOPs budget."""
+    res, preds = tables.get("results"), tables.get("predictions")
+    budgeted = flops_criteria(res) if res is not None else set()
+    if not budgeted or preds is None or preds.empty:
+        return []
+    if "run_id" in preds and "run_id" in res:
+        runs = set(res.loc[res["criterion"].isin(budgeted), "run_id"])
+        tables = {**tables, "predictions": preds[preds["run_id"].isin(runs)]}
+    return replicates(tables, n_boot=n_boot, budget=None)
+
+
+def equal_flops_table(tables: dict[str, pd.DataFrame], *, level: float = LEVEL, n_boot: int = N_BOOT,
+                      reps: list[Replicates] | None = None) -> pd.DataFrame:
     """One row per (run, eval language, FLOPs-budgeted criterion, level, heads-only criterion): the budgeted
     criterion's metric [interval] at its FLOPs share removed, the other's interpolated at the same share, the
     paired difference [interval] and its reading (module docstring). Empty when no criterion ran under a FLOPs
-    budget."""
+    budget. ``reps``: :func:`budgeted_replicates` of ``tables`` when already computed."""
     res = tables.get("results")
     budgeted = flops_criteria(res) if res is not None else set()
     if not budgeted:
         return pd.DataFrame()
     rows = []
-    for r in replicates(tables, n_boot=n_boot, budget=None):
+    for r in budgeted_replicates(tables, n_boot=n_boot) if reps is None else reps:
         if budgeted & set(r.criteria):
             rows += _rows_of(r, res, budgeted, level)
     return pd.DataFrame(rows)
 
 
 def equal_flops_view(table: pd.DataFrame) -> pd.DataFrame:
-    """:func:`equal_flops_table` for reading: one row per budgeted level and heads-only criterion, values with
-    their intervals as text."""
+    """:func:`equal_flops_table` for reading: one row per budgeted level (its FLOPs, heads and neurons removed, its
+    metric [interval]), one column per heads-only criterion: Δ at the same FLOPs [paired interval] and its reading,
+    or "beyond heads alone (≤ x %)"."""
     if table.empty:
         return table
-    iv = lambda v, lo, hi: "" if pd.isna(v) else f"{v:.3f} [{lo:.3f}, {hi:.3f}]"  # noqa: E731
-    sv = lambda v, lo, hi: "" if pd.isna(v) else f"{v:+.3f} [{lo:+.3f}, {hi:+.3f}]"  # noqa: E731
-    out = pd.DataFrame({
-        "task": table["task"], "criterion": table["criterion"],
-        "% FLOPs removed": table["% FLOPs removed"].round(1), "% heads pruned": table["% heads pruned"].round(1),
-        "% FFN neurons pruned": table["% FFN neurons pruned"].round(1),
-        "metric": [f"{m} {iv(v, lo, hi)}" for m, v, lo, hi in zip(table["metric"], table["value"], table["lo"], table["hi"])],
-        "heads-only criterion": table["versus"],
-        "its metric at these FLOPs": [("" if pd.isna(v) else f"{v:.3f}") for v in table["versus value"]],
-        "Δ [95 %]": [sv(d, lo, hi) for d, lo, hi in zip(table["Δ"], table["Δ lo"], table["Δ hi"])],
-        "reading": table["reading"]})
-    return out.reset_index(drop=True)
+    keys = [k for k in ("run_id", "task", "language") if k in table] + ["criterion", "% FLOPs removed"]
+    rows = []
+    for kv, g in table.groupby(keys, sort=False):
+        first = g.iloc[0]
+        row = {"task": first["task"], "criterion": first["criterion"],
+               "% FLOPs removed": round(first["% FLOPs removed"], 1), "% heads pruned": round(first["% heads pruned"], 1),
+               "% FFN neurons pruned": round(first["% FFN neurons pruned"], 1),
+               first["metric"]: f"{first['value']:.3f} [{first['lo']:.3f}, {first['hi']:.3f}]"}
+        for _, r in g.iterrows():
+            row[f"Δ vs {r['versus']}"] = (r["reading"].replace("out of reach: heads alone remove at most", "beyond heads alone (≤")
+                                          .replace(" of the FLOPs here", ")") if pd.isna(r["Δ"]) else
+                                          f"{r['Δ']:+.3f} [{r['Δ lo']:+.3f}, {r['Δ hi']:+.3f}] {r['reading']}")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def equal_flops_figure(results: pd.DataFrame, reps_all: list[Replicates]):
+    """Main metric vs % of the encoder's FLOPs removed, one panel per task whose run has a FLOPs-budgeted criterion,
+    every criterion with its 95 % band (``reps_all``: :func:`budgeted_replicates`): heads-only lines stop where
+    pruning heads alone stops."""
+    import seaborn as sns
+
+    from .figures import criterion_palette, metric_label
+    from .intervals import curve_table
+
+    ct = curve_table([r for r in reps_all if r.keys.get("train_language", r.keys.get("language")) == r.keys.get("language")
+                      and flops_criteria(results) & set(r.criteria)], paired=False)
+    res = results[results["main"].astype(bool)]
+    keys = [k for k in ("run_id", "task", "criterion", "sparsity") if k in ct and k in res]
+    share = res.groupby(keys)["flops_pruned_share"].mean().rename("% FLOPs removed").reset_index()
+    ct = ct.merge(share, on=keys)
+    ct["% FLOPs removed"] *= 100
+    palette = criterion_palette(ct["criterion"])
+    g = sns.relplot(data=ct, x="% FLOPs removed", y="value", hue="criterion", col="task", kind="line", marker="o",
+                    palette=palette, errorbar=None, height=3.0, aspect=1.25, facet_kws={"sharey": False},
+                    col_wrap=min(4, ct["task"].nunique()))
+    for task, ax in g.axes_dict.items():
+        sub = ct[ct["task"] == task]
+        for crit, c in sub.groupby("criterion"):
+            c = c.sort_values("% FLOPs removed")
+            ax.fill_between(c["% FLOPs removed"], c["lo"], c["hi"], color=palette[crit], alpha=0.12, lw=0)
+        ax.set_ylabel(metric_label(sub["metric"].iloc[0]) if len(sub) else "dev metric")
+    return g.figure
 
 
 def flops_findings(table: pd.DataFrame, reference: str = "his") -> str:
-    """One Findings bullet per run with a FLOPs-budgeted criterion: at each of its levels, its metric and the paired
-    difference to ``reference`` at the same FLOPs (or that heads alone cannot remove that many FLOPs). "" when
-    the table is empty or ``reference`` did not run."""
+    """One Findings bullet per run with a FLOPs-budgeted criterion: at each of its levels heads-only pruning reaches,
+    its metric and the paired difference to ``reference`` at the same FLOPs; then the levels beyond, with their
+    metric. "" when the table is empty or ``reference`` did not run."""
     if table.empty or reference not in set(table["versus"]):
         return ""
     keys = [k for k in ("run_id", "model", "task", "language") if k in table]
@@ -130,16 +175,16 @@ def flops_findings(table: pd.DataFrame, reference: str = "his") -> str:
     for kv, g in table[table["versus"] == reference].groupby(keys, sort=False):
         kd = dict(zip(keys, kv if isinstance(kv, tuple) else (kv,)))
         for crit, gc in g.groupby("criterion", sort=False):
-            parts = []
-            for _, row in gc.iterrows():
-                at = (f"{row['% FLOPs removed']:.0f} % of FLOPs removed ({row['% heads pruned']:.0f} % of heads, "
-                      f"{row['% FFN neurons pruned']:.0f} % of FFN neurons): {row['value']:.3f} [{row['lo']:.3f}, {row['hi']:.3f}]")
-                if pd.isna(row["Δ"]):
-                    parts.append(f"{at}, beyond what pruning heads alone reaches")
-                else:
-                    parts.append(f"{at}, Δ vs {reference} at the same FLOPs {row['Δ']:+.3f} "
-                                 f"[{row['Δ lo']:+.3f}, {row['Δ hi']:+.3f}] ({row['reading']})")
+            near, far = gc[gc["Δ"].notna()], gc[gc["Δ"].isna()]
+            what = lambda r: (f"{r['% FLOPs removed']:.0f} % of FLOPs removed ({r['% heads pruned']:.0f} % of heads, "  # noqa: E731
+                              f"{r['% FFN neurons pruned']:.0f} % of FFN neurons): {r['value']:.3f} [{r['lo']:.3f}, {r['hi']:.3f}]")
+            parts = [f"{what(r)}, Δ vs {reference} at the same FLOPs {r['Δ']:+.3f} [{r['Δ lo']:+.3f}, {r['Δ hi']:+.3f}] "
+                     f"({r['reading']})" for _, r in near.iterrows()]
+            text = "at " + "; ".join(parts) + "." if parts else ""
+            if len(far):
+                reach = far["reading"].iloc[0].rsplit("at most ", 1)[-1].split(" of the FLOPs")[0]
+                text += (f" Beyond the {reach} of FLOPs {reference} removes by pruning heads alone: "
+                         + "; ".join(what(r) for _, r in far.iterrows()) + ".")
             name = " / ".join(str(kd[k]) for k in ("model", "task", "language") if k in kd)
-            out.append(f"* **At equal FLOPs, {name}**: `{crit}` (heads and FFN neurons under a FLOPs budget) at "
-                       + "; ".join(parts) + ".")
+            out.append(f"* **At equal FLOPs, {name}**: `{crit}` (heads and FFN neurons under a FLOPs budget) {text.strip()}")
     return "\n".join(out)
