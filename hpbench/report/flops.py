@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..tasks.lookup import task_label
 from .intervals import LEVEL, N_BOOT, Replicates, percentile_interval, replicates
 
 
@@ -161,6 +162,7 @@ def equal_flops_figure(results: pd.DataFrame, reps_all: list[Replicates]):
             c = c.sort_values("% FLOPs removed")
             ax.fill_between(c["% FLOPs removed"], c["lo"], c["hi"], color=palette[crit], alpha=0.12, lw=0)
         ax.set_ylabel(metric_label(sub["metric"].iloc[0]) if len(sub) else "dev metric")
+        ax.set_title(task_label(task))
     return g.figure
 
 
