@@ -212,12 +212,15 @@ def test_a_flops_budgeted_run_is_compared_at_equal_flops_never_at_equal_heads(ti
     x, y = his["flops_pruned_share"].to_numpy(), his["value"].to_numpy()
     for _, row in eq.iterrows():
         f = row["% FLOPs removed"] / 100
-        if f > x.max() + 1e-12:
-            assert row["reading"].startswith("out of reach") and np.isnan(row["versus value"])
+        if f > x.max() + 1e-12:  # beyond heads alone: against HIS's furthest level
+            assert row["compared at"].startswith("fewer FLOPs") and row["versus at % FLOPs removed"] == pytest.approx(100 * x.max())
+            want = y[np.argmax(x)]
         else:  # linear interpolation of HIS's curve at the same FLOPs share, by hand
+            assert row["compared at"] == "same FLOPs"
             j = int(np.searchsorted(x, f))
             want = y[j] if x[j] == f else y[j - 1] + (f - x[j - 1]) / (x[j] - x[j - 1]) * (y[j] - y[j - 1])
-            assert row["versus value"] == pytest.approx(want) and row["Δ"] == pytest.approx(row["value"] - want)
+        assert row["versus value"] == pytest.approx(want) and row["Δ"] == pytest.approx(row["value"] - want)
+    assert set(eq["compared at"]) == {"same FLOPs", "fewer FLOPs (heads alone reach no further)"}  # both cases met
     assert ffn not in set(curve_table(replicates(t), paired=False)["criterion"])
     from hpbench.report.figures import jaccard
 
@@ -229,11 +232,11 @@ def test_a_flops_budgeted_run_is_compared_at_equal_flops_never_at_equal_heads(ti
     text = flops_findings(eq)
     for _, row in eq.iterrows():  # each level in the Findings: with its Δ where HIS reaches it, beyond that its value
         assert f"{row['% FLOPs removed']:.0f} % of FLOPs removed" in text
-        assert (f"{row['Δ']:+.3f}" in text) if not np.isnan(row["Δ"]) else (
-            "by pruning heads alone" in text and f"{row['value']:.3f} [{row['lo']:.3f}" in text)
+        assert f"{row['Δ']:+.3f}" in text and f"{row['value']:.3f} [{row['lo']:.3f}" in text
+    assert ("by pruning heads alone" in text) == (eq["compared at"] != "same FLOPs").any()
     view = equal_flops_view(eq)  # one row per level, a Δ column per heads-only criterion
     assert len(view) == 3 and list(view.columns[-1:]) == ["Δ vs his"]
-    assert view["Δ vs his"].str.startswith("beyond heads alone").sum() == int(eq["Δ"].isna().sum())
+    assert view["Δ vs his"].str.contains("his at its furthest").sum() == int((eq["compared at"] != "same FLOPs").sum())
     # Kwon et al.'s claim is measured on the FLOPs-budgeted run: its metric at 50 % of the FLOPs removed minus the
     # unpruned model's (from the results table, by hand); with heads-only runs, the fallback says why not
     from hpbench.claims.measures import MEASURES, Evidence

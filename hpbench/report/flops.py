@@ -5,7 +5,8 @@ share f removed, meets every heads-only criterion *at the same f*: the heads-onl
 removed, its levels' exact FLOP counts) is interpolated linearly at f between its two neighbouring levels, on every
 bootstrap replicate (the same dev-example resamples and seed draws), so the difference gets a paired interval.
 Heads alone remove at most the attention's share of the FLOPs: where f lies beyond a heads-only criterion's
-last level, the row says so instead of extrapolating. No permutation p here (interpolated predictions are not
+last level, the budgeted level is compared with that last level instead (it removes more FLOPs; a difference in
+its favour there means it dominates), never extrapolated. No permutation p here (interpolated predictions are not
 predictions); a difference counts when its interval excludes 0.
 """
 from __future__ import annotations
@@ -68,21 +69,26 @@ def _rows_of(r: Replicates, results: pd.DataFrame, budgeted: set[str], level: fl
                     "criterion": crit, "budget (% FLOPs removed)": round(100 * s, 1), "% FLOPs removed": 100 * f,
                     "% heads pruned": 100 * float(sh["pruned_share"]), "% FFN neurons pruned": 100 * float(sh["ffn_pruned_share"]),
                     "metric": r.metric, "value": point[k, p], "lo": lo, "hi": hi}
-            for c, other in enumerate(r.criteria):
-                if other in budgeted:
-                    continue
-                x, y, yr = _series(r, c, shares, point, rep)
-                v, vr = _at(x, y, f), _at(x, yr, f)
-                if v is None:
-                    rows.append({**base, "versus": other, "versus value": np.nan, "Δ": np.nan, "Δ lo": np.nan,
-                                 "Δ hi": np.nan, "reading": f"out of reach: heads alone remove at most "
-                                                            f"{100 * x.max():.1f} % of the FLOPs here"})
-                    continue
-                d, (dlo, dhi) = point[k, p] - v, percentile_interval(rep[k, p] - vr, level)
-                sig = bool(dlo > 0 or dhi < 0)
-                rows.append({**base, "versus": other, "versus value": float(v), "Δ": float(d), "Δ lo": float(dlo),
-                             "Δ hi": float(dhi), "reading": r.direction.reading(float(d), sig)})
+            rows += [{**base, "versus": other, **_versus(r, k, p, c, f, shares, point, rep, level)}
+                     for c, other in enumerate(r.criteria) if other not in budgeted]
     return rows
+
+
+def _versus(r: Replicates, k: int, p: int, c: int, f: float, shares, point, rep, level: float) -> dict:
+    """Criterion ``c`` against the budgeted level (k, p) removing FLOPs share ``f``: interpolated at ``f`` where its
+    curve reaches it ("same FLOPs"), else at its furthest level ("fewer FLOPs": the budgeted model removes more and
+    is compared with the cheapest model heads alone give). Paired on the same resamples."""
+    x, y, yr = _series(r, c, shares, point, rep)
+    v, vr = _at(x, y, f), _at(x, yr, f)
+    at, how = f, "same FLOPs"
+    if v is None:
+        if len(x) == 0 or f < x[0]:
+            return {"versus at % FLOPs removed": np.nan, "compared at": "not run", "versus value": np.nan,
+                    "Δ": np.nan, "Δ lo": np.nan, "Δ hi": np.nan, "reading": "not run"}
+        v, vr, at, how = y[-1], yr[-1], float(x[-1]), "fewer FLOPs (heads alone reach no further)"
+    d, (dlo, dhi) = point[k, p] - v, percentile_interval(rep[k, p] - vr, level)
+    return {"versus at % FLOPs removed": 100 * at, "compared at": how, "versus value": float(v), "Δ": float(d),
+            "Δ lo": float(dlo), "Δ hi": float(dhi), "reading": r.direction.reading(float(d), bool(dlo > 0 or dhi < 0))}
 
 
 def budgeted_replicates(tables: dict[str, pd.DataFrame], *, n_boot: int = N_BOOT) -> list[Replicates]:
@@ -117,7 +123,7 @@ def equal_flops_table(tables: dict[str, pd.DataFrame], *, level: float = LEVEL, 
 def equal_flops_view(table: pd.DataFrame) -> pd.DataFrame:
     """:func:`equal_flops_table` for reading: one row per budgeted level (its FLOPs, heads and neurons removed, its
     metric [interval]), one column per heads-only criterion: Δ at the same FLOPs [paired interval] and its reading,
-    or "beyond heads alone (≤ x %)"."""
+    or, beyond its reach, Δ against its furthest level (named)."""
     if table.empty:
         return table
     keys = [k for k in ("run_id", "task", "language") if k in table] + ["criterion", "% FLOPs removed"]
@@ -129,9 +135,9 @@ def equal_flops_view(table: pd.DataFrame) -> pd.DataFrame:
                "% FFN neurons pruned": round(first["% FFN neurons pruned"], 1),
                first["metric"]: f"{first['value']:.3f} [{first['lo']:.3f}, {first['hi']:.3f}]"}
         for _, r in g.iterrows():
-            row[f"Δ vs {r['versus']}"] = (r["reading"].replace("out of reach: heads alone remove at most", "beyond heads alone (≤")
-                                          .replace(" of the FLOPs here", ")") if pd.isna(r["Δ"]) else
-                                          f"{r['Δ']:+.3f} [{r['Δ lo']:+.3f}, {r['Δ hi']:+.3f}] {r['reading']}")
+            far = "" if r["compared at"] == "same FLOPs" else f"; {r['versus']} at its furthest, {r['versus at % FLOPs removed']:.1f} %"
+            row[f"Δ vs {r['versus']}"] = ("not run" if pd.isna(r["Δ"]) else
+                                          f"{r['Δ']:+.3f} [{r['Δ lo']:+.3f}, {r['Δ hi']:+.3f}] {r['reading']}{far}")
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -168,8 +174,8 @@ def equal_flops_figure(results: pd.DataFrame, reps_all: list[Replicates]):
 
 def flops_findings(table: pd.DataFrame, reference: str = "his") -> str:
     """One Findings bullet per run with a FLOPs-budgeted criterion: at each of its levels heads-only pruning reaches,
-    its metric and the paired difference to ``reference`` at the same FLOPs; then the levels beyond, with their
-    metric. "" when the table is empty or ``reference`` did not run."""
+    its metric and the paired difference to ``reference`` at the same FLOPs; then the levels beyond, each against
+    ``reference``'s furthest level. "" when the table is empty or ``reference`` did not run."""
     if table.empty or reference not in set(table["versus"]):
         return ""
     keys = [k for k in ("run_id", "model", "task", "language") if k in table]
@@ -177,16 +183,16 @@ def flops_findings(table: pd.DataFrame, reference: str = "his") -> str:
     for kv, g in table[table["versus"] == reference].groupby(keys, sort=False):
         kd = dict(zip(keys, kv if isinstance(kv, tuple) else (kv,)))
         for crit, gc in g.groupby("criterion", sort=False):
-            near, far = gc[gc["Δ"].notna()], gc[gc["Δ"].isna()]
+            near, far = gc[gc["compared at"] == "same FLOPs"], gc[gc["compared at"].str.startswith("fewer")]
             what = lambda r: (f"{r['% FLOPs removed']:.0f} % of FLOPs removed ({r['% heads pruned']:.0f} % of heads, "  # noqa: E731
                               f"{r['% FFN neurons pruned']:.0f} % of FFN neurons): {r['value']:.3f} [{r['lo']:.3f}, {r['hi']:.3f}]")
-            parts = [f"{what(r)}, Δ vs {reference} at the same FLOPs {r['Δ']:+.3f} [{r['Δ lo']:+.3f}, {r['Δ hi']:+.3f}] "
-                     f"({r['reading']})" for _, r in near.iterrows()]
-            text = "at " + "; ".join(parts) + "." if parts else ""
+            delta = lambda r: f"{r['Δ']:+.3f} [{r['Δ lo']:+.3f}, {r['Δ hi']:+.3f}] ({r['reading']})"  # noqa: E731
+            text = "".join(["at " + "; ".join(f"{what(r)}, Δ vs {reference} at the same FLOPs {delta(r)}"
+                                              for _, r in near.iterrows()) + ". " if len(near) else ""])
             if len(far):
-                reach = far["reading"].iloc[0].rsplit("at most ", 1)[-1].split(" of the FLOPs")[0]
-                text += (f" Beyond the {reach} of FLOPs {reference} removes by pruning heads alone: "
-                         + "; ".join(what(r) for _, r in far.iterrows()) + ".")
+                reach = far["versus at % FLOPs removed"].iloc[0]
+                text += (f"Beyond the {reach:.1f} % of FLOPs {reference} removes by pruning heads alone, compared with "
+                         f"{reference} there: " + "; ".join(f"{what(r)}, Δ {delta(r)}" for _, r in far.iterrows()) + ".")
             name = " / ".join(str(kd[k]) for k in ("model", "task", "language") if k in kd)
             out.append(f"* **At equal FLOPs, {name}**: `{crit}` (heads and FFN neurons under a FLOPs budget) {text.strip()}")
     return "\n".join(out)
