@@ -3,9 +3,9 @@ setting: heads and FFN neurons) vs heads-only pruning, vs what the FLOP count pr
 
 minilm's shape (6 x 12 heads, d 384, FFN 1536; random weights: latency does not depend on the values), batch 32 x
 128 tokens. Variants: the dense model; heads only at 50 % and 90 % of heads (random global choice); and for each
-FLOPs budget (25 % and 50 % of the encoder FLOPs removed) the structure ``kwon:ffn=true``'s search picks: with
-``--masks`` (a run folder's ``masks.parquet``) the masks a real run chose (first seed, main task order), else the
-search on random Fisher scores (the split between heads and neurons follows the unit costs, so it is typical).
+FLOPs budget the structure ``kwon:ffn=true``'s search picks: with ``--masks`` (a run folder's ``masks.parquet``) the
+masks a real run chose at each of its levels (first seed), else 25 % and 50 % of the FLOPs removed by the search on
+random Fisher scores (the split between heads and neurons follows the unit costs, so it is typical).
 Printed per variant: latency (best of interleaved rounds), FLOPs, measured speedup, FLOP speedup and
 
     saved-time ratio = (1 - t / t_dense) / (1 - F / F_dense)    (1 = the FLOP count's promise kept)
@@ -41,7 +41,7 @@ def _budget_masks(cfg, shares, masks_file: str | None) -> dict[float, tuple[torc
         m = pd.read_parquet(masks_file)
         m = m[(m["ffn_mask"].fillna("") != "") & (m["seed"] == m["seed"].min())]
         return {float(r.sparsity): (mask_from_key(r.mask, (L, H)), mask_from_key(r.ffn_mask, (L, N)))
-                for r in m.itertuples() if float(r.sparsity) in shares}
+                for r in m.itertuples() if float(r.sparsity) > 0}  # every level the run searched
     ch, cn = unit_flops(cfg, 128)
     g = torch.Generator().manual_seed(0)
     head, neuron = torch.rand(L, H, generator=g), torch.rand(L, N, generator=g)
