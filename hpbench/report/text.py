@@ -66,11 +66,21 @@ def run_header(cfg, tables: dict[str, pd.DataFrame]) -> str:
         f"* **Scoring**: {cfg.n_score} training examples per seed; seeds {cfg.seeds}: {seeds_note}.",
         f"* **Pruning**: global ranking, {'iterative re-scoring (Michel et al.)' if cfg.iterative else 'one-shot'}; "
         f"sparsities {', '.join(f'{int(round(100 * s))}%' for s in cfg.sparsities)} of heads; pruned models are "
-        "physically pruned (smaller Q/K/V/O matrices), not masked.",
+        "physically pruned (smaller Q/K/V/O matrices), not masked." + _budget_note(tables),
         _hardware(run),
         f"* **Criteria**: {', '.join(cfg.criteria)}. HIS = E_x|dL/dξ_h| with per-layer L2 normalisation; entropy keeps "
         "low-entropy heads. " + _hies_note(),
     ])
+
+
+def _budget_note(tables: dict[str, pd.DataFrame]) -> str:
+    """The criteria that read the levels as shares of FLOPs (searched under a FLOPs budget), or ""."""
+    res = tables.get("results")
+    if res is None or "budget" not in res or not (res["budget"] == "flops").any():
+        return ""
+    names = ", ".join(f"`{c}`" for c in dict.fromkeys(res.loc[res["budget"] == "flops", "criterion"]))
+    return (f" {names} read the same levels as shares of the encoder's FLOPs removed (heads and FFN neurons pruned "
+            "together): left out of the views at % of heads, compared at equal FLOPs in their own section.")
 
 
 def tiny_warning(model: str) -> str:
