@@ -267,3 +267,38 @@ def test_the_run_header_says_which_criteria_read_the_levels_as_flops():
     res = pd.DataFrame({"criterion": ["his", "kwon:ffn=true"], "budget": ["heads", "flops"]})
     assert "`kwon:ffn=true` read the same levels as shares of the encoder's FLOPs" in _budget_note({"results": res})
     assert _budget_note({"results": res[res["budget"] == "heads"]}) == ""
+
+
+def test_on_a_tiny_model_of_2x3_heads_and_2x4_neurons_the_search_equals_brute_force_with_its_own_fisher_and_costs():
+    """The same objective as the paper's search (kept Fisher, FLOPs <= budget), on a real tiny model: its gate Fisher
+    from :func:`gate_fisher` and its unit FLOP costs; every one of the 2^6 x 2^8 masks checked."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from hpbench.tasks import get_task
+
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=200, hidden_size=12, num_hidden_layers=2, num_attention_heads=3, intermediate_size=4,
+                     max_position_embeddings=40, initializer_range=0.5, hidden_dropout_prob=0.0,
+                     attention_probs_dropout_prob=0.0)
+    model = BertForSequenceClassification(cfg).double().eval()
+    fi = gate_fisher(model, get_task("sst2"), _encoded(n=6), batch_size=3)
+    ch, cn = unit_flops(cfg, 128)
+    dense = flops_for_mask(cfg, torch.ones(2, 3, dtype=torch.bool), 1, 128)
+    hm = np.array(list(itertools.product([0, 1], repeat=6)))
+    nm = np.array(list(itertools.product([0, 1], repeat=8)))
+    value = (hm @ fi.head.flatten().numpy())[:, None] + (nm @ fi.neuron.flatten().numpy())[None, :]
+    by_counts = {}  # FLOPs depend on the per-layer counts only: count each combination once
+
+    def count(h, n):
+        key = (tuple(h.reshape(2, 3).sum(1)), tuple(n.reshape(2, 4).sum(1)))
+        if key not in by_counts:
+            by_counts[key] = flops_for_mask(cfg, torch.tensor(h, dtype=torch.bool).view(2, 3), 1, 128, list(key[1]))
+        return by_counts[key]
+
+    flops = np.array([[count(h, n) for n in nm] for h in hm])
+    for s in (0.1, 0.3, 0.5, 0.7):
+        budget = flops_budget(dense, s)
+        kh, kn = search_flops(fi.head, fi.neuron, ch, cn, budget)
+        assert flops_for_mask(cfg, kh, 1, 128, kn.sum(1).tolist()) <= budget
+        got = float((fi.head * kh).sum() + (fi.neuron * kn).sum())
+        assert got == pytest.approx(value[flops <= budget].max(), rel=1e-12)
