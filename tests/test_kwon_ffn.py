@@ -172,6 +172,16 @@ def test_kwon_ffn_end_to_end_meets_each_flops_budget_and_refuses_grouped_kv():
         assert flops_for_mask(model.config, r.keep, 1, 128, r.ffn_keep.sum(1).tolist()) <= (1 - s) * dense
         assert neurons_per_layer(r.model) == r.ffn_keep.sum(1).tolist()  # its own model has the neurons pruned
         assert neurons_per_layer(model) == [64, 64, 64]  # the fine-tuned model is untouched
+    # without mask tuning the level's own model is the fine-tuned one with its heads and neurons gated off
+    from hpbench.models.heads import gated
+
+    crit, params = parse_spec("kwon:n=5,ffn=true,tune=false")
+    r = masks_for_sparsities(crit, params, ScoringContext(model, get_task("sst2"), _encoded(), batch_size=2), [0.0, 0.4]).levels[0.4]
+    x = {"input_ids": torch.tensor([[5, 17, 33, 60, 2]]), "attention_mask": torch.ones(1, 5, dtype=torch.long)}
+    with torch.no_grad(), gated(model, r.keep.double()), NeuronGates(model, r.ffn_keep.double()):
+        want = model(**x).logits
+    with torch.no_grad():
+        assert torch.allclose(prune_heads(r.model, r.keep)(**x).logits, want, atol=1e-10)
     llama = tiny("llama")[0]
     with pytest.raises(ValueError, match="one KV head per query head.*4 query heads over 2 KV heads"):
         masks_for_sparsities(crit, params, ScoringContext(llama, get_task("sst2"), _encoded(), batch_size=2), [0.0, 0.5])

@@ -118,19 +118,17 @@ def _kwon_ffn_mask(ctx: ScoringContext, sparsity: float, n: int, rearrange_masks
     info = {"kwon_n": fi.n_examples, "kwon_fisher_seconds": fi.seconds}
     (L, H), (_, N) = ctx.shape, ffn_shape(ctx.model)
     ch, cn = unit_flops(ctx.model.config, FLOPS_SEQ)
+    if tune:  # one pass each serves every level (their time reported once, not in the level's mask time)
+        (hg, hs), (ng, ns) = _gram(ctx, data, n, "kwon_gram", head_gram), _gram(ctx, data, n, "kwon_neuron_gram", neuron_gram)
+        info["kwon_gram_seconds"] = hs + ns
     t0 = time.perf_counter()
     keep, nkeep = search_flops(fi.head, fi.neuron, ch, cn, flops_budget(L * H * ch + L * N * cn, sparsity))
     if rearrange_masks:
         keep, nkeep = rearrange(fi.head_block, keep), rearrange(fi.neuron_block, nkeep)
     model = None
     if not (keep.all() and nkeep.all()):
-        model = ctx.model
-        if tune:
-            (hg, hs), (ng, ns) = (_gram(ctx, data, n, "kwon_gram", head_gram),
-                                  _gram(ctx, data, n, "kwon_neuron_gram", neuron_gram))
-            info["kwon_gram_seconds"] = hs + ns
-            model = scale_neurons(tune_mask(model, keep, hg)[0], _kept_scales(ng, nkeep))
-        model = prune_neurons(model if tune else _copy(model), nkeep)
+        model = scale_neurons(tune_mask(ctx.model, keep, hg)[0], _kept_scales(ng, nkeep)) if tune else _copy(ctx.model)
+        model = prune_neurons(model, nkeep)
     info["kwon_mask_seconds"] = time.perf_counter() - t0
     return MaskResult(keep, model, info, ffn_keep=nkeep)
 
