@@ -80,24 +80,25 @@ def test_the_neuron_and_head_fisher_equal_squared_central_finite_differences():
 
     model, task, enc, eps = tiny_model("bert").double(), get_task("sst2"), _encoded(n=3), 1e-5
     fi = gate_fisher(model, task, enc, batch_size=2)
-    ones_h, ones_n = torch.ones(3, 4, dtype=torch.float64), torch.ones(3, 64, dtype=torch.float64)
-    for (l, j) in [(0, 0), (1, 17), (2, 63)]:
+    ones = {"head": torch.ones(3, 4, dtype=torch.float64), "neuron": torch.ones(3, 64, dtype=torch.float64)}
+
+    def fd_fisher(which: str, l: int, j: int) -> float:
+        """Mean over examples of the squared central difference of the loss w.r.t. gate (l, j) of ``which``."""
         d = []
         for e in enc:
-            up, dn = ones_n.clone(), ones_n.clone()
-            up[l, j] += eps
-            dn[l, j] -= eps
-            d.append((_loss(model, task, e, ones_h, up) - _loss(model, task, e, ones_h, dn)) / (2 * eps))
-        assert float(fi.neuron[l, j]) == pytest.approx(np.mean(np.square(d)), rel=1e-5, abs=1e-12)
+            loss = []
+            for step in (eps, -eps):
+                g = {k: v.clone() for k, v in ones.items()}
+                g[which][l, j] += step
+                loss.append(_loss(model, task, e, g["head"], g["neuron"]))
+            d.append((loss[0] - loss[1]) / (2 * eps))
+        return float(np.mean(np.square(d)))
+
+    for (l, j) in [(0, 0), (1, 17), (2, 63)]:
+        assert float(fi.neuron[l, j]) == pytest.approx(fd_fisher("neuron", l, j), rel=1e-5, abs=1e-12)
         assert float(fi.neuron_block[l, j, j]) == pytest.approx(float(fi.neuron[l, j]), rel=1e-12)
     for (l, h) in [(0, 1), (2, 3)]:
-        d = []
-        for e in enc:
-            up, dn = ones_h.clone(), ones_h.clone()
-            up[l, h] += eps
-            dn[l, h] -= eps
-            d.append((_loss(model, task, e, up, ones_n) - _loss(model, task, e, dn, ones_n)) / (2 * eps))
-        assert float(fi.head[l, h]) == pytest.approx(np.mean(np.square(d)), rel=1e-5, abs=1e-12)
+        assert float(fi.head[l, h]) == pytest.approx(fd_fisher("head", l, h), rel=1e-5, abs=1e-12)
 
 
 def test_neuron_mask_tuning_equals_numpy_lstsq_on_the_same_activations():

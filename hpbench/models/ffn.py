@@ -25,6 +25,7 @@ from torch import nn
 
 from ..core.registry import Registry
 from .adapters import _conv1d_select, _prune_cols, _prune_rows, adapter_for
+from .hooks import HookGroup
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def neurons_per_layer(model: nn.Module) -> list[int]:
     return [_width(d, "in") for d in down_projections(model)]
 
 
-class NeuronGates:
+class NeuronGates(HookGroup):
     """Multiply each FFN neuron's activation by a gate: ``gates`` ``[L, N]`` or per example ``[B, L, N]`` (per-example
     gradients in one backward, as :class:`hpbench.models.heads.HeadGates`); None disables gating."""
 
@@ -102,17 +103,6 @@ class NeuronGates:
                 g = g.view(g.shape[0], *([1] * (x.dim() - 2)), g.shape[1])
             return (x * g, *rest)
         return hook
-
-    def remove(self) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles = []
-
-    def __enter__(self) -> "NeuronGates":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.remove()
 
 
 class NoInputs(nn.Module):

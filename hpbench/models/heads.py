@@ -23,6 +23,7 @@ from typing import Iterator, Sequence
 import torch
 from torch import nn
 from .adapters import adapter_for
+from .hooks import HookGroup
 from .masks import mask_from_key, mask_to_key  # noqa: F401  (re-exported: the mask encoding lives in masks.py)
 
 
@@ -65,7 +66,7 @@ def heads_per_layer(model: nn.Module) -> list[int]:
     return [ad.n_heads(m) for m in attention_blocks(model)]
 
 
-class HeadGates:
+class HeadGates(HookGroup):
     """Multiply each head's attention output by a gate.
 
     ``gates`` has shape ``[layers, heads]`` (one gate per head) or ``[batch, layers, heads]``
@@ -105,17 +106,6 @@ class HeadGates:
             return (xs.reshape(x.shape), *rest)
 
         return hook
-
-    def remove(self) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles = []
-
-    def __enter__(self) -> "HeadGates":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.remove()
 
 
 @contextmanager
