@@ -26,7 +26,7 @@ from ..models.ffn import FFN_MAPS, ffn_shape, prune_neurons, scale_neurons
 from ..models.flops import FLOPS_SEQ, unit_flops
 from ..recovery.mask_tuning import head_gram, neuron_gram, tune_mask, tuned_scales
 from .base import MaskResult, ScoringContext, register_criterion
-from .kwon_ffn import flops_budget, gate_fisher, greedy_rearrange, search_flops
+from .kwon_ffn import flops_budget, gate_fisher, greedy_rearrange, keep_top, search_flops
 from .stats import head_stats
 
 EXHAUSTIVE_LIMIT = 20_000
@@ -34,11 +34,7 @@ EXHAUSTIVE_LIMIT = 20_000
 
 def search_topk(fisher: torch.Tensor, n_prune: int) -> torch.Tensor:
     """Keep mask maximising the summed diagonal Fisher of the kept heads with ``n_prune`` pruned (ties by index)."""
-    flat = fisher.flatten().double()
-    order = torch.sort(-flat, stable=True).indices
-    keep = torch.zeros_like(flat, dtype=torch.bool)
-    keep[order[: flat.numel() - n_prune]] = True
-    return keep.view_as(fisher)
+    return keep_top(fisher, fisher.numel() - n_prune)
 
 
 def pruned_cost(block: torch.Tensor, pruned: list[int]) -> float:

@@ -73,7 +73,8 @@ def gate_fisher(model, task, encoded: Sequence[dict], *, batch_size: int = 32, p
     return GateFisher(*(t.cpu().double() / n for t in (hd, hb, nd, nb)), n, time.perf_counter() - t0)
 
 
-def _top(scores: torch.Tensor, k: int) -> torch.Tensor:
+def keep_top(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Keep mask of the ``k`` highest ``scores`` (ties by index)."""
     flat = scores.flatten().double()
     keep = torch.zeros(flat.numel(), dtype=torch.bool)
     keep[torch.sort(-flat, stable=True).indices[:k]] = True
@@ -96,7 +97,7 @@ def search_flops(head: torch.Tensor, neuron: torch.Tensor, head_cost: int, neuro
             best = (float(hs[h] + ns[k]), h, k)
     if best is None:
         raise ValueError(f"kwon: a FLOPs budget of {budget} pays for nothing (a head costs {head_cost}, a neuron {neuron_cost})")
-    return _top(head, best[1]), _top(neuron, best[2])
+    return keep_top(head, best[1]), keep_top(neuron, best[2])
 
 
 def greedy_rearrange(block: torch.Tensor, keep_row: torch.Tensor) -> torch.Tensor:
