@@ -68,22 +68,28 @@ def _encoded(n=5, T=9, seed=0):
     return out
 
 
-def test_mask_tuning_equals_numpy_lstsq_on_the_same_activations():
-    model = tiny_model("bert").double()
-    enc = _encoded()
-    # the activations, independently: every token's output-projection input, one example at a time
-    outs = [model.bert.encoder.layer[l].attention.output.dense for l in range(3)]
-    xs = [[] for _ in outs]
-    hs = [o.register_forward_pre_hook(lambda m, a, l=l: xs[l].append(a[0][0].detach())) for l, o in enumerate(outs)]
+def inputs_one_by_one(model, modules, enc) -> list[torch.Tensor]:
+    """Each module's input over every token of ``enc``, the model run one unpadded example at a time ([tokens, width])."""
+    xs = [[] for _ in modules]
+    hs = [m.register_forward_pre_hook(lambda _m, a, l=l: xs[l].append(a[0][0].detach())) for l, m in enumerate(modules)]
     with torch.no_grad():
         for e in enc:
             model(**{k: torch.tensor([v]) for k, v in e.items() if k != "labels"})
     for h in hs:
         h.remove()
+    return [torch.cat(x) for x in xs]
+
+
+def test_mask_tuning_equals_numpy_lstsq_on_the_same_activations():
+    model = tiny_model("bert").double()
+    enc = _encoded()
+    # the activations, independently: every token's output-projection input, one example at a time
+    outs = [model.bert.encoder.layer[l].attention.output.dense for l in range(3)]
+    xs = inputs_one_by_one(model, outs, enc)
     keep = torch.tensor([[1, 0, 1, 1], [0, 1, 0, 1], [1, 1, 1, 1]], dtype=torch.bool)
     got = tuned_scales(head_gram(model, enc, batch_size=2), keep)
     for l, o in enumerate(outs):
-        x = torch.cat(xs[l]).numpy()  # [tokens, 32]
+        x = xs[l].numpy()  # [tokens, 32]
         W = o.weight.detach().numpy()  # [32 out, 32 in]
         cols = [x[:, h * 8:(h + 1) * 8] @ W[:, h * 8:(h + 1) * 8].T for h in range(4)]  # c_h: [tokens, out]
         A = np.stack([cols[h].ravel() for h in range(4) if keep[l, h]], 1)

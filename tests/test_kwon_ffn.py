@@ -16,7 +16,7 @@ from hpbench.models.flops import encoder_flops, flops_for_mask, unit_flops
 from hpbench.models.heads import from_pretrained, prune_heads, save_pretrained
 from conftest import needs_shared, tiny_model
 from test_adapters import KINDS, tiny
-from test_kwon import _encoded, _psd
+from test_kwon import _encoded, _psd, inputs_one_by_one
 
 NEURON_KEEP = torch.tensor([[1] * 40 + [0] * 24, [0] * 64, [0, 1] * 32], dtype=torch.bool)  # layer 1: no neuron left
 
@@ -106,17 +106,11 @@ def test_neuron_mask_tuning_equals_numpy_lstsq_on_the_same_activations():
 
     model, enc = tiny_model("bert").double(), _encoded(n=30)
     downs = [model.bert.encoder.layer[l].output.dense for l in range(3)]
-    acts = [[] for _ in downs]
-    hs = [d.register_forward_pre_hook(lambda m, a, l=l: acts[l].append(a[0][0].detach())) for l, d in enumerate(downs)]
-    with torch.no_grad():
-        for e in enc:
-            model(**{k: torch.tensor([v]) for k, v in e.items() if k != "labels"})
-    for h in hs:
-        h.remove()
+    acts = inputs_one_by_one(model, downs, enc)
     keep = torch.rand(3, 64, generator=torch.Generator().manual_seed(3)) > 0.4
     got = tuned_scales(neuron_gram(model, enc, batch_size=2), keep)
     for l, d in enumerate(downs):
-        a, W = torch.cat(acts[l]).numpy(), d.weight.detach().numpy()  # [tokens, 64], [32, 64]
+        a, W = acts[l].numpy(), d.weight.detach().numpy()  # [tokens, 64], [32, 64]
         cols = [np.outer(a[:, j], W[:, j]).ravel() for j in range(64)]  # c_j over tokens x outputs
         A = np.stack([cols[j] for j in range(64) if keep[l, j]], 1)
         y = np.sum(cols, 0)
