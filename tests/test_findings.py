@@ -16,9 +16,9 @@ def test_a_known_winner_is_ranked_first_and_called_significant():
     text = findings(reps)
     auc = auc_table(reps).set_index("criterion")
     line = next(l for l in text.splitlines() if l.startswith("* "))
-    assert line.index("`his`") < line.index("`random`")  # ranked by AUC, best first
-    assert f"`his` {auc.loc['his', 'AUC']:.3f} [{auc.loc['his', 'AUC lo']:.3f}, {auc.loc['his', 'AUC hi']:.3f}]" in line
-    assert "`random` " in line and "**worse** than HIS" in line
+    assert line.index("<code>his</code>") < line.index("<code>random</code>")  # ranked by AUC, best first
+    assert f"<code>his</code> {auc.loc['his', 'AUC']:.3f} [{auc.loc['his', 'AUC lo']:.3f}, {auc.loc['his', 'AUC hi']:.3f}]" in line
+    assert "<code>random</code> " in line and "**worse** than HIS" in line
     assert "unpruned 0.8" in line and "4000 dev examples, 2 seed(s)" in line
 
 
@@ -31,7 +31,7 @@ def test_a_tie_is_reported_as_no_significant_difference():
             p.loc[(p.criterion == "entropy") & (p.seed == sd) & (p.sparsity == s), "y_pred"] = src
     reps = replicates(t, n_boot=300)
     text = findings(reps)
-    assert "`entropy` +0.000 [+0.000, +0.000], p = 1.000: no significant difference" in text
+    assert "<code>entropy</code> +0.000 [+0.000, +0.000], p = 1.000: no significant difference" in text
     assert "**worse**" not in text and "**better**" not in text
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..models.tiny import is_tiny
 from .intervals import LEVEL, auc_table, percentile_interval, prunable_table
+from .escape import code, esc
 from .text import variant_of
 
 REFERENCE = "his"
@@ -32,7 +33,7 @@ def _unpruned(r, c: int) -> tuple[float, float, float]:
 def _ranking(auc: pd.DataFrame, better: str) -> str:
     """"his 0.849 [0.828, 0.870] > hies ... > random ..." in the metric's direction."""
     g = auc.sort_values("AUC", ascending=better != "higher")
-    return " > ".join(f"`{r.criterion}` {_iv(r.AUC, r['AUC lo'], r['AUC hi'])}" for _, r in g.iterrows())
+    return " > ".join(f"{code(r.criterion)} {_iv(r.AUC, r['AUC lo'], r['AUC hi'])}" for _, r in g.iterrows())
 
 
 def _versus(auc: pd.DataFrame) -> str:
@@ -42,7 +43,7 @@ def _versus(auc: pd.DataFrame) -> str:
         if pd.isna(r.get(f"Δ vs {REFERENCE}")):
             continue
         d = _iv(r[f"Δ vs {REFERENCE}"], r["Δ lo"], r["Δ hi"], "+.3f")
-        parts.append(f"`{r.criterion}` {d}, p = {r['p']:.3f}: "
+        parts.append(f"{code(r.criterion)} {d}, p = {r['p']:.3f}: "
                      + (f"**{r[f'vs {REFERENCE}']}** than HIS" if r["significant"] else "no significant difference"))
     return "; ".join(parts)
 
@@ -57,7 +58,7 @@ def _prunable(pt: pd.DataFrame) -> str:
         return ("No criterion has a certified prunable share: already the first pruning step's 95 % interval reaches "
                 "more than 1 point below the unpruned model.")
     ties = best[best["prunable %"] == top["prunable %"]]["criterion"].tolist()
-    names = ", ".join(f"`{c}`" for c in ties)
+    names = ", ".join(code(c) for c in ties)
     return (f"Certified prunable within 1 point (the 95 % interval's worse end): **{int(top['prunable %'])} % of heads** "
             f"by {names} (point estimate {int(top['point estimate within 1 pt (%)'])} %).")
 
@@ -68,7 +69,7 @@ def run_findings(r, auc: pd.DataFrame, pt: pd.DataFrame) -> tuple[str, str | Non
     ref = r.criteria.index(REFERENCE) if REFERENCE in r.criteria else 0  # every criterion shares the unpruned model
     v, lo, hi = _unpruned(r, ref)
     setting = variant_of(k.get("run_id", ""), k.get("model"), k["task"], k.get("train_language") or k.get("language"))
-    name = f"{k.get('model')} / {k['task']} / {k.get('language')}" + (f" [{setting}]" if setting else "")
+    name = esc(f"{k.get('model')} / {k['task']} / {k.get('language')}") + (f" [{esc(setting)}]" if setting else "")
     head = (f"**{name}** ({r.metric}, {r.direction.better} is better; {len(r.y)} dev examples, {len(r.seeds)} seed(s)): "
             f"unpruned {_iv(v, lo, hi)}")
     base = "" if r.baseline is None else f" vs baseline {r.baseline:.3f}"
@@ -111,8 +112,8 @@ def _setting(row: pd.Series) -> str:
     return f", {v}" if v else ""
 
 
-def claims_counts(claims: pd.DataFrame) -> str:
-    """"Claims: 2 holds (links to their rows), 1 does not hold (...), ..."."""
+def claims_counts(claims: pd.DataFrame, links: bool = True) -> str:
+    """"Claims: 2 holds (links to their rows), 1 does not hold (...), ..." (``links=False``: the counts only)."""
     if claims is None or claims.empty:
         return ""
     anchors = _anchors(claims) if {"claim", "task"} <= set(claims) else None
@@ -122,8 +123,8 @@ def claims_counts(claims: pd.DataFrame) -> str:
         if rows.empty:
             continue
         text = f"{len(rows)} {v}"
-        if v in LINKED_VERDICTS and anchors is not None:
-            text += " (" + ", ".join(f"[{r['claim']} / {r['task']}{_setting(r)}](#{anchors[i]})"
+        if links and v in LINKED_VERDICTS and anchors is not None:
+            text += " (" + ", ".join(f"[{esc(r['claim'])} / {esc(r['task'])}{esc(_setting(r))}](#{anchors[i]})"
                                      for i, r in rows.iterrows()) + ")"
         parts.append(text)
     return f"**The papers' claims** ({len(claims)} claim x task rows, [table](#claims)): " + "; ".join(parts) + "."
@@ -142,13 +143,15 @@ def claims_table_html(claims: pd.DataFrame) -> str:
 
 
 def findings(reps, claims: pd.DataFrame | None = None, models: list[str] | None = None,
-             auc: pd.DataFrame | None = None, equal_flops: pd.DataFrame | None = None) -> str:
+             auc: pd.DataFrame | None = None, equal_flops: pd.DataFrame | None = None, *, heading: bool = True,
+             claim_links: bool = True, prunable: pd.DataFrame | None = None) -> str:
     """The Findings section (Markdown): one paragraph per run, the comparisons at equal FLOPs of criteria searched
     under a FLOPs budget (``equal_flops``: :func:`hpbench.report.flops.equal_flops_table`), the claims' verdict
     counts, the warnings. ``auc``: :func:`auc_table` of ``reps`` when already computed."""
     if not reps:
         return "No runs with per-example predictions: no findings."
-    auc, pt = (auc_table(reps) if auc is None else auc), prunable_table(reps)
+    auc = auc_table(reps) if auc is None else auc
+    pt = prunable_table(reps) if prunable is None else prunable
     keys = [k for k in ("run_id", "language") if k in auc]
     paras, warnings = [], []
     for r in reps:
@@ -162,14 +165,14 @@ def findings(reps, claims: pd.DataFrame | None = None, models: list[str] | None 
         if warn:
             warnings.append(warn)
     tiny = sorted({m for m in (models or []) if is_tiny(m)})
-    warnings += [f"{m} is a tiny random-init model: its numbers show the pipeline works, they are no finding." for m in tiny]
-    out = ["## Findings", "", *paras]
+    warnings += [f"{esc(m)} is a tiny random-init model: its numbers show the pipeline works, they are no finding." for m in tiny]
+    out = (["## Findings", ""] if heading else []) + paras
     if equal_flops is not None and len(equal_flops):
         from .flops import flops_findings
 
         ef = flops_findings(equal_flops)
         out += [ef] if ef else []
-    cc = claims_counts(claims)
+    cc = claims_counts(claims, links=claim_links)
     if cc:
         out += ["", cc]
     if warnings:

@@ -10,6 +10,7 @@ import pandas as pd
 from ..models.tiny import is_tiny
 from ..tasks.lookup import get_task, task_label
 from ..tasks.metrics import direction
+from .escape import code, esc
 from .intervals import NO_SKILL
 
 
@@ -54,7 +55,7 @@ def run_header(cfg, tables: dict[str, pd.DataFrame]) -> str:
     seeds_note = ("one fine-tuned model per seed" if cfg.finetune_per_seed else
                   "one fine-tuned model (seed %d); seeds vary the scoring subset (and the random baseline)" % cfg.seeds[0])
     return "\n".join([
-        f"# {cfg.model} on {task.description or cfg.task} ({cfg.language})",
+        f"# {esc(cfg.model)} on {esc(task.description or cfg.task)} ({esc(cfg.language)})",
         "",
         *([tiny_warning(cfg.model), ""] if is_tiny(cfg.model) else []),
         f"* **Fine-tuning**: {cfg.n_train or 'all'} training examples, {cfg.epochs} epoch(s), lr {cfg.lr}, "
@@ -68,7 +69,7 @@ def run_header(cfg, tables: dict[str, pd.DataFrame]) -> str:
         f"sparsities {', '.join(f'{int(round(100 * s))}%' for s in cfg.sparsities)} of heads; pruned models are "
         "physically pruned (smaller Q/K/V/O matrices), not masked." + _budget_note(tables),
         _hardware(run),
-        f"* **Criteria**: {', '.join(cfg.criteria)}. HIS = E_x|dL/dξ_h| with per-layer L2 normalisation; entropy keeps "
+        f"* **Criteria**: {esc(', '.join(cfg.criteria))}. HIS = E_x|dL/dξ_h| with per-layer L2 normalisation; entropy keeps "
         "low-entropy heads. " + _hies_note(),
     ])
 
@@ -78,14 +79,14 @@ def _budget_note(tables: dict[str, pd.DataFrame]) -> str:
     res = tables.get("results")
     if res is None or "budget" not in res or not (res["budget"] == "flops").any():
         return ""
-    names = ", ".join(f"`{c}`" for c in dict.fromkeys(res.loc[res["budget"] == "flops", "criterion"]))
+    names = ", ".join(code(c) for c in dict.fromkeys(res.loc[res["budget"] == "flops", "criterion"]))
     return (f" {names} read the same levels as shares of the encoder's FLOPs removed (heads and FFN neurons pruned "
             "together): left out of the views at % of heads, compared at equal FLOPs in their own section.")
 
 
 def tiny_warning(model: str) -> str:
     """The label every report puts on a tiny random-init model's results."""
-    return (f"**{model} is a tiny, randomly initialised model trained from scratch here (no pretrained weights of "
+    return (f"**{esc(model)} is a tiny, randomly initialised model trained from scratch here (no pretrained weights of "
             "this architecture are available offline): its numbers show that the pipeline works for this "
             "architecture and task kind; they are no finding about pruning real models.**")
 
@@ -132,11 +133,11 @@ def comparison_header(t: dict[str, pd.DataFrame]) -> str:
         base_txt = f"{base:.4f}" if base == base else (f"{NO_SKILL[mm]:.4f} (no skill)" if mm in NO_SKILL else "none")
         full_txt = f"{full:.4f}" if full == full else "the same (whole dev used)"
         n_train = g["n_train"].iloc[0]
-        lines.append(f"| {m} | {task} | {lang} | {setting or 'default'} | {mm} ({'↑' if d.higher_is_better else '↓'}) | {dense:.4f} | {full_txt} | {base_txt} | "
+        lines.append(f"| {esc(m)} | {esc(task)} | {esc(lang)} | {esc(setting or 'default')} | {esc(mm)} ({'↑' if d.higher_is_better else '↓'}) | {dense:.4f} | {full_txt} | {base_txt} | "
                      f"{int(g['n_dev'].iloc[0])} | {'all' if pd.isna(n_train) else int(n_train)} | "
                      f"{g['epochs'].iloc[0]} | {_computed_on(g)} |")
         if base == base and d.sign * (dense - base) <= d.point:
-            warn.append(f"{m}/{task}/{lang}")
+            warn.append(esc(f"{m}/{task}/{lang}"))
     note = "".join("\n\n" + tiny_warning(m) for m in sorted({m for m in r["model"] if is_tiny(m)}))
     if warn:
         note += ("\n\n**Warning**: the unpruned model does not beat the majority-class baseline on "
@@ -151,7 +152,7 @@ def failed_cells(status_csv: str) -> str:
     bad = s[s["status"] != "ok"]
     if bad.empty:
         return f"All {len(s)} grid cells finished."
-    rows = "\n".join(f"| {r.run_id} | {r.status} | `{str(r.error)[:300]}` |" for r in bad.itertuples())
+    rows = "\n".join(f"| {esc(r.run_id)} | {esc(r.status)} | {code(str(r.error)[:300])} |" for r in bad.itertuples())
     return f"**{len(bad)} of {len(s)} grid cells failed** (their executed notebooks are linked from index.html):\n\n| run | status | error |\n|---|---|---|\n{rows}"
 
 
@@ -168,8 +169,9 @@ def crosslingual_tables(tables: dict[str, pd.DataFrame]) -> dict:
         for (m, t, tl), g in results.groupby(["model", "task", "train_language"]):
             task = get_task(t)
             langs = ", ".join(sorted(g["language"].unique()))
-            lines.append(f"* **{m} / {t}**: {task.description}. Fine-tuned and scored on **{tl}**, evaluated zero-shot on "
-                         f"{langs}; main metric {task.main_metric}; criteria {', '.join(sorted(g['criterion'].unique()))}; "
+            lines.append(f"* **{esc(m)} / {esc(t)}**: {esc(task.description)}. Fine-tuned and scored on **{esc(tl)}**, "
+                         f"evaluated zero-shot on {esc(langs)}; main metric {esc(task.main_metric)}; criteria "
+                         f"{esc(', '.join(sorted(g['criterion'].unique())))}; "
                          f"seeds {sorted(g['seed'].unique().tolist())}.")
         lines.append("")
         lines.append("Labelled XTREME test sets are not available offline: PAN-X and UD POS are evaluated on dev, "

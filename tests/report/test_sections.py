@@ -1,0 +1,134 @@
+"""Report sections: the registry, pages that keep rendering when one section fails, absent sections, escaping."""
+from pathlib import Path
+
+import matplotlib
+import pandas as pd
+import pytest
+
+matplotlib.use("Agg")
+
+from hpbench.core.registry import NameCollisionError, Registry
+from hpbench.report.escape import code, esc
+from hpbench.report.sections import base
+from hpbench.report.sections.findings import findings_table, forest_rows
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Shown(list):
+    def __call__(self, obj):
+        self.append(obj)
+
+    def text(self) -> str:
+        out = []
+        for o in self:
+            out.append(getattr(o, "data", None) if hasattr(o, "data") else repr(type(o)))
+        return "\n".join(str(x) for x in out)
+
+
+@pytest.fixture
+def fresh_registry(monkeypatch):
+    reg = Registry("report section")
+    monkeypatch.setattr(base, "SECTIONS", reg)
+    return reg
+
+
+def _section(key, order, *, applies=True, fails=False, text="body"):
+    def render(self, ctx):
+        if fails:
+            raise RuntimeError("boom <b>bold</b>")
+        yield f"{text} of {key}"
+
+    cls = type(key.title(), (base.Section,), {"key": key, "title": f"Title {key}", "order": order, "pages": ("comparison",),
+                                               "applies": lambda self, ctx: applies, "render": render})
+    return base.register(cls)
+
+
+def test_a_failing_section_shows_its_error_in_place_and_the_others_render(fresh_registry):
+    _section("first", 1)
+    _section("broken", 2, fails=True)
+    _section("absent", 3, applies=False)
+    _section("last", 4)
+    shown = Shown()
+    keys = base.render_page("comparison", ctx=None, display=shown)
+    text = shown.text()
+    assert keys == ["first", "broken", "last"]  # the absent section is not on the page
+    assert text.index("body of first") < text.index("could not be drawn") < text.index("body of last")
+    assert "Title absent" not in text and "body of absent" not in text
+    # the error message is escaped: no live <b> from the exception text
+    assert "boom &lt;b&gt;bold&lt;/b&gt;" in text and "<b>bold</b>" not in text
+
+
+def test_an_error_in_applies_is_shown_too(fresh_registry):
+    def bad(self, ctx):
+        raise KeyError("no such column")
+
+    base.register(type("X", (base.Section,), {"key": "x", "title": "X view", "order": 1, "applies": bad}))
+    _section("after", 5)
+    shown = Shown()
+    assert base.render_page("comparison", None, display=shown) == ["x", "after"]
+    assert "could not be drawn" in shown.text() and "body of after" in shown.text()
+
+
+def test_registry_is_loud_about_collisions_bad_pages_and_missing_keys(fresh_registry):
+    _section("dup", 1)
+    with pytest.raises(NameCollisionError, match="'dup' is already registered"):
+        _section("dup", 2)
+    with pytest.raises(ValueError, match=r"page\(s\) \['index'\] unknown; pages are \['comparison', 'run'\]"):
+        base.register(type("P", (base.Section,), {"key": "p", "pages": ("index",)}))
+    with pytest.raises(ValueError, match="needs a key"):
+        base.register(type("K", (base.Section,), {}))
+    with pytest.raises(ValueError, match="unknown report page 'index'"):
+        base.sections_for("index")
+
+
+def test_builtin_sections_are_discovered_from_the_folder():
+    from hpbench.report.sections import SECTIONS, sections_for
+
+    files = {p.stem for p in (ROOT / "hpbench" / "report" / "sections").glob("*.py")} - {"__init__", "base", "context"}
+    modules = {type(SECTIONS.get(k)).__module__.rsplit(".", 1)[1] for k in SECTIONS.names()}
+    assert files <= modules  # every file registers a section, none registered elsewhere by the package
+    assert [s.key for s in sections_for("comparison")][:2] == ["status", "findings"]  # findings first
+
+
+def test_escape_makes_markup_inert():
+    assert esc("<script>alert('x')</script> | a") == "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &#124; a"
+    assert code("<b>") == "<code>&lt;b&gt;</code>"
+
+
+def _auc_rows():
+    # two runs; one higher-is-better (accuracy), one lower-is-better (perplexity)
+    return pd.DataFrame([
+        dict(run_id="m-sst2-en", model="m", task="sst2", language="en", criterion="his", metric="accuracy", better="higher",
+             AUC=0.80, **{"AUC lo": 0.78, "AUC hi": 0.82}),
+        dict(run_id="m-sst2-en", model="m", task="sst2", language="en", criterion="random", metric="accuracy",
+             better="higher", AUC=0.70, **{"AUC lo": 0.68, "AUC hi": 0.72, "Δ vs his": -0.10, "Δ lo": -0.13,
+                                           "Δ hi": -0.07, "p": 0.001, "significant": True}),
+        dict(run_id="m-lm-en", model="m", task="lm", language="en", criterion="his", metric="perplexity", better="lower",
+             AUC=20.0, **{"AUC lo": 19.0, "AUC hi": 21.0}),
+        dict(run_id="m-lm-en", model="m", task="lm", language="en", criterion="random", metric="perplexity",
+             better="lower", AUC=25.0, **{"AUC lo": 24.0, "AUC hi": 26.0, "Δ vs his": 5.0, "Δ lo": 3.0, "Δ hi": 7.0,
+                                          "p": 0.2, "significant": False}),
+    ])
+
+
+def test_forest_rows_read_every_difference_in_the_metrics_better_direction():
+    rows = forest_rows(_auc_rows()).set_index("run")
+    acc, ppl = rows.loc["m / sst2 / en"], rows.loc["m / lm / en"]
+    assert (acc.better_delta, acc.lo, acc.hi) == pytest.approx((-0.10, -0.13, -0.07))
+    # 5 points more perplexity is worse than HIS: -5, interval [-7, -3]
+    assert (ppl.better_delta, ppl.lo, ppl.hi) == pytest.approx((-5.0, -7.0, -3.0))
+    assert bool(acc.significant) and not bool(ppl.significant)
+
+
+def test_findings_table_has_one_row_per_run_with_the_numbers_of_the_auc_table():
+    pt = pd.DataFrame([dict(run_id="m-sst2-en", model="m", task="sst2", language="en", criterion="his",
+                            **{"prunable %": 30.0}),
+                       dict(run_id="m-sst2-en", model="m", task="sst2", language="en", criterion="random",
+                            **{"prunable %": 10.0})])
+    t = findings_table(_auc_rows(), pt)
+    assert list(t.index) == ["m / sst2 / en", "m / lm / en"]
+    assert t.loc["m / sst2 / en", "AUC his"] == "0.800 [0.780, 0.820]"
+    assert t.loc["m / sst2 / en", "Δ random"] == "-0.100* [-0.130, -0.070]"
+    assert t.loc["m / lm / en", "Δ random"] == "+5.000 [+3.000, +7.000]"
+    assert t.loc["m / sst2 / en", "certified prunable (1 pt)"] == "30 % (his)"
