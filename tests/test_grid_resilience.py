@@ -141,10 +141,20 @@ def test_failing_cell_is_recorded_and_others_go_on(tiny_model_dir, tmp_path):
     os.environ.setdefault("HPBENCH_CACHE", str(tmp_path / "cache"))
     small = {"n_train": 16, "epochs": 1.0, "max_len": 32, "criteria": ["random"], "sparsities": [0.0, 0.5],
              "seeds": [0], "n_dev": 8, "n_score": 4}
+    # a value the cell would reject stops the whole grid before any cell starts (hpbench.run.grid_check) ...
+    bad = [{"model": tiny_model_dir, "task": "sst2", "language": "en", **small},
+           {"model": tiny_model_dir, "task": "sst2", "language": "en", **small, "seeds": [0, 0.5]}]
+    with pytest.raises(ValueError, match=r"(?s)nothing was started.*seed 0\.5 is not an integer"):
+        run_grid(bad, results_dir=str(tmp_path / "res"), reports_dir=str(tmp_path / "rep"))
+    assert not (tmp_path / "res" / "_cells").exists()
+    # ... a cell that fails while it runs (its data file is missing) is recorded, and the others go on
+    spec = tmp_path / "gone.yaml"
+    spec.write_text("name: gone_reviews\nkind: classification\nsource: {format: tsv, files: {train: missing.tsv, "
+                    "dev: missing.tsv}}\ncolumns: {text: sentence, label: label}\nlabels: [a, b]\nmetrics: [accuracy]\n")
     cells = [{"model": tiny_model_dir, "task": "sst2", "language": "en", **small},
-             {"model": tiny_model_dir, "task": "sst2", "language": "en", **small, "seeds": [0, 0.5]}]
+             {"model": tiny_model_dir, "task": str(spec), "language": "en", **small}]
     status = run_grid(cells, results_dir=str(tmp_path / "res"), reports_dir=str(tmp_path / "rep"))
     assert list(status["status"]) == ["ok", "failed"]
-    assert "seed 0.5 is not an integer" in status["error"].iloc[1]
+    assert status["error"].iloc[1].startswith("SpecError: ") and "missing.tsv' not found" in status["error"].iloc[1]
     assert Path(status["notebook"].iloc[1]).is_file()  # the executed notebook is kept for debugging
     assert len(all_statuses(str(tmp_path / "res"))) == 2

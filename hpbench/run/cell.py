@@ -101,7 +101,8 @@ def run_cell(params: dict, results_dir: str, reports_dir: str, *, kernel_name: s
         rec["status"] = "ok"
     except Exception as e:  # noqa: BLE001 - a failing cell must not stop the grid
         rec["status"] = "failed"
-        rec["error"] = f"{type(e).__name__}: {e}"[:4000]
+        # a notebook's own exception (papermill wraps it with the whole traceback): its type and message
+        rec["error"] = (f"{e.ename}: {e.evalue}" if getattr(e, "ename", None) else f"{type(e).__name__}: {e}")[:4000]
         rec["traceback"] = traceback.format_exc()[-4000:]
     if nb_out.is_file():
         try:

@@ -17,6 +17,7 @@ from .cell import NOTEBOOKS, execute
 from ..criteria.base import parse_spec
 from ..models.registry import check_available
 from .executors import EXECUTORS
+from .grid_check import check_override_keys, failure_summary, override_keys, validate_cells
 from .plugins import load_plugins, resolve_plugin
 from .progress import GridProgress
 
@@ -25,14 +26,15 @@ STATUS_COLUMNS = ("run_id", "status", "skipped", "seconds", "error", "html", "no
 
 def grid_cells(models: Sequence[str], tasks: Sequence[str], languages: Sequence[str] | dict = ("en",),
                common: dict | None = None, overrides: dict | None = None) -> list[dict[str, Any]]:
-    """Parameter dicts for every model x task x language; ``overrides[task]`` (or ``[model]``) adjusts per cell."""
+    """Parameter dicts for every model x task x language; ``overrides[task]`` (or ``[model]``, ``[model/task]``; a
+    spec file's task also by its stem or spec name) adjusts per cell."""
     cells = []
     for m in models:
         for t in tasks:
             langs = languages.get(t, ["en"]) if isinstance(languages, dict) else languages
             for lang in langs:
                 p = {"model": m, "task": t, "language": lang, **(common or {})}
-                for key in (m, t, f"{m}/{t}"):
+                for key in override_keys(m, t):  # the model, the task as typed, its file stem or spec name, model/task
                     p.update((overrides or {}).get(key, {}))
                 cells.append(p)
     return cells
@@ -53,6 +55,7 @@ def plan_grid(*, models=None, tasks=None, languages=("en",), criteria=("his",), 
                         seeds=seeds, overrides=overrides, plugins=plugins, run_params=run_params, resources=resources)
     grid = default_grid(device, profile, **{k: p[k] for k in ("models", "tasks", "sparsities", "seeds", "overrides")},
                         n_dev=n_dev, n_score=n_score)
+    check_override_keys(p["overrides"], grid["models"], grid["tasks"])  # the user's keys (the profile's are its own)
     grid.update({k: p[k] for k in ("languages", "criteria", "plugins", "resources")}, run_params=p["run_params"] or {})
     common = {"criteria": grid["criteria"], "sparsities": grid["sparsities"], "seeds": grid["seeds"], "iterative": iterative,
               "n_dev": grid["n_dev"], "n_score": grid["n_score"], "device": device, "precision": precision,
@@ -92,6 +95,7 @@ def run_grid(cells: Sequence[dict], *, results_dir: str = "results", reports_dir
     LocalCluster or ``scheduler``)."""
     run = EXECUTORS.get(executor)
     cells = [check_cell(c) for c in cells]
+    validate_cells(cells, str(Path(results_dir).resolve()))  # every cell's every value, before any cell starts
     writable_dir(results_dir)
     writable_dir(reports_dir, "reports folder")
     progress = GridProgress(len(cells), results_dir, what=f"grid ({executor} executor)")
@@ -110,7 +114,7 @@ def render_notebook(name: str, reports_dir: str, parameters: dict, *, kernel_nam
 
 
 def render_comparison(results_dir: str, reports_dir: str, *, status: pd.DataFrame | None = None,
-                      kernel_name: str | None = None, title: str = "hpbench comparison") -> list[Path]:
+                      kernel_name: str | None = None, title: str = "hpbench comparison", plugins=()) -> list[Path]:
     """Render ``comparison.html`` over every run in ``results_dir`` and, when zero-shot runs exist,
     ``crosslingual.html``; return the HTML paths."""
     status_csv = Path(reports_dir) / "grid_status.csv"
@@ -118,10 +122,27 @@ def render_comparison(results_dir: str, reports_dir: str, *, status: pd.DataFram
         atomic_write_bytes(status_csv, status.to_csv(index=False).encode())
     res = str(Path(results_dir).resolve())
     pages = [render_notebook("comparison", reports_dir, {"results_dir": res, "status_csv": str(status_csv.resolve()),
-                                                         "title": title, "reports_dir": str(Path(reports_dir).resolve())},
+                                                         "title": title, "reports_dir": str(Path(reports_dir).resolve()),
+                                                         "plugins": [resolve_plugin(p) for p in plugins or []]},
                              kernel_name=kernel_name)]
     if any(p.is_dir() and "-zeroshot" in p.name for p in Path(results_dir).iterdir()):
         pages.append(render_notebook("crosslingual", reports_dir, {"results_dir": res}, kernel_name=kernel_name))
     return pages
 
 
+
+
+def finish_grid(status: pd.DataFrame, results_dir: str, reports_dir: str, *, kernel_name: str | None = None,
+                plugins=(), note: str = "") -> Path:
+    """After the cells: the comparison reports over every finished run in ``results_dir`` (none when no cell of the
+    store has finished), ``index.html``; a grid with failed cells then raises a summary naming each cell's error."""
+    from ..report.html import write_index
+    from .results import all_statuses
+
+    every = all_statuses(results_dir)  # this grid and earlier ones into the same results folder
+    if len(every) and (every["status"] == "ok").any():
+        render_comparison(results_dir, reports_dir, status=every, kernel_name=kernel_name, plugins=plugins)
+    index = write_index(reports_dir, every if len(every) else status, note=note)
+    if len(status) and (status["status"] != "ok").any():
+        raise RuntimeError(failure_summary(status) + f"\nExecuted notebooks and logs are linked from {index}")
+    return index
