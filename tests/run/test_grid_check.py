@@ -96,3 +96,20 @@ def test_failure_summary_names_each_failed_cell_and_its_last_error_line():
     s = pd.DataFrame([{"run_id": "a", "status": "ok", "error": None},
                       {"run_id": "b", "status": "failed", "error": "Traceback ...\nValueError: bad thing"}])
     assert failure_summary(s) == "1 of 2 grid cell(s) failed:\n* b: ValueError: bad thing"
+
+
+def test_through_papermill_a_misspelt_parameter_and_a_bad_value_stop_in_seconds(tmp_path):
+    """As a user runs it: run_all.ipynb with a parameter it does not define, then with a bad level."""
+    import papermill as pm
+
+    common = dict(tasks=["sst2"], criteria=["his"], seeds=[0], results_dir=str(tmp_path / "res"),
+                  reports_dir=str(tmp_path / "rep"))
+    for extra, message in [({"sparsitys": [0.5]}, "'sparsitys' (did you mean 'sparsities'?)"),
+                           ({"sparsities": [0.0, 1.5]}, "sparsity 1.5 is outside [0, 1)")]:
+        t0 = time.perf_counter()
+        with pytest.raises(pm.PapermillExecutionError) as e:
+            pm.execute_notebook(str(ROOT / "notebooks" / "run_all.ipynb"), str(tmp_path / "out.ipynb"), cwd=str(ROOT),
+                                progress_bar=False, parameters={**common, **extra})
+        assert e.value.ename == "GridConfigError" and message in e.value.evalue
+        assert time.perf_counter() - t0 < 60
+    assert not (tmp_path / "res" / "_cells").exists()

@@ -13,7 +13,7 @@ import pytest
 from conftest import needs_shared
 
 pytestmark = needs_shared
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SMALL = dict(task="sst2", sparsities=[0.0, 0.5], seeds=[0], n_train=16, epochs=1.0, max_len=24, n_dev=16, n_score=4)
 
 

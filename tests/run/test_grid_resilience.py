@@ -14,7 +14,7 @@ import yaml
 
 from conftest import needs_shared
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = needs_shared
 
 

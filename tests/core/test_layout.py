@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-PKG = Path(__file__).resolve().parents[1] / "hpbench"
+PKG = Path(__file__).resolve().parents[2] / "hpbench"
 
 
 def _modules(root: Path = PKG) -> dict[str, Path]:

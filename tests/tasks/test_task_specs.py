@@ -11,7 +11,7 @@ from conftest import SHARED, needs_shared
 from hpbench.tasks.datadir import DataError
 from hpbench.tasks.specs import SpecError, load_task
 
-BUILTIN = Path(__file__).resolve().parents[1] / "hpbench" / "tasks" / "builtin"
+BUILTIN = Path(__file__).resolve().parents[2] / "hpbench" / "tasks" / "builtin"
 
 
 def _reference_glue(path: Path, text: str, pair: str | None, label: str, header=True, names=None, regression=False):
@@ -188,7 +188,7 @@ def test_user_tasks_in_every_format_run_through_run_all_and_render(tiny_model_di
     monkeypatch.setenv("TQDM_DISABLE", "1")
     t = _user_tasks(tmp_path)
     res, rep = tmp_path / "results", tmp_path / "reports"
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     pm.execute_notebook(str(root / "notebooks" / "run_all.ipynb"), str(tmp_path / "out.ipynb"), cwd=str(root),
                         progress_bar=False, parameters=dict(
                             models=[tiny_model_dir], tasks=[t["reviews"], t["sim"], t["pairs"], t["saved"], "ud"],

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import needs_shared
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import readme_commands as rc  # noqa: E402
 

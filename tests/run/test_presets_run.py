@@ -15,7 +15,7 @@ import yaml
 from conftest import needs_shared
 
 pytestmark = needs_shared
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PRESETS = sorted(p.stem for p in (ROOT / "notebooks" / "presets").glob("*.yaml"))
 HUB = {"bert": "bert-base-uncased", "mbert": "bert-base-multilingual-cased", "xlmr": "xlm-roberta-base"}
 

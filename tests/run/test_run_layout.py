@@ -164,18 +164,6 @@ def test_results_tables_round_trip_with_types_and_read_legacy_masks(tmp_path):
     assert t["masks"]["mask"].iloc[0] == "010101" and any("older hpbench" in str(x.message) for x in w)
 
 
-def test_old_sweep_import_still_works_and_says_where_it_moved():
-    import importlib
-    import sys
-
-    import hpbench
-
-    sys.modules.pop("hpbench.sweep", None)
-    with pytest.warns(DeprecationWarning, match="hpbench.sweep moved to hpbench.run"):
-        old = importlib.import_module("hpbench.sweep")
-    assert old.run_benchmark is hpbench.run_benchmark and old.RunConfig is hpbench.RunConfig
-
-
 def test_grid_progress_prints_one_line_per_cell_with_score_and_eta(tmp_path):
     import io
 
