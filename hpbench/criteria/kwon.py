@@ -22,6 +22,7 @@ import time
 
 import torch
 
+from ..models.architectures import architecture_for
 from ..models.ffn import FFN_MAPS, ffn_shape, prune_neurons, scale_neurons
 from ..models.flops import FLOPS_SEQ, unit_flops
 from ..recovery.mask_tuning import head_gram, neuron_gram, tune_mask, tuned_scales
@@ -99,7 +100,7 @@ def check_ffn_model(model) -> None:
     """``kwon:ffn=true`` needs an architecture whose FFN neurons hpbench knows, and one KV head per query head
     (with grouped KV heads a query head's FLOPs depend on its group, so the search's per-unit costs do not hold)."""
     mt = model.config.model_type
-    if mt not in FFN_MAPS:
+    if architecture_for(model).ffn is None:
         raise ValueError(f"kwon: ffn=true: hpbench does not know where {mt!r}'s FFN neurons are; "
                          f"model types with FFN maps: {', '.join(FFN_MAPS.names())}")
     if getattr(model.config, "num_key_value_heads", None) not in (None, model.config.num_attention_heads):

@@ -1,24 +1,15 @@
-"""Attention adapters: where an architecture's heads are and how to gate, prune and count them.
+"""Attention adapters: the machinery that gates, prunes and counts an architecture's heads.
 
-The role TextPruner's per-architecture structure maps play, keyed by ``config.model_type``.
-:mod:`hpbench.models.heads` (gates, pruning, save/load) and :mod:`hpbench.models.flops` go through
-:func:`adapter_for`, so adding an architecture = registering one adapter:
+The role TextPruner's per-architecture structure maps play. Which model type uses which adapter (with which
+projection names) is data, in one record per family under :mod:`hpbench.models.architectures`;
+:mod:`hpbench.models.heads` (gates, pruning, save/load) and :mod:`hpbench.models.flops` go through :func:`adapter_for`.
 
-    from hpbench.models.adapters import ADAPTERS, Projections
-    ADAPTERS.add("my_model", Projections(layers="model.layers", attention="self_attn",
-                                         q="q_proj", k="k_proj", v="v_proj", o="o_proj"))
-
-An adapter answers: the per-layer *sites* (the module that owns the attention, and the attribute the
-attention module sits in), the current head count and head size of a site, the module whose input is
-the concatenated head contexts (gates multiply it, ``MHA(x) = W_O [xi_1 Att_1(x); ...] + b_O``), how to
-remove heads physically (Q/K/V rows, O columns; a layer with no head left gets a stand-in that returns
-O's bias), and the architecture's shape for FLOP counts.
-
-Built in: the BERT family (``bert``, ``roberta``, ``xlm-roberta``, ``electra``, ``camembert``:
-``.self.query/key/value`` + ``.output.dense``), ``deberta-v2`` (also DeBERTa-v3: ``query_proj``..., and the
-relative-position projections), ``distilbert`` (``q_lin``/``out_lin``), ``vit`` (``q_proj``/``o_proj``), the
-grouped-KV decoders ``llama``, ``qwen2``, ``mistral`` (query heads one by one; a KV head goes with the last
-query head of its group) and ``gpt2`` (fused ``c_attn``).
+An adapter answers: the per-layer *sites* (the module that owns the attention, and the attribute the attention
+module sits in), the current head count and head size of a site, the module whose input is the concatenated head
+contexts (gates multiply it, ``MHA(x) = W_O [xi_1 Att_1(x); ...] + b_O``), how to remove heads physically (Q/K/V rows,
+O columns; a layer with no head left gets a stand-in that returns O's bias), and the architecture's shape for FLOP
+counts. Kinds here: :class:`BertFamily` (``.self.query`` + ``.output.dense``), :class:`Projections` (separate Q/K/V/O
+linears), :class:`GroupedProjections` (grouped KV heads), :class:`FusedQKV` (GPT-2's fused ``c_attn``).
 """
 from __future__ import annotations
 
@@ -433,19 +424,7 @@ class GroupedProjections(Projections):
         model.set_attn_implementation(GQA_ATTENTION)
 
 
-ADAPTERS: Registry[AttentionAdapter] = Registry("attention adapter (config.model_type)")
-_BERT = BertFamily()
-for _name in ("bert", "roberta", "xlm-roberta", "electra", "camembert"):
-    ADAPTERS.add(_name, _BERT)
-ADAPTERS.add("deberta-v2", BertFamily("query_proj", "key_proj", "value_proj", ("pos_key_proj", "pos_query_proj")))
-ADAPTERS.add("distilbert", Projections(layers="transformer.layer", attention="attention", q="q_lin", k="k_lin", v="v_lin",
-                                       o="out_lin", heads_attr="n_heads", head_dim_attr="attention_head_size",
-                                       config_names=("n_layers", "n_heads", "dim", "hidden_dim")))
-ADAPTERS.add("vit", Projections(layers="layers", attention="attention"))
-_GQA = GroupedProjections(layers="layers", attention="self_attn")
-for _name in ("llama", "qwen2", "mistral"):
-    ADAPTERS.add(_name, _GQA)
-ADAPTERS.add("gpt2", FusedQKV())
+ADAPTERS: Registry[AttentionAdapter] = Registry("attention adapter (config.model_type)")  # filled by architectures/
 
 
 def adapter_for(model_or_config) -> AttentionAdapter:
@@ -455,6 +434,6 @@ def adapter_for(model_or_config) -> AttentionAdapter:
     mt = getattr(config, "model_type", None)
     if mt not in ADAPTERS:
         raise TypeError(f"head pruning does not support model_type {mt!r} ({type(model_or_config).__name__}); "
-                        f"supported: {', '.join(sorted(ADAPTERS.names()))}. Register an adapter in "
-                        "hpbench.models.adapters.ADAPTERS to add one (README: 'Your own architecture').")
+                        f"supported: {', '.join(sorted(ADAPTERS.names()))}. Add an architecture record (one file in "
+                        "hpbench/models/architectures/, or register_architecture from a plugin) to add one.")
     return ADAPTERS.get(mt)

@@ -8,10 +8,8 @@ down projection W_2, so with a neuron mask m the FFN computes
 :class:`NeuronGates` multiplies the down projection's input by the gates (forward pre-hook; per layer ``[L, N]`` or
 per example ``[B, L, N]``); :func:`prune_neurons` removes neurons (up rows, down columns), which computes exactly
 what gate 0 computes. Pruned neurons go into ``config.hpbench_pruned_neurons`` (original numbering) so
-:func:`hpbench.models.heads.from_pretrained` rebuilds the shapes. Where the neurons are is data
-(:data:`FFN_MAPS`, keyed by ``config.model_type``), like the attention adapters:
-
-    FFN_MAPS.add("my_model", FFNMap(layers="layers", up=("mlp.fc1",), down="mlp.fc2"))
+:func:`hpbench.models.heads.from_pretrained` rebuilds the shapes. Where the neurons are is data: each
+architecture record (:mod:`hpbench.models.architectures`) gives its :class:`FFNMap`.
 """
 from __future__ import annotations
 
@@ -38,15 +36,7 @@ class FFNMap:
     down: str
 
 
-FFN_MAPS: Registry[FFNMap] = Registry("FFN map (model type)")
-_BERT_FFN = FFNMap("encoder.layer", ("intermediate.dense",), "output.dense")
-for _name in ("bert", "roberta", "xlm-roberta", "electra", "camembert", "deberta-v2"):
-    FFN_MAPS.add(_name, _BERT_FFN)
-FFN_MAPS.add("distilbert", FFNMap("transformer.layer", ("ffn.lin1",), "ffn.lin2"))
-FFN_MAPS.add("vit", FFNMap("layers", ("mlp.fc1",), "mlp.fc2"))
-FFN_MAPS.add("gpt2", FFNMap("h", ("mlp.c_fc",), "mlp.c_proj"))
-for _name in ("llama", "qwen2", "mistral"):
-    FFN_MAPS.add(_name, FFNMap("layers", ("mlp.gate_proj", "mlp.up_proj"), "mlp.down_proj"))
+FFN_MAPS: Registry[FFNMap] = Registry("FFN map (model type)")  # filled by hpbench.models.architectures
 
 
 def ffn_map(model: nn.Module) -> FFNMap:

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .adapters import EmptyAttention, GroupedProjections, adapter_for
+from .architectures import architecture_for
 
 
 def regular_heads(model: nn.Module) -> tuple[int, int] | None:
@@ -48,7 +49,7 @@ def standard_problem(model: nn.Module) -> str | None:
     counts = regular_heads(model)
     if counts is None:
         return "the kept structure is not regular (the same query and KV head counts in every layer and group)"
-    if _out_biases(model) and model.config.model_type != "llama":
+    if _out_biases(model) and architecture_for(model).out_bias_flag is None:
         return f"{model.config.model_type}'s config cannot declare the output-projection bias FLAP adds"
     d = model.config.to_dict()
     d.update(num_attention_heads=counts[0], num_key_value_heads=counts[1],
@@ -81,7 +82,8 @@ def _as_standard_config(model: nn.Module, heads: int, kv: int) -> Iterator[None]
 
 def save_standard(model: nn.Module, path: str | os.PathLike, tokenizer=None) -> None:
     """Write a regularly pruned decoder as a standard transformers checkpoint (module docstring). With an output
-    bias on Llama, ``attention_bias=True`` and zero Q/K/V biases make the same function."""
+    bias (an architecture with ``out_bias_flag``: Llama's ``attention_bias=True``), zero Q/K/V biases make the same
+    function."""
     why = standard_problem(model)
     if why is not None:
         raise ValueError(f"no standard checkpoint for this pruned model: {why}; save it with "
@@ -100,7 +102,7 @@ def save_standard(model: nn.Module, path: str | os.PathLike, tokenizer=None) -> 
     try:
         with _as_standard_config(model, heads, kv):
             if added:
-                model.config.attention_bias = True
+                setattr(model.config, architecture_for(model).out_bias_flag, True)
             impl = model.config._attn_implementation
             model.config._attn_implementation = "sdpa"
             try:

@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic_runs import _tables
 
 from hpbench.claims import claims_table, load_claims, verdict
 from hpbench.claims.measures import MEASURES, Evidence
@@ -31,26 +32,6 @@ def test_unknown_measure_is_an_error_listing_the_known_ones(tmp_path):
     p.write_text("- {id: x, paper: p, claim: c, paper_value: v, measure: nope}\n")
     with pytest.raises(KeyError, match="pruned_within"):
         load_claims(p)
-
-
-def _tables(n: int, acc: dict, seeds=(0, 1, 2), majority: float = 0.5, seed: int = 0):
-    """A synthetic run: criterion -> {sparsity: true accuracy}; predictions drawn per seed."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n)
-    preds, res = [], []
-    for crit, curve in acc.items():
-        for sd in seeds:
-            u = rng.random(n)
-            for s, a in curve.items():
-                p = np.where(u < a, y, 1 - y)
-                preds.append({"criterion": crit, "seed": sd, "score_language": "en", "sparsity": s, "language": "en",
-                              "y_true": json.dumps(y.tolist()), "y_pred": json.dumps(p.tolist()), "model": "m",
-                              "task": "sst2", "train_language": "en", "run_id": "m-sst2-en"})
-                res.append({"model": "m", "task": "sst2", "language": "en", "criterion": crit, "seed": sd, "sparsity": s,
-                            "metric": "accuracy", "main": True, "value": float(np.mean(p == y)), "run_id": "m-sst2-en"})
-    run = pd.DataFrame([{"model": "m", "task": "sst2", "run_id": "m-sst2-en", "eval_language": "en", "majority_accuracy": majority,
-                         "n_train": 1000, "epochs": 1.0, "n_dev": n, "finetune_per_seed": False}])
-    return {"predictions": pd.DataFrame(preds), "results": pd.DataFrame(res), "run": run, "masks": pd.DataFrame()}
 
 
 def test_pruned_within_holds_fails_and_is_not_comparable_as_the_truth_says():

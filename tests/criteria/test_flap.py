@@ -8,7 +8,7 @@ import torch
 from hpbench.criteria.flap import compensate_bias, flap_raw, out_proj_input_stats, standardise
 from hpbench.models.adapters import adapter_for
 from hpbench.models.heads import from_pretrained, prune_heads, save_pretrained
-from test_standard_checkpoint import tiny_decoder
+from tiny_models import tiny_decoder
 
 
 def _encoded(n=6, T=10, vocab=100, seed=0):
@@ -59,7 +59,7 @@ def test_flap_score_equals_a_hand_computation(kind):
 @pytest.mark.parametrize("kind", ["llama", "qwen2", "gpt2", "bert"])
 def test_bias_compensation_keeps_each_layers_output_at_the_calibration_mean(kind):
     if kind in ("gpt2", "bert"):
-        from test_adapters import tiny
+        from tiny_models import tiny
 
         model = tiny(kind)[0]
         H = 4

@@ -9,7 +9,7 @@ from hpbench.criteria.hies import ALPHA_GRID, SELECT_AT, choose_alpha, hies_pape
 from hpbench.criteria.stats import HeadStats, attention_entropy, normalised_entropy
 from hpbench.models.heads import head_weight_norms, prune_heads
 from conftest import SHARED, needs_shared
-from test_adapters import tiny
+from tiny_models import tiny
 
 
 def _h(p):

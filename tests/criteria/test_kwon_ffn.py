@@ -15,7 +15,7 @@ from hpbench.models.ffn import NeuronGates, ffn_keep_from_pruned, neurons_per_la
 from hpbench.models.flops import encoder_flops, flops_for_mask, unit_flops
 from hpbench.models.heads import from_pretrained, prune_heads, save_pretrained
 from conftest import needs_shared, tiny_model
-from test_adapters import KINDS, tiny
+from tiny_models import KINDS, tiny
 from test_kwon import _encoded, _psd, inputs_one_by_one
 
 NEURON_KEEP = torch.tensor([[1] * 40 + [0] * 24, [0] * 64, [0, 1] * 32], dtype=torch.bool)  # layer 1: no neuron left

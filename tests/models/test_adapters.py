@@ -10,61 +10,7 @@ from hpbench.criteria.stats import attention_entropy
 from hpbench.models.flops import encoder_flops
 from hpbench.models.heads import HeadGates, from_pretrained, gated, heads_per_layer, prune_heads, save_pretrained
 
-DECODERS = ["llama", "qwen2", "mistral"]  # 4 query heads, 2 KV heads (groups {0, 1}, {2, 3})
-KINDS = ["bert", "deberta-v2", "distilbert", "vit", "gpt2"] + DECODERS
-EAGER_ONLY = {"deberta-v2"}  # no sdpa path in transformers
-# layer 0: groups of unequal size; layer 1: every head pruned; layer 2: the whole first KV group pruned
-KEEP = torch.tensor([[1, 0, 1, 1], [0, 0, 0, 0], [0, 0, 1, 1]], dtype=torch.bool)
-
-
-def tiny(kind: str, attn: str = "eager", seed: int = 0, relative: bool = True, init_range: float = 0.3):
-    """A tiny random model of ``kind`` (unit tests only; never reported) and an input batch for it. DeBERTa-v2:
-    disentangled relative attention (c2p + p2c) with its own position projections (``share_att_key=False``: the
-    case with the most to prune); ``relative=False`` leaves it out (content attention only)."""
-    import transformers as T
-
-    torch.manual_seed(seed)
-    common = dict(num_labels=3)
-    init = dict(initializer_range=init_range)  # 0.3: attention far from uniform (the entropy tests bite)
-    if kind == "deberta-v2":
-        rel = dict(relative_attention=True, pos_att_type=["p2c", "c2p"], share_att_key=False, max_relative_positions=16,
-                   position_buckets=-1) if relative else dict(relative_attention=False, pos_att_type=[])
-        cfg = T.DebertaV2Config(vocab_size=100, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
-                                intermediate_size=64, max_position_embeddings=64, hidden_dropout_prob=0.0,
-                                attention_probs_dropout_prob=0.0, **rel, **common, **init)
-        model = T.DebertaV2ForSequenceClassification(cfg)
-    elif kind == "bert":
-        cfg = T.BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64,
-                           max_position_embeddings=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, **common, **init)
-        model = T.BertForSequenceClassification(cfg)
-    elif kind == "distilbert":
-        cfg = T.DistilBertConfig(vocab_size=100, dim=32, n_layers=3, n_heads=4, hidden_dim=64, max_position_embeddings=64,
-                                 dropout=0.0, attention_dropout=0.0, seq_classif_dropout=0.0, **common, **init)
-        model = T.DistilBertForSequenceClassification(cfg)
-    elif kind == "gpt2":
-        cfg = T.GPT2Config(vocab_size=100, n_embd=32, n_layer=3, n_head=4, n_inner=64, n_positions=64, resid_pdrop=0.0,
-                           embd_pdrop=0.0, attn_pdrop=0.0, **init)
-        model = T.GPT2LMHeadModel(cfg)
-    elif kind in DECODERS:
-        name = {"llama": "Llama", "qwen2": "Qwen2", "mistral": "Mistral"}[kind]
-        cfg = getattr(T, f"{name}Config")(vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
-                                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
-                                          attention_dropout=0.0, **init)
-        model = getattr(T, f"{name}ForCausalLM")(cfg)
-    else:
-        cfg = T.ViTConfig(image_size=16, patch_size=4, num_channels=3, hidden_size=32, num_hidden_layers=3,
-                          num_attention_heads=4, intermediate_size=64, hidden_dropout_prob=0.0,
-                          attention_probs_dropout_prob=0.0, **common, **init)
-        model = T.ViTForImageClassification(cfg)
-    model.set_attn_implementation(attn)
-    model.eval()
-    g = torch.Generator().manual_seed(seed + 1)
-    if kind == "vit":
-        return model, {"pixel_values": torch.randn(3, 3, 16, 16, generator=g)}
-    ids = torch.randint(1, 100, (3, 9), generator=g)
-    mask = torch.ones(3, 9, dtype=torch.long)
-    mask[1, 6:] = 0
-    return model, {"input_ids": ids, "attention_mask": mask}
+from tiny_models import DECODERS, EAGER_ONLY, KEEP, KINDS, tiny  # noqa: F401 - one tiny model per architecture record
 
 
 @pytest.mark.parametrize("attn", ["eager", "sdpa"])

@@ -7,23 +7,11 @@ import sys
 
 import pytest
 import torch
+from tiny_models import tiny_decoder
 
 from hpbench.criteria.units import unit_keep
 from hpbench.models.heads import gated, heads_per_layer, prune_heads, save_pretrained
 from hpbench.models.standard import regular_heads
-
-
-def tiny_decoder(kind, attn="eager"):
-    import transformers as T
-
-    torch.manual_seed(0)
-    name = {"llama": "Llama", "qwen2": "Qwen2", "mistral": "Mistral"}[kind]
-    cfg = getattr(T, f"{name}Config")(vocab_size=100, hidden_size=64, intermediate_size=96, num_hidden_layers=3,
-                                      num_attention_heads=8, num_key_value_heads=4, max_position_embeddings=64,
-                                      initializer_range=0.3)
-    m = getattr(T, f"{name}ForCausalLM")(cfg)
-    m.set_attn_implementation(attn)
-    return m.eval()
 
 
 BATCH = {"input_ids": torch.randint(1, 100, (2, 11), generator=torch.Generator().manual_seed(1)),

@@ -3,7 +3,7 @@ import pandas as pd
 
 from hpbench.report.findings import claims_counts, findings
 from hpbench.report.intervals import auc_table, replicates
-from test_claims import _tables
+from synthetic_runs import _tables
 
 
 def _one(n, acc, majority=0.5):
