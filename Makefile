@@ -6,7 +6,7 @@ TORCH ?= torch==2.13.0
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup report report-search report-multilingual test benchmarks clean-results lab
+.PHONY: setup report report-search report-multilingual test test-quick docs benchmarks clean-results lab
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,16 @@ report-multilingual: setup
 
 test: setup
 	$(PY) -m pytest -q tests
+
+# the tests not marked slow (no notebooks, grids or training runs)
+test-quick: setup
+	$(PY) -m pytest -q tests -m "not slow"
+
+# the documentation site (docs/ and the notebooks) into site/, offline; a broken link or anchor fails the build
+docs: setup
+	$(PY) -m pip install -q -e ".[docs]"
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+	@echo "open site/index.html"
 
 # JupyterLab in the same .venv (an optional extra, not needed by `make report`), then open the notebooks
 lab: setup

@@ -1,4 +1,4 @@
-"""Every command the README shows is valid as a user would type it (benchmarks/readme_commands.py; nothing trained)."""
+"""Every command the README and the docs show is valid as a user would type it (benchmarks/readme_commands.py; nothing trained)."""
 import sys
 from pathlib import Path
 
@@ -26,7 +26,8 @@ def test_a_bad_list_parameter_is_caught_before_any_cell():
 
 @needs_shared
 def test_every_readme_command_is_valid():
-    cmds = rc.readme_commands((ROOT / "README.md").read_text())
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]  # the README and the documentation site
+    cmds = rc.readme_commands("\n".join(p.read_text() for p in pages))
     assert any("-p seeds '[0]'" in c for c in cmds) and any(c.startswith("python benchmarks/") for c in cmds)
     results = {c: rc.check(c) for c in cmds}
     failed = {c: d for c, (s, d) in results.items() if s == "FAILED"}

@@ -132,3 +132,22 @@ def test_findings_table_has_one_row_per_run_with_the_numbers_of_the_auc_table():
     assert t.loc["m / sst2 / en", "Δ random"] == "-0.100* [-0.130, -0.070]"
     assert t.loc["m / lm / en", "Δ random"] == "+5.000 [+3.000, +7.000]"
     assert t.loc["m / sst2 / en", "certified prunable (1 pt)"] == "30 % (his)"
+
+
+def test_layer_profile_counts_pruned_heads_per_layer_by_hand():
+    from hpbench.models.masks import mask_to_key
+    from hpbench.report.sections.layer_profile import pruned_per_layer
+    import torch
+
+    a0 = torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1], [0, 0, 0, 1]], dtype=torch.bool)  # pruned 2, 0, 3 of 4
+    a1 = torch.tensor([[0, 1, 1, 1], [1, 1, 1, 0], [0, 0, 1, 1]], dtype=torch.bool)  # pruned 1, 1, 2
+    b0 = torch.tensor([[1, 1, 1, 1], [0, 0, 0, 0], [1, 1, 0, 1]], dtype=torch.bool)  # pruned 0, 4, 1
+    rows = [{"criterion": "a", "seed": 0, "sparsity": 0.5, "mask": mask_to_key(a0), "ffn_mask": ""},
+            {"criterion": "a", "seed": 1, "sparsity": 0.5, "mask": mask_to_key(a1), "ffn_mask": ""},
+            {"criterion": "b", "seed": 0, "sparsity": 0.5, "mask": mask_to_key(b0), "ffn_mask": ""},
+            {"criterion": "b", "seed": 0, "sparsity": 0.3, "mask": mask_to_key(a0), "ffn_mask": ""},  # other level
+            {"criterion": "k", "seed": 0, "sparsity": 0.5, "mask": mask_to_key(a0), "ffn_mask": "0101"}]  # FLOPs budget
+    t = pruned_per_layer(pd.DataFrame(rows), 3)
+    assert list(t.index) == ["a", "b"]
+    assert t.loc["a"].tolist() == pytest.approx([(2 + 1) / 8, (0 + 1) / 8, (3 + 2) / 8])
+    assert t.loc["b"].tolist() == pytest.approx([0.0, 1.0, 0.25])
