@@ -27,6 +27,7 @@ import torch
 
 from ..core.registry import Registry
 from ..models.heads import head_shape
+from .plan import PruningPlan
 from .stats import HeadStats, head_stats
 
 T = TypeVar("T")
@@ -131,22 +132,7 @@ def parse_spec(spec: str) -> tuple[Criterion, dict[str, Any]]:
     return crit, params
 
 
-@dataclass
-class MaskResult:
-    """What a criterion's ``mask_fn`` gives for one sparsity level.
-
-    keep: ``[L, H]`` bool, True = kept. model: weights trained together with this mask (DSP joint) that
-    must be evaluated instead of the fine-tuned model, else None. info: scalar costs/diagnostics of this
-    level (``training_steps`` and ``train_seconds`` add up over levels; other keys are shared by all levels).
-    within_bound: for bounded searches (A*), whether this mask met the bound; None otherwise. ffn_keep: the FFN
-    neurons kept by a search under a FLOPs budget (``kwon:ffn=true``; ``model`` then has them pruned), None when
-    only heads are pruned."""
-
-    keep: torch.Tensor
-    model: Any = None
-    info: dict[str, Any] = field(default_factory=dict)
-    within_bound: bool | None = None
-    ffn_keep: torch.Tensor | None = None  # [L, N] FFN neurons kept (True), for masks under a FLOPs budget
+MaskResult = PruningPlan  # what a criterion's ``mask_fn`` gives for one level (:mod:`hpbench.criteria.plan`)
 
 
 @dataclass

@@ -129,9 +129,9 @@ def _learn(ctx: ScoringContext, n_prune: int, mode: str, steps: int, tau0: float
                             tauf=tauf, lr_logits=lr_logits, lr_model=lr_model if mode == "joint" else 0.0,
                             straight_through=straight_through, batch_size=ctx.batch_size, pad_id=ctx.pad_id,
                             precision=ctx.precision)
-        info = {"training_steps": steps, "train_seconds": time.perf_counter() - t0}
+        costs = {"training_steps": steps, "train_seconds": time.perf_counter() - t0}  # this level's training
         # joint: the weights trained together with this mask belong to it and are evaluated with it
-        return w, MaskResult(hard_topk_mask(w, k), model if mode == "joint" else None, info)
+        return w, MaskResult(hard_topk_mask(w, k), model if mode == "joint" else None, costs=costs)
 
     return ctx.remember(("dsp", n_prune, mode, steps, tau0, tauf, lr_logits, lr_model, straight_through), run)
 

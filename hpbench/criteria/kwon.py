@@ -88,8 +88,8 @@ def _kwon_mask(ctx: ScoringContext, n_prune: int, n: int = 2048, rearrange_masks
     if rearrange_masks:
         keep = rearrange(st.fisher_block, keep)
     model = tune_mask(ctx.model, keep, gram)[0] if tune and n_prune > 0 else None
-    info["kwon_mask_seconds"] = time.perf_counter() - t0  # this level's search, rearrangement, tuning (summed)
-    return MaskResult(keep, model, info)
+    costs = {"kwon_mask_seconds": time.perf_counter() - t0}  # this level's search, rearrangement, tuning (summed)
+    return MaskResult(keep, model, info, costs=costs)
 
 
 def _gram(ctx: ScoringContext, data, n: int, name: str, fn):
@@ -126,8 +126,7 @@ def _kwon_ffn_mask(ctx: ScoringContext, sparsity: float, n: int, rearrange_masks
     if not (keep.all() and nkeep.all()):
         model = scale_neurons(tune_mask(ctx.model, keep, hg)[0], _kept_scales(ng, nkeep)) if tune else _copy(ctx.model)
         model = prune_neurons(model, nkeep)
-    info["kwon_mask_seconds"] = time.perf_counter() - t0
-    return MaskResult(keep, model, info, ffn_keep=nkeep)
+    return MaskResult(keep, model, info, ffn_keep=nkeep, costs={"kwon_mask_seconds": time.perf_counter() - t0})
 
 
 def _gate_fisher(ctx: ScoringContext, n: int):

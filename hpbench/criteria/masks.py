@@ -11,9 +11,9 @@ from typing import Any, Sequence
 import torch
 
 from .base import Criterion, MaskResult, ScoringContext
+from .plan import merge_costs
 from .units import check_unit_ranking, unit_keep
 
-SUMMED_INFO = ("training_steps", "train_seconds", "kwon_mask_seconds")  # per-level costs that add up; other info keys are shared
 
 
 def layer_l2(s: torch.Tensor, eps: float = 1e-20) -> torch.Tensor:
@@ -98,14 +98,9 @@ def _as_result(out: Any) -> MaskResult:
 
 
 def merge_info(levels: Sequence[MaskResult]) -> dict[str, Any]:
-    """Scalar info of all levels: ``SUMMED_INFO`` keys added up, the others taken as reported."""
-    out: dict[str, Any] = {}
-    for r in levels:
-        for k, v in r.info.items():
-            if not (isinstance(v, (int, float, str, bool)) or v is None):
-                continue
-            out[k] = out.get(k, 0) + v if k in SUMMED_INFO and v is not None else v
-    return out
+    """Scalar info of all levels: each plan's ``costs`` added up, its ``info`` taken as reported
+    (:func:`hpbench.criteria.plan.merge_costs`)."""
+    return merge_costs(list(levels))
 
 
 def masks_for_sparsities(crit: Criterion, params: dict, ctx: ScoringContext, sparsities: Sequence[float], *,

@@ -231,9 +231,10 @@ def _smp_mask(ctx: ScoringContext, n_prune: int, steps: int = 60, lr: float = 0.
               pooling: str = "auto") -> MaskResult:
     scores, info = _trained(ctx, steps, lr, size, width, pooling)
     first = ctx.remember(("smp-info", steps, lr, size, width, pooling), lambda: [True])
-    res = MaskResult(per_layer_keep(scores, n_prune), info=dict(info) if first[0] and n_prune > 0 else {})
+    costs = {k: info[k] for k in ("training_steps", "train_seconds")} if first[0] and n_prune > 0 else {}
+    res = MaskResult(per_layer_keep(scores, n_prune), info={k: v for k, v in info.items() if k not in costs}, costs=costs)
     if n_prune > 0:
-        first[0] = False  # training cost reported once (cost columns add levels up)
+        first[0] = False  # the one training's cost reported once (costs add up over levels)
     return res
 
 

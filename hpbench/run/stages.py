@@ -23,12 +23,13 @@ import torch
 
 from ..core import VERSION
 from ..core.device import device_record, reset_peak_memory
-from ..criteria.base import Criterion, MaskResult, ScoringContext, parse_spec
+from ..criteria.base import Criterion, ScoringContext, parse_spec
+from ..criteria.plan import PruningPlan, StoredPlan, pruned_by
 from ..criteria.masks import masks_for_sparsities
 from ..evaluation.evaluate import EvalBatches, eval_batches, evaluate, predict
 from ..evaluation.evaluate import score as score_predictions
 from ..models.flops import FLOPS_SEQ, flops_for_mask
-from ..models.heads import from_pretrained, head_shape, prune_heads, pruned
+from ..models.heads import from_pretrained, head_shape
 from ..models.masks import mask_from_key, mask_to_key, n_pruned_of_key
 from ..models.registry import load as load_model
 from ..tasks.encoding import encode, pad_id_of
@@ -102,16 +103,19 @@ class Outcome:
 
 @dataclass
 class Scored:
+    """A criterion's scores and its plan at every level (:class:`~hpbench.criteria.plan.StoredPlan`: mask keys, own
+    weights or not, bound; the weights themselves when computed in this process)."""
+
     spec: str
     criterion: Criterion
     config: dict[str, Any]  # store key of the scores record
     scores: list[list[float]]  # [L][H]
-    masks: dict[float, str]  # sparsity -> mask key
+    plans: dict[float, StoredPlan]  # sparsity -> plan
     info: dict[str, Any]
-    within_bound: dict[float, bool | None]
-    own_models: dict[float, Any] = field(default_factory=dict)  # sparsity -> weights trained with that mask
-    ffn_masks: dict[float, str] = field(default_factory=dict)  # sparsity -> FFN neuron mask key (FLOPs budgets)
-    own_levels: frozenset = frozenset()  # sparsities evaluated with the criterion's own weights (stored or computed)
+
+    @property
+    def masks(self) -> dict[float, str]:
+        return {s: p.mask for s, p in self.plans.items()}
 
 
 @dataclass
@@ -230,20 +234,26 @@ def score(prep: Prepared, sm: SeedModel, spec: str, contexts: dict[str, ScoringC
         set_seed(sm.seed)
         cm = masks_for_sparsities(crit, params, contexts[crit.protocol], cfg.sparsities, iterative=cfg.iterative,
                                   gqa_unit=cfg.gqa_unit, layer_uniform=cfg.layer_uniform)
-        own = {s: r.model for s, r in cm.levels.items() if r.model is not None}
+        own = {s: p.weights for s, p in cm.levels.items() if p.weights is not None}
         rec = prep.store.put("scores", key, _scores_record(cm.scores, cm.levels, cm.info))
-    return Scored(spec, crit, key, rec["scores"], {float(s): k for s, k in rec["masks"].items()}, rec["info"],
-                  {float(s): v for s, v in (rec.get("within_bound") or {}).items()}, own,
-                  {float(s): k for s, k in (rec.get("ffn_masks") or {}).items()},
-                  frozenset(float(s) for s in rec.get("own_model_levels") or []))
+    return Scored(spec, crit, key, rec["scores"], _plans_of(rec, own), rec["info"])
 
 
-def _scores_record(scores: torch.Tensor, levels: dict[float, MaskResult], info: dict) -> dict[str, Any]:
-    within = {str(s): r.within_bound for s, r in levels.items()}
-    return {"scores": scores.tolist(), "masks": {str(s): mask_to_key(r.keep) for s, r in levels.items()}, "info": info,
+def _scores_record(scores: torch.Tensor, plans: dict[float, PruningPlan], info: dict) -> dict[str, Any]:
+    """The stored record: scores, info and each level's plan record (one key per field, as stored since 0.5)."""
+    recs = {str(s): p.record() for s, p in plans.items()}
+    within = {s: r["within_bound"] for s, r in recs.items()}
+    return {"scores": scores.tolist(), "masks": {s: r["mask"] for s, r in recs.items()}, "info": info,
             "within_bound": within if any(v is not None for v in within.values()) else None,
-            "own_model_levels": [str(s) for s, r in levels.items() if r.model is not None],
-            "ffn_masks": {str(s): mask_to_key(r.ffn_keep) for s, r in levels.items() if r.ffn_keep is not None} or None}
+            "own_model_levels": [s for s, r in recs.items() if r["own_weights"]],
+            "ffn_masks": {s: r["ffn_mask"] for s, r in recs.items() if r["ffn_mask"] is not None} or None}
+
+
+def _plans_of(rec: dict[str, Any], weights: dict[float, Any]) -> dict[float, StoredPlan]:
+    """Each level's plan from a stored scores record (``weights``: the levels' own weights computed just now)."""
+    own, within, ffn = set(rec.get("own_model_levels") or []), rec.get("within_bound") or {}, rec.get("ffn_masks") or {}
+    return {float(s): StoredPlan(k, ffn.get(s), s in own, within.get(s), weights.get(float(s)))
+            for s, k in rec["masks"].items()}
 
 
 EVAL_VERSION = 2
@@ -262,41 +272,51 @@ def _eval_key(prep: Prepared, scores_key: dict, sparsity: float, mkey: str) -> d
 def evaluate_masks(prep: Prepared, sm: SeedModel, sc: Scored) -> dict[float, Evaluated]:
     """Each sparsity's mask evaluated on dev with the heads *physically pruned* (stored per mask)."""
     out = {}
-    for s, mkey in sc.masks.items():
+    for s, plan in sc.plans.items():
+        mkey = plan.mask
         key = _eval_key(prep, sc.config, s, mkey)
         rec = prep.store.get("evals", key)
         if rec is None or "predictions" not in rec:  # (records of hpbench < 0.4 hold no per-example predictions)
             t0 = time.perf_counter()
-            o = _outcome_of_mask(prep, sm, sc, s, mkey)
+            o = _outcome_of_plan(prep, sm, sc.criterion.protocol, plan)
             rec = prep.store.put("evals", key, {"metrics": o.metrics, "predictions": o.predictions,
                                                 "seconds": time.perf_counter() - t0})
-        if sc.criterion.protocol == "prune-after-finetune" and s not in sc.own_levels:  # (own weights: never shared)
+        if _shared(sc.criterion.protocol, plan):  # only the fine-tuned model's evaluations are lent to others
             sm.evaluated[mkey] = Outcome(rec["metrics"], sm.dense["labels"], rec["predictions"])
         out[s] = Evaluated(rec["metrics"], rec.get("seconds"), rec["predictions"])
     return out
 
 
-def _outcome_of_mask(prep: Prepared, sm: SeedModel, sc: Scored, s: float, mkey: str) -> Outcome:
-    """The evaluation of one mask's pruned model: the weights trained with the mask (DSP joint), the pruned
-    pretrained model fine-tuned anew (prune-before-finetune), or a pruned copy of the fine-tuned model
-    (evaluated once per distinct mask and fine-tuned model: seeds that share the model share the evaluation)."""
-    keep = mask_from_key(mkey, head_shape(sm.model))
-    if prep.cfg.recovery != "none" and n_pruned_of_key(mkey) > 0 and sc.criterion.protocol == "prune-after-finetune":
-        if s in sc.own_models:
-            return sm.evaluate_all(recovered(prep, sm, sc.own_models[s], keep), prep.cfg, prep.task)
-        if mkey not in sm.evaluated:
-            sm.evaluated[mkey] = sm.evaluate_all(recovered(prep, sm, sm.model, keep), prep.cfg, prep.task)
-        return sm.evaluated[mkey]
-    if s in sc.own_models:
-        return sm.evaluate_all(prune_heads(sc.own_models[s], keep), prep.cfg, prep.task)
-    if sc.criterion.protocol == "prune-before-finetune" and n_pruned_of_key(mkey) > 0:
-        ck = finetune(dataclasses.replace(prep.cfg.finetune_config(sm.seed), prune_mask=mkey), data_root=prep.cfg.data_root,
-                      device=prep.cfg.torch_device)
-        return sm.evaluate_all(from_pretrained(ck).to(prep.cfg.torch_device), prep.cfg, prep.task)
-    if mkey not in sm.evaluated:
-        with pruned(sm.model, keep) as m:
-            sm.evaluated[mkey] = sm.evaluate_all(m, prep.cfg, prep.task)
-    return sm.evaluated[mkey]
+def _shared(protocol: str, plan: StoredPlan) -> bool:
+    """Whether a plan's evaluation is the fine-tuned model's with its mask, so other criteria with the same mask may
+    reuse it: not when the plan has its own weights or neurons, nor when the pruned model is fine-tuned anew."""
+    return (not plan.own_weights and "0" not in (plan.ffn_mask or "")
+            and (protocol == "prune-after-finetune" or n_pruned_of_key(plan.mask) == 0))
+
+
+def _outcome_of_plan(prep: Prepared, sm: SeedModel, protocol: str, plan: StoredPlan) -> Outcome:
+    """The evaluation of one plan's pruned model: the plan's own weights (or the fine-tuned model) pruned as the plan
+    says (:func:`~hpbench.criteria.plan.pruned_by`), recovered when the run asks for it; the pruned pretrained
+    model fine-tuned anew (prune-before-finetune). Plans on the fine-tuned model alone are evaluated once per mask
+    and model: seeds that share the model share the evaluation."""
+    cfg, shape = prep.cfg, head_shape(sm.model)
+    pruned_any = n_pruned_of_key(plan.mask) > 0
+    if _shared(protocol, plan) and plan.mask in sm.evaluated:
+        return sm.evaluated[plan.mask]
+    if protocol == "prune-before-finetune" and pruned_any:
+        ck = finetune(dataclasses.replace(cfg.finetune_config(sm.seed), prune_mask=plan.mask), data_root=cfg.data_root,
+                      device=cfg.torch_device)
+        return sm.evaluate_all(from_pretrained(ck).to(cfg.torch_device), cfg, prep.task)
+    if cfg.recovery != "none" and pruned_any and protocol == "prune-after-finetune":
+        keep = mask_from_key(plan.mask, shape)
+        out = sm.evaluate_all(recovered(prep, sm, plan.weights if plan.weights is not None else sm.model, keep), cfg,
+                              prep.task)
+    else:
+        with pruned_by(sm.model, plan, shape) as m:
+            out = sm.evaluate_all(m, cfg, prep.task)
+    if _shared(protocol, plan):
+        sm.evaluated[plan.mask] = out
+    return out
 
 
 def tabulate(prep: Prepared, seed_models: list[SeedModel], outcomes: list[tuple[SeedModel, Scored, dict[float, Evaluated]]]
@@ -311,8 +331,8 @@ def tabulate(prep: Prepared, seed_models: list[SeedModel], outcomes: list[tuple[
         scores += [{"criterion": sc.spec, "seed": sm.seed, "score_language": prep.score_language, "layer": layer,
                     "head": head, "score": v} for layer, row in enumerate(sc.scores) for head, v in enumerate(row)]
         masks += [{"criterion": sc.spec, "seed": sm.seed, "score_language": prep.score_language, "sparsity": s,
-                   "n_pruned": n_pruned_of_key(k), "mask": k, "ffn_n_pruned": n_pruned_of_key(sc.ffn_masks.get(s, "")),
-                   "ffn_mask": sc.ffn_masks.get(s, "")} for s, k in sc.masks.items()]
+                   "n_pruned": n_pruned_of_key(p.mask), "mask": p.mask, "ffn_n_pruned": n_pruned_of_key(p.ffn_mask or ""),
+                   "ffn_mask": p.ffn_mask or ""} for s, p in sc.plans.items()]
     hw = device_record(prep.cfg.torch_device, prep.cfg.amp)
     run = [{**row, **hw} for sm in seed_models for row in _run_rows(prep, sm)]
     return {"results": pd.DataFrame(results), "scores": pd.DataFrame(scores), "masks": pd.DataFrame(masks),
@@ -324,8 +344,9 @@ def _result_rows(prep: Prepared, sm: SeedModel, sc: Scored, evals: dict[float, E
     rows = []
     dense = flops_for_mask(sm.model.config, torch.ones(L, H, dtype=torch.bool), 1, FLOPS_SEQ)
     for s, ev in evals.items():
-        keep = mask_from_key(sc.masks[s], (L, H))
-        fkey = sc.ffn_masks.get(s)
+        plan = sc.plans[s]
+        keep = mask_from_key(plan.mask, (L, H))
+        fkey = plan.ffn_mask
         ffn = None if fkey is None else mask_from_key(fkey, (L, len(fkey) // L))
         flops = flops_for_mask(sm.model.config, keep, 1, FLOPS_SEQ, None if ffn is None else ffn.sum(1).tolist())
         common = {"model": cfg.model, "task": cfg.task, "train_language": cfg.language,
@@ -334,10 +355,10 @@ def _result_rows(prep: Prepared, sm: SeedModel, sc: Scored, evals: dict[float, E
                   "pruned_share": int((~keep).sum()) / (L * H), "gqa_unit": cfg.gqa_unit, "layer_uniform": cfg.layer_uniform,
                   "recovery": cfg.recovery,
                   f"encoder_gflops_{FLOPS_SEQ}": flops / 1e9, "flops_pruned_share": 1 - flops / dense,
-                  "budget": "heads" if ffn is None else "flops",
+                  "budget": plan.budget,
                   "ffn_pruned_share": 0.0 if ffn is None else float((~ffn).float().mean()),
                   "iterative": cfg.iterative, "score_seconds": sc.info.get("score_seconds"), "eval_seconds": ev.seconds,
-                  "within_bound": sc.within_bound.get(s),
+                  "within_bound": plan.within_bound,
                   **{k: sc.info[k] for k in sorted(sc.info) if k != "score_seconds"}}  # (sorted: as a resumed record)
         rows += [{**common, "language": lang, "metric": metric, "value": value, "main": metric == prep.task.main_metric}
                  for lang, mets in ev.metrics.items() for metric, value in mets.items()]

@@ -270,7 +270,7 @@ def test_the_run_header_says_which_criteria_read_the_levels_as_flops():
     from hpbench.report.text import _budget_note
 
     res = pd.DataFrame({"criterion": ["his", "kwon:ffn=true"], "budget": ["heads", "flops"]})
-    assert "`kwon:ffn=true` read the same levels as shares of the encoder's FLOPs" in _budget_note({"results": res})
+    assert "<code>kwon:ffn=true</code> read the same levels as shares of the encoder's FLOPs" in _budget_note({"results": res})
     assert _budget_note({"results": res[res["budget"] == "heads"]}) == ""
 
 
