@@ -9,6 +9,7 @@ from conftest import needs_shared
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 @needs_shared
 def test_run_all_renders_reports(tiny_model_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("HPBENCH_CACHE", str(tmp_path / "cache"))

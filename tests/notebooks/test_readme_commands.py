@@ -24,6 +24,7 @@ def test_a_bad_list_parameter_is_caught_before_any_cell():
         rc.check_grid({"sed": [0]})
 
 
+@pytest.mark.slow
 @needs_shared
 def test_every_readme_command_is_valid():
     pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]  # the README and the documentation site

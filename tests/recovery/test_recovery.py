@@ -14,6 +14,7 @@ SMALL = dict(task="sst2", criteria=["his", "random"], sparsities=[0.0, 0.5], see
              max_len=24, n_dev=24, n_score=8, precision="fp32", recovery_n=16, recovery_steps=3)
 
 
+@pytest.mark.slow
 def test_recoveries_share_the_unpruned_anchor_and_mask_tuning_is_reproduced_by_hand(tiny_model_dir, tmp_path,
                                                                                     monkeypatch):
     from hpbench.run import run_benchmark

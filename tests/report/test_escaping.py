@@ -1,5 +1,6 @@
 """Text from a task spec, its data and its parameters never runs in a report page: a spec full of HTML and script,
 run through run_all.ipynb, leaves none of it live in any page."""
+import pytest
 import re
 from pathlib import Path
 
@@ -25,6 +26,7 @@ def _spec(tmp_path: Path) -> Path:
     return p
 
 
+@pytest.mark.slow
 def test_html_in_a_task_spec_is_inert_in_every_page(tiny_model_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("HPBENCH_CACHE", str(tmp_path / "cache"))
     res, rep = tmp_path / "results", tmp_path / "reports"

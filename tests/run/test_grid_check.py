@@ -98,6 +98,7 @@ def test_failure_summary_names_each_failed_cell_and_its_last_error_line():
     assert failure_summary(s) == "1 of 2 grid cell(s) failed:\n* b: ValueError: bad thing"
 
 
+@pytest.mark.slow
 def test_through_papermill_a_misspelt_parameter_and_a_bad_value_stop_in_seconds(tmp_path):
     """As a user runs it: run_all.ipynb with a parameter it does not define, then with a bad level."""
     import papermill as pm

@@ -90,6 +90,7 @@ def reference(tiny_model_dir, tmp_path_factory, plugin_file):
     return t
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_points_then_resume(tiny_model_dir, tmp_path, reference, plugin_file):
     params = _params(tiny_model_dir, tmp_path / "res", tmp_path / "rep", plugin=plugin_file)
     rng = random.Random(7)
@@ -123,6 +124,7 @@ def test_sigkill_at_random_points_then_resume(tiny_model_dir, tmp_path, referenc
     assert len(list((tmp_path / "cache" / "finetuned").iterdir())) == 2
 
 
+@pytest.mark.slow
 def test_dask_executor_gives_the_local_results(tiny_model_dir, tmp_path, reference, plugin_file):
     """Including the plugin criterion from a .py file, loaded by every dask worker's cell kernels."""
     p = _start(_params(tiny_model_dir, tmp_path / "res", tmp_path / "rep", executor="dask", plugin=plugin_file),
@@ -134,6 +136,7 @@ def test_dask_executor_gives_the_local_results(tiny_model_dir, tmp_path, referen
     assert "2 cells, 0 failed" in idx
 
 
+@pytest.mark.slow
 def test_failing_cell_is_recorded_and_others_go_on(tiny_model_dir, tmp_path):
     from hpbench.run.grid import run_grid
     from hpbench.run.results import all_statuses

@@ -45,6 +45,7 @@ def preset_runs(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", PRESETS)
 def test_every_preset_runs_end_to_end_through_the_hub_path(preset, preset_runs):
     code, cells, err = preset_runs[preset]

@@ -221,6 +221,7 @@ def cache(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.mark.slow
 @needs_shared  # ud_lm reads the shared data
 def test_language_modelling_sweep_stores_what_reproduces_the_models_own_loss(cache):
     """tiny-random-llama on ud_lm: the unpruned model's stored perplexity = exp of transformers' own mean token loss

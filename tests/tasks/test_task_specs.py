@@ -181,6 +181,7 @@ def _user_tasks(tmp_path: Path) -> dict[str, str]:
     return {**out, "data": str(data)}
 
 
+@pytest.mark.slow
 def test_user_tasks_in_every_format_run_through_run_all_and_render(tiny_model_dir, tmp_path, monkeypatch):
     import papermill as pm
 
