@@ -427,13 +427,18 @@ class GroupedProjections(Projections):
 ADAPTERS: Registry[AttentionAdapter] = Registry("attention adapter (config.model_type)")  # filled by architectures/
 
 
-def adapter_for(model_or_config) -> AttentionAdapter:
-    """The adapter of a model (or config) by ``config.model_type``; an unsupported type is an error naming it
-    and listing the supported ones."""
+def unsupported(model_or_config, supported) -> TypeError:
+    """The error for a model whose ``config.model_type`` hpbench does not know: it names the type and the supported
+    ones, and says how to add one."""
     config = getattr(model_or_config, "config", model_or_config)
-    mt = getattr(config, "model_type", None)
+    return TypeError(f"head pruning does not support model_type {getattr(config, 'model_type', None)!r} "
+                     f"({type(model_or_config).__name__}); supported: {', '.join(sorted(supported))}. Add one file to "
+                     "hpbench/models/architectures/ (or register an Architecture from a plugin) to add one.")
+
+
+def adapter_for(model_or_config) -> AttentionAdapter:
+    """The adapter of a model (or config) by ``config.model_type`` (:func:`unsupported` when there is none)."""
+    mt = getattr(getattr(model_or_config, "config", model_or_config), "model_type", None)
     if mt not in ADAPTERS:
-        raise TypeError(f"head pruning does not support model_type {mt!r} ({type(model_or_config).__name__}); "
-                        f"supported: {', '.join(sorted(ADAPTERS.names()))}. Add an architecture record (one file in "
-                        "hpbench/models/architectures/, or register_architecture from a plugin) to add one.")
+        raise unsupported(model_or_config, ADAPTERS.names())
     return ADAPTERS.get(mt)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...core.registry import Registry
-from ..adapters import ADAPTERS, AttentionAdapter
+from ..adapters import ADAPTERS, AttentionAdapter, unsupported
 from ..ffn import FFN_MAPS, FFNMap
 
 
@@ -68,10 +68,7 @@ def register_architecture(arch: Architecture) -> Architecture:
 def architecture_for(model_or_config) -> Architecture:
     """The record of a model (or config) by ``config.model_type``; an unsupported type is an error naming it and
     listing the supported ones."""
-    config = getattr(model_or_config, "config", model_or_config)
-    mt = getattr(config, "model_type", None)
+    mt = getattr(getattr(model_or_config, "config", model_or_config), "model_type", None)
     if mt not in ARCHITECTURES:
-        raise TypeError(f"hpbench does not support model_type {mt!r} ({type(model_or_config).__name__}); supported: "
-                        f"{', '.join(ARCHITECTURES.names())}. Add one file to hpbench/models/architectures/ (or register "
-                        "an Architecture from a plugin) to add one.")
+        raise unsupported(model_or_config, ARCHITECTURES.names())
     return ARCHITECTURES.get(mt)

@@ -12,8 +12,5 @@ class AUC(Section):
     intro = ("The `better` column says which way the metric is better; `vs his` reads a significant Δ in that "
              "direction.")
 
-    def applies(self, ctx):
-        return ctx.has_results
-
     def render(self, ctx):
         yield figures.auc(ctx.results, ctx.reps, table=ctx.auc)

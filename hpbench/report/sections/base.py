@@ -43,9 +43,10 @@ class Section:
     pages: ClassVar[tuple[str, ...]] = ("comparison",)
     order: ClassVar[float] = 100.0
     anchor: ClassVar[str | None] = None  # an extra id the page's links point at (``#claims``)
+    needs_results: ClassVar[bool] = True  # the default ``applies``: the page has result rows
 
     def applies(self, ctx: Any) -> bool:
-        return True
+        return ctx.has_results if self.needs_results else True
 
     def render(self, ctx: Any) -> Iterable[Any]:
         raise NotImplementedError(f"section {self.key!r} does not render anything")

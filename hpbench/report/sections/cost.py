@@ -13,8 +13,5 @@ class Cost(Section):
              "(`prune-before-finetune`) is a different protocol: heads are chosen on the pretrained model and the pruned "
              "model is then fine-tuned, so its curve is drawn with its own line style.")
 
-    def applies(self, ctx):
-        return ctx.has_results
-
     def render(self, ctx):
         yield figures.cost(ctx.results)

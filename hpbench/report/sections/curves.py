@@ -13,8 +13,5 @@ class Curves(Section):
              "the seeds when there are several). Every criterion is evaluated on the same examples, so bands can overlap "
              "where the paired test still finds a difference: the `*` marks in the next table are the comparison.")
 
-    def applies(self, ctx):
-        return ctx.has_results
-
     def render(self, ctx):
         yield figures.curves(ctx.results, ctx.reps)

@@ -14,8 +14,5 @@ class Prunable(Section):
              "perplexity, where lower is better and the upper end is the worse one); no answer, with the reason, when the "
              "unpruned model does not beat the majority-class baseline (correlations: 0).")
 
-    def applies(self, ctx):
-        return ctx.has_results
-
     def render(self, ctx):
         yield figures.prunable_within(ctx.results, reps=ctx.reps)

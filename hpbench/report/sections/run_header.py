@@ -8,6 +8,7 @@ from .base import Section, register
 @register
 class RunHeader(Section):
     key, title, pages, order = "run-header", None, ("run",), 0
+    needs_results = False
 
     def render(self, ctx):
         yield run_header(ctx.cfg, ctx.all_tables)

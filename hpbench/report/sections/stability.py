@@ -14,8 +14,5 @@ class Stability(Section):
              "one fine-tuned model per seed (`make report PRESET=stability`), the spread the papers report. Ratio to HIS "
              "> 1 = more stable than HIS (F interval).")
 
-    def applies(self, ctx):
-        return ctx.has_results
-
     def render(self, ctx):
         yield stability_view(ctx.results, ctx.tables["run"])

@@ -9,6 +9,7 @@ from .base import Section, register
 @register
 class Status(Section):
     key, title, pages, order = "status", None, ("comparison",), 0
+    needs_results = False
 
     def render(self, ctx):
         yield f"# {esc(ctx.title)}"

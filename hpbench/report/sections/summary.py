@@ -11,8 +11,5 @@ class Summary(Section):
     title = "Main metric: mean [95 % interval]"
     intro = "`*` = differs from HIS at that sparsity (paired permutation test on the same dev examples, p < 0.05)."
 
-    def applies(self, ctx):
-        return ctx.has_results
-
     def render(self, ctx):
         yield figures.summary(ctx.results, ctx.reps)
