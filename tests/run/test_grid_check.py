@@ -114,3 +114,20 @@ def test_through_papermill_a_misspelt_parameter_and_a_bad_value_stop_in_seconds(
         assert e.value.ename == "GridConfigError" and message in e.value.evalue
         assert time.perf_counter() - t0 < 60
     assert not (tmp_path / "res" / "_cells").exists()
+
+
+def test_a_grid_whose_cells_all_failed_ends_with_each_cells_error_not_a_report_traceback(tmp_path):
+    import pandas as pd
+
+    from hpbench.run.grid import finish_grid
+
+    status = pd.DataFrame([{"run_id": "m-sst2-en", "status": "failed", "skipped": False, "seconds": 3.0,
+                            "error": "ValueError: bad lr", "html": None, "notebook": None},
+                           {"run_id": "m-cola-en", "status": "failed", "skipped": False, "seconds": 2.0,
+                            "error": "SpecError: file 'x.tsv' not found", "html": None, "notebook": None}])
+    (tmp_path / "res").mkdir()
+    with pytest.raises(RuntimeError) as e:
+        finish_grid(status, str(tmp_path / "res"), str(tmp_path / "rep"))
+    assert str(e.value).startswith("2 of 2 grid cell(s) failed:\n* m-sst2-en: ValueError: bad lr\n"
+                                   "* m-cola-en: SpecError: file 'x.tsv' not found")
+    assert (tmp_path / "rep" / "index.html").is_file() and not (tmp_path / "rep" / "comparison.html").exists()
