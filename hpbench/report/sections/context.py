@@ -7,9 +7,14 @@ that do not need it render.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
+
+from ...core.registry import Registry
+
+# tables other rooms derive from a page's tables (the claims: hpbench.claims.section), by name
+DERIVED: Registry[Callable[["ReportContext"], Any]] = Registry("derived report table")
 
 
 class ReportContext:
@@ -20,16 +25,16 @@ class ReportContext:
                  status_csv: str = "", results_dir: str = "", reports_dir: str = "", cfg: Any = None) -> None:
         self.all_tables, self.page, self.title = tables, page, title
         self.status_csv, self.results_dir, self.reports_dir, self.cfg = status_csv, results_dir, reports_dir, cfg
+        self._derived: dict[str, Any] = {}
 
-    @classmethod
-    def comparison(cls, results_dir: str, **kw: Any) -> "ReportContext":
-        from ...run.results import load_tables
-
-        return cls(load_tables(results_dir), page="comparison", results_dir=results_dir, **kw)
-
-    @classmethod
-    def run(cls, cfg: Any, tables: dict[str, pd.DataFrame]) -> "ReportContext":
-        return cls(tables, page="run", cfg=cfg, results_dir=getattr(cfg, "results_dir", ""))
+    def derived(self, name: str) -> Any:
+        """The table ``name`` that another room derives from these tables (computed once), or None when no room
+        registered it (:data:`DERIVED`)."""
+        if name not in DERIVED:
+            return None
+        if name not in self._derived:
+            self._derived[name] = DERIVED.get(name)(self)
+        return self._derived[name]
 
     @cached_property
     def all_reps(self) -> list:
@@ -69,12 +74,6 @@ class ReportContext:
         from ..intervals import prunable_table
 
         return prunable_table(self.reps)
-
-    @cached_property
-    def claims(self) -> pd.DataFrame:
-        from ...claims import claims_table
-
-        return claims_table(self.all_tables, self.all_reps)
 
     @cached_property
     def flops_reps(self) -> list:

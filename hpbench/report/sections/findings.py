@@ -117,5 +117,5 @@ class Findings(Section):
         table = findings_table(ctx.auc, ctx.prunable)
         if len(table):
             yield table  # pandas escapes cell and index text
-        yield findings(ctx.reps, ctx.claims, models=ctx.models(), auc=ctx.auc, equal_flops=ctx.equal_flops,
+        yield findings(ctx.reps, ctx.derived("claims"), models=ctx.models(), auc=ctx.auc, equal_flops=ctx.equal_flops,
                        heading=False, claim_links=False, prunable=ctx.prunable)

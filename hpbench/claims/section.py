@@ -1,10 +1,15 @@
-"""The papers' claims as data: hpbench's closest measurement, its interval and a verdict."""
+"""The comparison page's claims section, and the claims table it and the findings read (registered as the derived
+table ``claims``): report sections living in the room whose data they show."""
 from __future__ import annotations
 
 from IPython.display import HTML
 
-from ..findings import claims_table_html
-from .base import Section, register
+from ..report.findings import claims_table_html
+from ..report.sections import Section, register
+from ..report.sections.context import DERIVED
+from . import claims_table
+
+DERIVED.add("claims", lambda ctx: claims_table(ctx.all_tables, ctx.all_reps))
 
 
 @register
@@ -19,7 +24,7 @@ class Claims(Section):
              "`make report PRESET=stability`.")
 
     def applies(self, ctx):
-        return len(ctx.claims) > 0
+        return len(ctx.derived("claims")) > 0
 
     def render(self, ctx):
-        yield HTML(claims_table_html(ctx.claims))
+        yield HTML(claims_table_html(ctx.derived("claims")))
