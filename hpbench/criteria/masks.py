@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
 import time
 from dataclasses import dataclass, field
@@ -11,8 +10,9 @@ from typing import Any, Sequence
 import torch
 
 from .base import Criterion, MaskResult, ScoringContext
-from .plan import merge_costs
-from .units import check_unit_ranking, unit_keep
+from .plan import PruningPlan, merge_costs
+from .strategies import STRATEGIES, Level, exact_count, keep_from_scores, strategy_for  # noqa: F401 (keep_from_scores: re-exported)
+from .units import check_unit_ranking
 
 
 
@@ -57,32 +57,6 @@ def n_to_prune(total: int, sparsity: float) -> int:
     return int(math.floor(round(sparsity * total, 9) + 0.5))
 
 
-def keep_from_scores(scores: torch.Tensor, n_prune: int, keep: torch.Tensor | None = None) -> torch.Tensor:
-    """Keep mask pruning the ``n_prune`` lowest-scoring heads overall (global ranking; ties by index).
-
-    With a current ``keep`` mask, already-pruned heads stay pruned and count toward ``n_prune``.
-    """
-    flat = scores.detach().flatten().double().clone()
-    total = flat.numel()
-    if not 0 <= n_prune <= total:
-        raise ValueError(f"n_prune={n_prune} outside [0, {total}]")
-    already = torch.zeros(total, dtype=torch.bool) if keep is None else ~torch.as_tensor(keep).bool().flatten()
-    if int(already.sum()) > n_prune:
-        raise ValueError(f"{int(already.sum())} heads already pruned, more than n_prune={n_prune}")
-    flat[already] = -math.inf
-    flat = torch.nan_to_num(flat, nan=-math.inf, neginf=-math.inf)
-    order = torch.sort(flat, stable=True).indices
-    out = torch.ones(total, dtype=torch.bool)
-    out[order[:n_prune]] = False
-    return out.view_as(scores)
-
-
-def _kv_heads(model, heads: int) -> int:
-    """KV heads per layer of an unpruned model (= query heads without grouped-query attention)."""
-    kv = getattr(getattr(model, "config", None), "num_key_value_heads", None)
-    return int(kv) if kv else heads
-
-
 @dataclass
 class CriterionMasks:
     """One criterion's output for one seed: its head scores ``[L, H]`` (higher = keep), a
@@ -93,8 +67,19 @@ class CriterionMasks:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def _as_result(out: Any) -> MaskResult:
-    return out if isinstance(out, MaskResult) else MaskResult(torch.as_tensor(out))
+def _checked(plan: PruningPlan, crit: Criterion, ctx: ScoringContext, params: dict, s: float, n: int | None
+             ) -> PruningPlan:
+    """A strategy's plan with its mask on the CPU, the criterion's compensation applied (FLAP), checked: the model's
+    head shape and, where the strategy prunes an exact count (``n``), that count."""
+    plan.keep = torch.as_tensor(plan.keep).bool().cpu()
+    if crit.compensate is not None and plan.weights is None:
+        plan.weights = crit.compensate(ctx, plan.keep, **params)
+    L, H = ctx.shape
+    if tuple(plan.keep.shape) != (L, H) or (n is not None and plan.n_pruned != n):
+        raise RuntimeError(f"criterion {crit.name!r} returned a mask of shape {tuple(plan.keep.shape)} pruning "
+                           f"{plan.n_pruned} heads at sparsity {s}; expected {(L, H)} pruning "
+                           f"{n if n is not None else 'any number of'}")
+    return plan
 
 
 def merge_info(levels: Sequence[MaskResult]) -> dict[str, Any]:
@@ -107,45 +92,25 @@ def masks_for_sparsities(crit: Criterion, params: dict, ctx: ScoringContext, spa
                          iterative: bool = False, gqa_unit: str = "query", layer_uniform: bool = False) -> CriterionMasks:
     """Keep masks for each sparsity, the criterion's scores at full model, and cost info.
 
-    One-shot: score once, prune the lowest ``round(s * heads)``. Iterative (Michel et al. 2019):
-    from the previous level's mask, re-score under it and prune the next lowest heads.
-    Mask-search criteria (``mask_fn``) search each level themselves. ``ctx`` is not modified. Other pruning
-    units than single query heads (``gqa_unit``, ``layer_uniform``; :mod:`hpbench.criteria.units`) prune whole
-    units, so the share pruned is the requested one rounded to whole units.
+    Each level's plan comes from the run's strategy (:mod:`hpbench.criteria.strategies`): one-shot ranking, iterative
+    re-scoring (Michel et al. 2019), the criterion's own search (``mask_fn``), or whole units (``gqa_unit``,
+    ``layer_uniform``: the share pruned is the requested one rounded to whole units). ``ctx`` is not modified.
     """
     structured = (gqa_unit, layer_uniform) != ("query", False)
     check_unit_ranking(gqa_unit, layer_uniform, iterative=iterative, searches=[crit.name] if crit.mask_fn else [])
     sparsities = validate_sparsities(sparsities)
     L, H = ctx.shape
-    total = L * H
     t0 = time.perf_counter()
     ctx = dataclasses.replace(ctx.under(None), info={})  # this criterion's own record of chosen settings
     scores = crit.fn(ctx, **params).detach().float().cpu()
     if tuple(scores.shape) != (L, H):
         raise ValueError(f"criterion {crit.name!r} returned scores of shape {tuple(scores.shape)}, expected {(L, H)}")
-    levels: dict[float, MaskResult] = {}
-    keep = torch.ones(L, H, dtype=torch.bool)
+    name = strategy_for(crit, iterative=iterative, structured=structured)
+    strategy, state = STRATEGIES.get(name), {}
+    levels: dict[float, PruningPlan] = {}
     for s in sparsities:
-        n = n_to_prune(total, s)
-        if structured:
-            res = MaskResult(unit_keep(scores, n, _kv_heads(ctx.model, H), gqa_unit, layer_uniform))
-            n = int((~res.keep).sum())
-        elif crit.mask_fn is not None:
-            level = {"sparsity": s} if "sparsity" in inspect.signature(crit.mask_fn).parameters else {}
-            res = _as_result(crit.mask_fn(ctx, n, **params, **level))
-            if res.ffn_keep is not None:  # searched under a FLOPs budget: any number of heads
-                n = int((~torch.as_tensor(res.keep).bool()).sum())
-        elif iterative and crit.rescoring and n > 0:
-            keep = keep_from_scores(crit.fn(ctx.under(keep), **params).detach().float().cpu(), n, keep)
-            res = MaskResult(keep.clone())
-        else:
-            res = MaskResult(keep_from_scores(scores, n))
-        res.keep = torch.as_tensor(res.keep).bool().cpu()
-        if crit.compensate is not None and res.model is None:
-            res.model = crit.compensate(ctx, res.keep, **params)
-        if tuple(res.keep.shape) != (L, H) or int((~res.keep).sum()) != n:
-            raise RuntimeError(f"criterion {crit.name!r} returned a mask of shape {tuple(res.keep.shape)} pruning "
-                               f"{int((~res.keep).sum())} heads at sparsity {s}; expected {(L, H)} pruning {n}")
-        levels[s] = res
+        n = n_to_prune(L * H, s)
+        plan = strategy(Level(crit, params, ctx, scores, s, n, gqa_unit, layer_uniform, state))
+        levels[s] = _checked(plan, crit, ctx, params, s, n if exact_count(name) and plan.ffn_keep is None else None)
     return CriterionMasks(scores, levels, {"score_seconds": time.perf_counter() - t0, **dict(ctx.info),
                                            **merge_info(list(levels.values()))})
