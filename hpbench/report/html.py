@@ -33,15 +33,16 @@ _EMPTY = re.compile(r"<td>\s*(?:NaN|nan|None|<NA>)\s*</td>")
 
 
 def _toc(body: str) -> str:
-    """A table of contents of the h2 sections (nbconvert gives each an id), placed before the second section (after
-    the findings, which come first)."""
+    """A table of contents of the h2 sections (nbconvert gives each an id), placed after the findings when they come
+    first (the comparison page), else before the first section (a run's page)."""
     heads = _H2.findall(body)
     if len(heads) < 3:
         return body
     items = "".join(f'<li><a href="#{i}">{re.sub("<[^>]+>", "", t).strip()}</a></li>' for i, t in heads)
     nav = f'<nav class="toc" id="contents"><h2 style="font-size:1.1em">Contents</h2><ol>{items}</ol></nav>'
-    second = [m for m in _H2.finditer(body)][1].start()
-    return body[:second] + nav + body[second:]
+    found = list(_H2.finditer(body))
+    at = found[1].start() if found[0].group(2).strip().startswith("Findings") else found[0].start()
+    return body[:at] + nav + body[at:]
 
 
 def _collapse(table: str) -> str:
@@ -68,13 +69,18 @@ def write_index(reports_dir: str, status: pd.DataFrame, *, extra_links: Sequence
         name = f'<a href="{html.escape(link)}">{html.escape(r["run_id"])}</a>' if link else html.escape(r["run_id"])
         err = html.escape(str(r["error"])) if isinstance(r.get("error"), str) else ""
         crit = html.escape(str(r.get("criteria") or ""))
-        rows.append(f"<tr><td>{name}</td><td>{crit}</td><td class='{r['status']}'>{r['status']}</td>"
-                    f"<td>{(r['seconds'] or 0):.0f}</td><td><code>{err}</code></td></tr>")
+        log = r.get("log")
+        log_link = (f' <a href="{html.escape(os.path.relpath(log, root))}">SLURM log</a>'
+                    if isinstance(log, str) and Path(log).is_file() else "")
+        seconds = r["seconds"] if isinstance(r.get("seconds"), (int, float)) and r["seconds"] == r["seconds"] else 0
+        state = html.escape(str(r["status"]))
+        rows.append(f"<tr><td>{name}</td><td>{crit}</td><td class='{state}'>{state}</td>"
+                    f"<td>{seconds:.0f}</td><td><code>{err}</code>{log_link}</td></tr>")
     n_fail = int((status["status"] != "ok").sum()) if len(status) else 0
     links = "".join(f'<li><a href="{html.escape(h)}">{html.escape(t)}</a></li>' for t, h in extra_links)
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>hpbench reports</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto}}td,th{{padding:4px 10px;border-bottom:1px solid #ddd}}
-.ok{{color:#176}}.failed{{color:#b00;font-weight:bold}}</style></head><body>
+.ok{{color:#176}}.failed,.timeout,.cancelled{{color:#b00;font-weight:bold}}</style></head><body>
 <h1>hpbench reports</h1><p>{html.escape(note)}</p>
 <ul><li><a href="comparison.html">Comparison across runs</a> (findings first; curves, head maps, stability, AUC, prunable heads, claims, overlap, cost)</li>
 {'<li><a href="leaderboard.html">Leaderboard</a> (criteria x runs: AUC difference to HIS with significance, sortable)</li>' if (root / "leaderboard.html").is_file() else ''}

@@ -80,22 +80,41 @@ def _complete(run_dir: Path) -> bool:
     return all((run_dir / f"{t}.parquet").is_file() for t in TABLES)
 
 
-def run_cell(params: dict, results_dir: str, reports_dir: str, *, kernel_name: str | None = None) -> dict:
-    """Run one grid cell's notebook (skipped when already finished); return its status record."""
+def cell_paths(params: dict, results_dir: str, reports_dir: str) -> dict[str, Any]:
+    """Where a cell's status record, executed notebook and HTML page go (its parameters with ``results_dir``
+    resolved, the run id and the parameter hash)."""
     params = {**params, "results_dir": str(Path(results_dir).resolve())}
-    run_id = cell_run_id(params)
-    key = config_hash(params)
-    status_path = cell_status_path(results_dir, run_id, key)
-    nb_out = Path(reports_dir) / "runs" / f"{run_id}-{key[:8]}.ipynb"
-    html_out = Path(reports_dir) / "runs" / f"{run_id}-{key[:8]}.html"
-    code = code_digest(params)
-    if status_path.is_file():
-        st = json.loads(status_path.read_text())
-        if (st.get("status") == "ok" and st.get("code") == code and html_out.is_file()
-                and _complete(Path(params["results_dir"]) / run_id)):
+    run_id, key = cell_run_id(params), config_hash(params)
+    runs = Path(reports_dir) / "runs"
+    return {"params": params, "run_id": run_id, "key": key, "status": cell_status_path(results_dir, run_id, key),
+            "notebook": runs / f"{run_id}-{key[:8]}.ipynb", "html": runs / f"{run_id}-{key[:8]}.html"}
+
+
+def finished(params: dict, results_dir: str, reports_dir: str) -> dict | None:
+    """The status record of a cell that already finished with the same code (its page and tables written), else None:
+    such a cell is skipped by every executor."""
+    p = cell_paths(params, results_dir, reports_dir)
+    if p["status"].is_file():
+        st = json.loads(p["status"].read_text())
+        if (st.get("status") == "ok" and st.get("code") == code_digest(p["params"]) and p["html"].is_file()
+                and _complete(Path(p["params"]["results_dir"]) / p["run_id"])):
             return {**st, "skipped": True}
+    return None
+
+
+def run_cell(params: dict, results_dir: str, reports_dir: str, *, kernel_name: str | None = None,
+             extra: dict[str, Any] | None = None) -> dict:
+    """Run one grid cell's notebook (skipped when already finished); return its status record (``extra``: fields the
+    executor adds to it, e.g. a SLURM job id and log)."""
+    done = finished(params, results_dir, reports_dir)
+    if done is not None:
+        return done
+    p = cell_paths(params, results_dir, reports_dir)
+    params, run_id, status_path, nb_out, html_out = p["params"], p["run_id"], p["status"], p["notebook"], p["html"]
+    code = code_digest(params)
     t0 = time.perf_counter()
-    rec: dict[str, Any] = {"run_id": run_id, "params": params, "notebook": str(nb_out), "html": str(html_out), "code": code}
+    rec: dict[str, Any] = {"run_id": run_id, "params": params, "notebook": str(nb_out), "html": str(html_out), "code": code,
+                           **(extra or {})}
     try:
         execute(NOTEBOOKS / "benchmark.ipynb", nb_out, params, kernel_name=kernel_name)
         rec["status"] = "ok"

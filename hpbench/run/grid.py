@@ -17,11 +17,12 @@ from .cell import NOTEBOOKS, execute
 from ..criteria.base import parse_spec
 from ..models.registry import check_available
 from .executors import EXECUTORS
+from .slurm import run_cells_slurm  # noqa: F401 - registers the "slurm" executor
 from .grid_check import check_override_keys, failure_summary, override_keys, validate_cells
 from .plugins import load_plugins, resolve_plugin
 from .progress import GridProgress
 
-STATUS_COLUMNS = ("run_id", "status", "skipped", "seconds", "error", "html", "notebook")
+STATUS_COLUMNS = ("run_id", "status", "skipped", "seconds", "error", "html", "notebook", "log")
 
 
 def grid_cells(models: Sequence[str], tasks: Sequence[str], languages: Sequence[str] | dict = ("en",),
@@ -92,7 +93,7 @@ def run_grid(cells: Sequence[dict], *, results_dir: str = "results", reports_dir
              kernel_name: str | None = None) -> pd.DataFrame:
     """Run every cell with a registered executor (``"local"``: ``n_workers`` cells side by side on this
     machine, 1 = one after another, None = one per GPU or 2 on a CPU; ``"dask"``: one dask task per cell on a
-    LocalCluster or ``scheduler``)."""
+    LocalCluster or ``scheduler``; ``"slurm"``: one SLURM job per cell with ``resources``, :mod:`hpbench.run.slurm`)."""
     run = EXECUTORS.get(executor)
     cells = [check_cell(c) for c in cells]
     validate_cells(cells, str(Path(results_dir).resolve()))  # every cell's every value, before any cell starts

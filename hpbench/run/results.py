@@ -218,6 +218,6 @@ def all_statuses(results_dir: str | Path) -> pd.DataFrame:
         r["criteria"] = ", ".join(r.get("params", {}).get("criteria", []))
         r["mtime"] = p.stat().st_mtime
         recs.append(r)
-    cols = ["run_id", "status", "seconds", "error", "html", "notebook", "criteria"]
+    cols = ["run_id", "status", "seconds", "error", "html", "notebook", "criteria", "log"]
     df = pd.DataFrame(recs)
     return df.sort_values("mtime").reindex(columns=cols) if len(df) else pd.DataFrame(columns=cols)
