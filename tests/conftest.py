@@ -69,3 +69,22 @@ def tiny_model_dir(tmp_path_factory):
 
 
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data not present")
+
+
+@pytest.fixture(scope="session")
+def slurm():
+    """A real one-node SLURM cluster for the session (tests/slurm_cluster.py); ``SLURM_CONF`` set while it runs."""
+    from slurm_cluster import OneNodeCluster, why_not
+
+    if why_not():
+        pytest.skip(why_not())
+    with OneNodeCluster() as env:
+        old = os.environ.get("SLURM_CONF")
+        os.environ["SLURM_CONF"] = env["SLURM_CONF"]
+        try:
+            yield env
+        finally:
+            if old is None:
+                os.environ.pop("SLURM_CONF", None)
+            else:
+                os.environ["SLURM_CONF"] = old

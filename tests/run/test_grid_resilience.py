@@ -42,7 +42,8 @@ def _params(model_dir, res, rep, executor="local", plugin=None):
     return dict(models=[model_dir], tasks=["sst2", "stsb"], criteria=["his", "hies", "random", "plugin_focus:power=2"],
                 sparsities=[0.0, 0.25, 0.5, 0.75], seeds=[0, 1], n_dev=16, n_score=8,
                 overrides={"sst2": small, "stsb": small}, results_dir=str(res), reports_dir=str(rep),
-                executor=executor, n_workers=2, plugins=[plugin])
+                executor=executor, n_workers=None if executor == "slurm" else 2, plugins=[plugin],
+                resources={"cpus": 1, "time": "20:00", "poll": 0.5} if executor == "slurm" else None)
 
 
 def _start(params, tmp, token, env_extra=None):
@@ -134,6 +135,22 @@ def test_dask_executor_gives_the_local_results(tiny_model_dir, tmp_path, referen
     pd.testing.assert_frame_equal(_table(tmp_path / "res"), reference)
     idx = (tmp_path / "rep" / "index.html").read_text()
     assert "2 cells, 0 failed" in idx
+
+
+@pytest.mark.slow
+def test_slurm_executor_gives_the_local_results(slurm, tiny_model_dir, tmp_path, reference, plugin_file):
+    """The same grid through run_all.ipynb with executor="slurm" on a real one-node cluster: one job per cell,
+    the plugin criterion loaded in each job's kernel, the local run's results bit for bit."""
+    t0 = time.perf_counter()
+    p = _start(_params(tiny_model_dir, tmp_path / "res", tmp_path / "rep", executor="slurm", plugin=plugin_file),
+               tmp_path, "slurm")
+    _, err = p.communicate(timeout=600)
+    assert p.returncode == 0, err.decode()[-3000:]
+    pd.testing.assert_frame_equal(_table(tmp_path / "res"), reference)
+    idx = (tmp_path / "rep" / "index.html").read_text()
+    assert "2 cells, 0 failed" in idx and "grid (slurm executor): 2 cell(s)" in err.decode()
+    assert len(list((tmp_path / "res" / "_slurm").glob("*.sbatch"))) == 2
+    print(f"\n[slurm] the grid of 2 cells through SLURM: {time.perf_counter() - t0:.0f} s")
 
 
 @pytest.mark.slow

@@ -12,23 +12,9 @@ from pathlib import Path
 import pytest
 
 from conftest import needs_shared
-from slurm_cluster import OneNodeCluster, why_not
+from slurm_cluster import why_not
 
 pytestmark = [needs_shared, pytest.mark.skipif(why_not() is not None, reason=str(why_not())), pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def slurm():
-    with OneNodeCluster() as env:
-        old = os.environ.get("SLURM_CONF")
-        os.environ["SLURM_CONF"] = env["SLURM_CONF"]
-        try:
-            yield env
-        finally:
-            if old is None:
-                os.environ.pop("SLURM_CONF", None)
-            else:
-                os.environ["SLURM_CONF"] = old
 
 
 SMALL = {"n_train": 32, "epochs": 1.0, "max_len": 32, "n_dev": 16, "n_score": 8, "seeds": [0], "sparsities": [0.0, 0.5],
