@@ -56,6 +56,7 @@ def table(res: Path) -> pd.DataFrame:
 
 def run(model: str, tmp: Path, executor: str) -> tuple[float, int, pd.DataFrame]:
     out = tmp / executor
+    out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "HPBENCH_CACHE": str(out / "cache"), "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "papermill", str(ROOT / "notebooks" / "run_all.ipynb"), str(out / "run_all.ipynb"),
            "--cwd", str(ROOT), "--no-progress-bar", "-y", yaml.safe_dump(grid(model, out, executor))]

@@ -101,7 +101,7 @@ def _qk(kind, block, x):
         qkv = x @ block.c_attn.weight + block.c_attn.bias  # Conv1D: x W + b, [Q | K | V]
         return qkv[:, :32].detach(), qkv[:, 32:64].detach()
     qw, kw = {"bert": lambda: (block.self.query, block.self.key), "distilbert": lambda: (block.q_lin, block.k_lin),
-              "deberta-v2": lambda: (block.self.query_proj, block.self.key_proj)}.get(
+              "deberta-v2": lambda: (block.self.query_proj, block.self.key_proj), "mpnet": lambda: (block.q, block.k)}.get(
         kind, lambda: (block.q_proj, block.k_proj))()
     lin = lambda w: (x @ w.weight.T + (w.bias if w.bias is not None else 0)).detach()  # noqa: E731
     return lin(qw), lin(kw)
@@ -120,6 +120,8 @@ def test_entropy_equals_a_hand_computation(kind):
     B, T, _ = x.shape
     mask = batch.get("attention_mask", torch.ones(B, T, dtype=torch.long))
     d, dec, causal = 8, kind in DECODERS, kind in DECODERS + ["gpt2"]
+    # MPNet adds a relative position bias per head, computed once by the encoder from the sequence length
+    bias = model.mpnet.encoder.compute_position_bias(x).detach() if kind == "mpnet" else torch.zeros(B, 4, T, T)
     want = torch.zeros(B, 4)
     for b in range(B):
         n = int(mask[b].sum())
@@ -131,7 +133,7 @@ def test_entropy_equals_a_hand_computation(kind):
                 q, k = _rope(q, model.config.rope_parameters["rope_theta"]), _rope(k, model.config.rope_parameters["rope_theta"])
             ent = 0.0
             for i in range(n):
-                s = [float(q[i] @ k[j]) / math.sqrt(d) for j in range(i + 1 if causal else n)]
+                s = [float(q[i] @ k[j]) / math.sqrt(d) + float(bias[b, h, i, j]) for j in range(i + 1 if causal else n)]
                 z = sum(math.exp(v - max(s)) for v in s)
                 ent += -sum(p * math.log(p) for p in (math.exp(v - max(s)) / z for v in s) if p > 0)
             want[b, h] = ent / n
