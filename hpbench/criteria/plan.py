@@ -6,8 +6,9 @@ a model trained or compensated together with this mask: DSP joint, L0's trained 
 FLAP's bias compensation); without weights the plan applies to the fine-tuned model. ``costs`` are this level's own
 costs (training steps, seconds) and add up over levels; ``info`` holds scalars shared by all levels (a chosen alpha);
 ``within_bound`` is a bounded search's verdict (A*). Strategies (one-shot ranking, iterative re-scoring, searches,
-structured units: :mod:`hpbench.criteria.masks`) produce plans; the run stores a plan as its :meth:`record` and
-evaluates it through :func:`pruned_by`, without knowing which criterion made it.
+structured units: :mod:`hpbench.criteria.strategies`) produce plans; the run stores a plan as its :meth:`record` and
+evaluates it through :func:`pruned_by` (physically pruned; :func:`gated_by` gates the same plan instead), without
+knowing which criterion made it.
 
 A criterion with its own weights or neurons is therefore one file: its ``mask_fn`` returns
 ``PruningPlan(keep, weights=..., ffn_keep=..., costs={...})`` and nothing else changes.
@@ -105,6 +106,29 @@ def merge_costs(plans: list[PruningPlan]) -> dict[str, Any]:
 
 
 @contextmanager
+def gated_by(model, plan: StoredPlan | PruningPlan, shape: tuple[int, int]) -> Iterator[Any]:
+    """The model a plan describes, with its heads (and FFN neurons) gated off instead of removed: the plan's own
+    weights or ``model``, unchanged after the block. Computes what :func:`pruned_by` computes (up to float rounding).
+    Weights whose neurons were already removed (Kwon et al.'s tuned levels) keep them removed; only heads are gated."""
+    from ..models.ffn import NeuronGates
+    from ..models.heads import gated
+    from ..models.masks import mask_from_key
+
+    sp = plan if isinstance(plan, StoredPlan) else StoredPlan.of(plan)
+    m = sp.weights if sp.weights is not None else model
+    neurons = None
+    if "0" in (sp.ffn_mask or "") and not getattr(m.config, "hpbench_pruned_neurons", None):  # (else: already gone)
+        L = shape[0]
+        neurons = NeuronGates(m, mask_from_key(sp.ffn_mask, (L, len(sp.ffn_mask) // L)).float())
+    try:
+        with gated(m, mask_from_key(sp.mask, shape).float()):
+            yield m
+    finally:
+        if neurons is not None:
+            neurons.remove()
+
+
+@contextmanager
 def pruned_by(model, plan: StoredPlan | PruningPlan, shape: tuple[int, int]) -> Iterator[Any]:
     """The model a plan describes, physically pruned, inside the block: the plan's own weights (pruned in place: they
     belong to this plan), else ``model`` pruned temporarily (restored on exit) with FFN neurons on a copy."""
@@ -116,12 +140,11 @@ def pruned_by(model, plan: StoredPlan | PruningPlan, shape: tuple[int, int]) -> 
 
     sp = plan if isinstance(plan, StoredPlan) else StoredPlan.of(plan)
     keep = mask_from_key(sp.mask, shape)
-    if sp.weights is not None:
-        yield prune_heads(sp.weights, keep)
-    elif "0" in (sp.ffn_mask or ""):  # neurons pruned on the fine-tuned model: a copy (the plan owns it)
-        L = shape[0]
-        m = prune_neurons(copy.deepcopy(model), mask_from_key(sp.ffn_mask, (L, len(sp.ffn_mask) // L)))
-        yield prune_heads(m, keep)
+    ffn = None if "0" not in (sp.ffn_mask or "") else mask_from_key(sp.ffn_mask, (shape[0], len(sp.ffn_mask) // shape[0]))
+    if sp.weights is not None:  # (neurons the weights already lost stay lost: prune_neurons is idempotent)
+        yield prune_heads(sp.weights if ffn is None else prune_neurons(sp.weights, ffn), keep)
+    elif ffn is not None:  # neurons pruned on the fine-tuned model: a copy (the plan owns it)
+        yield prune_heads(prune_neurons(copy.deepcopy(model), ffn), keep)
     else:
         with pruned(model, keep) as m:
             yield m
