@@ -200,7 +200,7 @@ def test_an_unsupported_model_type_names_itself_and_the_supported_ones():
     from transformers import T5Config, T5Model
 
     m = T5Model(T5Config(num_layers=1, num_heads=2, d_model=8, d_kv=4, d_ff=8, vocab_size=20))
-    with pytest.raises(TypeError, match=r"'t5'.*supported: bert, camembert, deberta-v2, distilbert, electra, gpt2, llama, mistral, "
+    with pytest.raises(TypeError, match=r"'t5'.*supported: bert, camembert, deberta-v2, distilbert, electra, gpt2, llama, mistral, mpnet, "
                                         r"qwen2, roberta, vit, xlm-roberta"):
         prune_heads(m, torch.ones(1, 2, dtype=torch.bool))
 

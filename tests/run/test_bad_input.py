@@ -14,7 +14,7 @@ def cfg(tmp_path, **kw):
 
 
 @pytest.mark.parametrize("field,value,pattern", [
-    ("model", "gpt5", r"unknown model 'gpt5'; available: bert, mbert, me5-small, minilm, tiny-random-gpt2, tiny-random-llama, tiny-random-vit, xlmr, a local model directory, or a hub id written owner/name"),
+    ("model", "gpt5", r"unknown model 'gpt5'; available: bert, mbert, me5-small, minilm, mpnet-base, tiny-random-gpt2, tiny-random-llama, tiny-random-vit, xlmr, a local model directory, or a hub id written owner/name"),
     ("task", "qnli", r"unknown task 'qnli'; available: .*sst2"),
     ("language", "xx", r"unknown language 'xx' for task 'sst2'; available: en"),
     ("criteria", ["his", "magic"], r"unknown criterion 'magic'; available: .*his"),
@@ -135,8 +135,8 @@ def test_local_dir_without_config(tmp_path):
 def test_unknown_executor(tmp_path):
     from hpbench.run.grid import run_grid
 
-    with pytest.raises(ValueError, match=r"unknown executor 'slurm'; available: dask, local"):
-        run_grid([], results_dir=str(tmp_path / "r"), reports_dir=str(tmp_path / "p"), executor="slurm")
+    with pytest.raises(ValueError, match=r"unknown executor 'kubernetes'; available: dask, local, slurm"):
+        run_grid([], results_dir=str(tmp_path / "r"), reports_dir=str(tmp_path / "p"), executor="kubernetes")
 
 
 @pytest.mark.parametrize("name", ["HIS", "", None])
