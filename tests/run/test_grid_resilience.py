@@ -126,31 +126,24 @@ def test_sigkill_at_random_points_then_resume(tiny_model_dir, tmp_path, referenc
 
 
 @pytest.mark.slow
-def test_dask_executor_gives_the_local_results(tiny_model_dir, tmp_path, reference, plugin_file):
-    """Including the plugin criterion from a .py file, loaded by every dask worker's cell kernels."""
-    p = _start(_params(tiny_model_dir, tmp_path / "res", tmp_path / "rep", executor="dask", plugin=plugin_file),
-               tmp_path, "dask")
-    _, err = p.communicate(timeout=600)
-    assert p.returncode == 0, err.decode()[-3000:]
-    pd.testing.assert_frame_equal(_table(tmp_path / "res"), reference)
-    idx = (tmp_path / "rep" / "index.html").read_text()
-    assert "2 cells, 0 failed" in idx
-
-
-@pytest.mark.slow
-def test_slurm_executor_gives_the_local_results(slurm, tiny_model_dir, tmp_path, reference, plugin_file):
-    """The same grid through run_all.ipynb with executor="slurm" on a real one-node cluster: one job per cell,
-    the plugin criterion loaded in each job's kernel, the local run's results bit for bit."""
+@pytest.mark.parametrize("executor", ["dask", "slurm"])
+def test_other_executors_give_the_local_results(executor, request, tiny_model_dir, tmp_path, reference, plugin_file):
+    """The same grid through run_all.ipynb on a dask LocalCluster, and with executor="slurm" on a real one-node SLURM
+    cluster (one job per cell): the plugin criterion from a .py file loaded in every cell's kernel, the local run's
+    results bit for bit."""
+    if executor == "slurm":
+        request.getfixturevalue("slurm")  # the cluster (skips, saying why, where SLURM cannot run)
     t0 = time.perf_counter()
-    p = _start(_params(tiny_model_dir, tmp_path / "res", tmp_path / "rep", executor="slurm", plugin=plugin_file),
-               tmp_path, "slurm")
+    p = _start(_params(tiny_model_dir, tmp_path / "res", tmp_path / "rep", executor=executor, plugin=plugin_file),
+               tmp_path, executor)
     _, err = p.communicate(timeout=600)
     assert p.returncode == 0, err.decode()[-3000:]
     pd.testing.assert_frame_equal(_table(tmp_path / "res"), reference)
     idx = (tmp_path / "rep" / "index.html").read_text()
-    assert "2 cells, 0 failed" in idx and "grid (slurm executor): 2 cell(s)" in err.decode()
-    assert len(list((tmp_path / "res" / "_slurm").glob("*.sbatch"))) == 2
-    print(f"\n[slurm] the grid of 2 cells through SLURM: {time.perf_counter() - t0:.0f} s")
+    assert "2 cells, 0 failed" in idx and f"grid ({executor} executor): 2 cell(s)" in err.decode()
+    if executor == "slurm":
+        assert len(list((tmp_path / "res" / "_slurm").glob("*.sbatch"))) == 2
+    print(f"\n[{executor}] the grid of 2 cells: {time.perf_counter() - t0:.0f} s")
 
 
 @pytest.mark.slow
