@@ -346,6 +346,8 @@ def pareto(results: pd.DataFrame, run: pd.DataFrame, x: str = "seconds", reps=No
     carries its 95 % interval (vertical bar, the criterion's colour)."""
     df = main_results(results, budget=None)  # every criterion: cost is the common axis here
     df = df[(df["protocol"] == "prune-after-finetune")] if "protocol" in df else df
+    if "train_language" in df:  # zero-shot runs: the cost of a model, at its quality on its own language (the
+        df = df[df["language"] == df["train_language"]]  # language its intervals below are computed on)
     if x == "gflops":
         col = next((c for c in df if c.startswith("encoder_gflops_")), None)
         if col is None:
@@ -379,8 +381,9 @@ def pareto(results: pd.DataFrame, run: pd.DataFrame, x: str = "seconds", reps=No
         if bars is not None:
             e = sub.merge(bars, on=["task", "criterion", "sparsity"])
             for crit, ec in e.groupby("criterion"):
-                ax.errorbar(ec["t"], ec["metric"], yerr=[ec["metric"] - ec["lo"], ec["hi"] - ec["metric"]], fmt="none",
-                            ecolor=criterion_colour(crit), alpha=0.5, lw=1)
+                # (runs with unequal seed counts weigh a point and its interval slightly differently: never < 0)
+                err = [np.maximum(ec["metric"] - ec["lo"], 0), np.maximum(ec["hi"] - ec["metric"], 0)]
+                ax.errorbar(ec["t"], ec["metric"], yerr=err, fmt="none", ecolor=criterion_colour(crit), alpha=0.5, lw=1)
     grid.set_axis_labels(label, "main metric")
     for task, ax in grid.axes_dict.items():
         ax.set_title(task_label(task))

@@ -151,3 +151,31 @@ def test_layer_profile_counts_pruned_heads_per_layer_by_hand():
     assert list(t.index) == ["a", "b"]
     assert t.loc["a"].tolist() == pytest.approx([(2 + 1) / 8, (0 + 1) / 8, (3 + 2) / 8])
     assert t.loc["b"].tolist() == pytest.approx([0.0, 1.0, 0.25])
+
+
+def test_the_cost_view_of_zero_shot_runs_draws_each_model_at_its_own_language():
+    """A run evaluated on English (its training language, 0.85) and zero-shot on German (0.55): the Pareto view's points
+    are the English ones, inside their intervals (averaging the languages put a point below its own interval and
+    matplotlib refused the negative error bar: the comparison of cross-lingual runs crashed)."""
+    import matplotlib.pyplot as plt
+    from synthetic_runs import _tables
+
+    from hpbench.report import figures
+    from hpbench.report.intervals import replicates
+
+    en = _tables(1500, {"his": {0.0: 0.85, 0.5: 0.85}}, seed=1)
+    de = _tables(1500, {"his": {0.0: 0.55, 0.5: 0.55}}, seed=2)
+    for t in (en, de):
+        t["results"]["train_language"] = "en"
+        t["results"]["protocol"] = "prune-after-finetune"
+        t["results"]["encoder_gflops_128"] = 1.0 - t["results"]["sparsity"]
+    de["results"]["language"] = "de"
+    de["predictions"]["language"] = "de"
+    tables = {"results": pd.concat([en["results"], de["results"]], ignore_index=True),
+              "predictions": pd.concat([en["predictions"], de["predictions"]], ignore_index=True),
+              "run": pd.concat([en["run"], de["run"].assign(eval_language="de")], ignore_index=True),
+              "masks": pd.DataFrame()}
+    fig = figures.pareto(tables["results"], tables["run"], x="gflops", reps=replicates(tables, n_boot=200))
+    ys = [y for ax in fig.axes for line in ax.get_lines() if line.get_marker() == "o" for y in line.get_ydata()]
+    plt.close(fig)
+    assert ys and all(abs(y - 0.85) < 0.03 for y in ys)
