@@ -1,18 +1,24 @@
-"""DSP: differentiable subset pruning (Li, Cotterell, Sachan, TACL 9, 2021; arXiv 2108.04657).
+"""DSP: differentiable subset pruning (Li, Cotterell, Sachan, TACL 9, 2021; arXiv 2108.04657), as its authors
+released it (``rycolab/differentiable-subset-pruning`` @ de4fe02: ``gated_bert_utilities.py``, ``trainer_dsp.py``,
+``modeling_gated_bert.py``, ``examples/pruning/run_dsp.py``, README).
 
-One logit w_h per head; K = number of heads KEPT (a hard constraint). Gumbel-soft-top-K
-(Xie and Ermon 2019): r = w + Gumbel noise, p_1 = softmax(r / tau), and for j = 2..K
-r <- r + log(max(1 - p_(j-1), eps)), p_j = softmax(r / tau); the soft mask m = sum_j p_j sums
-to K and scales each head's attention output. The straight-through variant uses the hard top-K
-of r in the forward pass and the soft mask's gradient backward. The temperature anneals
-log-linearly from tau_0 to tau_f over the steps. Logits and model have separate learning rates
-(paper: 0.5 and 2e-5). At the end the mask is the hard top-K of w.
+One logit w_h per head, initialised Xavier-uniform over the [layers, heads] matrix in float64; K = heads KEPT.
+Gumbel-soft-top-K (Xie and Ermon 2019): u ~ U(tiny, 1), r = w - log(-log u), p_1 = softmax(r / t), and for
+j = 2..K r <- r + log(max(1 - p_(j-1), tiny)), p_j = softmax(r / t); the mask m = sum_j p_j multiplies each head's
+output. The temperature falls log-linearly from t_0 = 1000 to t_f = 1e-8 over the cooldown,
+t(s) = exp(log t_0 - s / cooldown (log t_0 - log t_f)) for s <= cooldown, then stays at t_f (so the mask ends as a hard
+top-K of w + noise). The straight-through option (``straight_through=true``) is the released ``STEFunction``: the
+forward mask is the hard top-K of w (no noise, no temperature), the backward pass the identity. Optimiser: AdamW
+(betas 0.9 / 0.999, eps 1e-8, no weight decay), logits at lr 0.5, the model (joint) at 2e-5, both decayed linearly to
+0 (the Trainer's default schedule), gradient norm clipped to 1.0; dropout on (the Trainer trains in train mode). At
+the end the mask is the hard top-K of w.
 
-Two settings (``mode``): ``"pipelined"`` learns the logits on the fine-tuned model with its weights
-frozen; ``"joint"`` trains the (fine-tuned) model weights together with the logits on a copy
-(hpbench starts joint from the fine-tuned checkpoint, not the pretrained one, so it plugs into the
-same prune-after-fine-tune sweep; say so when comparing with the paper). Step counts are scaled
-down for CPU runs (paper: 25,000 joint / 8,333 pipelined steps, tau 1000 -> 1e-8).
+``"pipelined"`` learns the logits on the fine-tuned model with its weights frozen; ``"joint"`` trains the model
+weights too, on a copy (hpbench starts joint from the fine-tuned checkpoint, not the pretrained one, so it plugs into
+the same prune-after-fine-tune sweep; say so when comparing with the paper). CPU budgets shorten the schedule but keep
+its shape and end point: the cooldown is the released share of the steps (8,333 of the 12,272 steps of one MNLI epoch
+at batch 32 pipelined; 25,000 of 36,816 joint: 0.68 both), the temperatures are the released ones. Every level reports
+its steps (``training_steps``) and the run its cooldown (``dsp_cooldown_steps``).
 """
 from __future__ import annotations
 
@@ -67,8 +73,9 @@ def learn_subset(model, loss_fn, data, k: int, *, steps: int, seed: int, tau0: f
                  lr_logits: float = 0.5, lr_model: float = 0.0, straight_through: bool = False, batch_size: int = 32,
                  pad_id: int = 0, init: torch.Tensor | None = None, precision: str = "fp32") -> tuple[torch.Tensor, list[float]]:
     """Learn head logits w (and, if ``lr_model > 0``, the model) so that the K-head soft mask minimises
-    ``loss_fn(model, batch, gates)``; returns (w on the CPU, losses). Shared by DSP (task loss) and SMP
-    (representation loss). Runs on the model's device; the Gumbel noise comes from a CPU generator, so
+    ``loss_fn(model, batch, gates)``; returns (w on the CPU, losses). hpbench's own soft-top-K trainer, used by
+    ``smp_distance`` (representation loss; DSP itself trains with :func:`learn_dsp`). Runs on the model's device; the
+    Gumbel noise comes from a CPU generator, so
     a seed gives the same noise on every device."""
     L, H = head_shape(model)
     device = model_device(model)
@@ -102,6 +109,93 @@ def learn_subset(model, loss_fn, data, k: int, *, steps: int, seed: int, tau0: f
     return w.detach().cpu().view(L, H), (torch.stack(losses).cpu().tolist() if losses else [])
 
 
+TINY = torch.finfo(torch.double).tiny  # the released EPSILON
+COOLDOWN_SHARE = 8333 / 12272  # released: cooldown steps / training steps (pipelined; joint 25,000 / 36,816 is the same)
+
+
+def released_tau(step: int, cooldown: int, tau0: float = 1000.0, tauf: float = 1e-8) -> float:
+    """The released temperature: log-linear from ``tau0`` at step 0 to ``tauf`` at ``cooldown``, ``tauf`` after."""
+    if cooldown <= 0 or step > cooldown:
+        return tauf
+    return float(math.exp(math.log(tau0) - step / cooldown * (math.log(tau0) - math.log(tauf))))
+
+
+def released_soft_top_k(w: torch.Tensor, k: int, t: float, u: torch.Tensor) -> torch.Tensor:
+    """The released ``gumbel_soft_top_k`` (float64) with its uniform draws ``u`` given: sums to ``k``."""
+    r = -torch.log(-torch.log(u)) + w
+    eps = torch.full_like(r, TINY)
+    p, total = None, torch.zeros_like(w)
+    for _ in range(k):
+        if p is not None:
+            r = r + torch.log(torch.maximum(1 - p, eps))
+        p = torch.exp(torch.nn.functional.log_softmax(r / t, 0))
+        total = total + p
+    return total
+
+
+class StraightThroughTopK(torch.autograd.Function):
+    """The released ``STEFunction``: forward the hard top-K of the logits, backward the identity."""
+
+    @staticmethod
+    def forward(ctx, w: torch.Tensor, k: int) -> torch.Tensor:  # noqa: D102
+        return hard_topk_mask(w.detach(), k).to(w.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # noqa: D102
+        return grad, None
+
+
+def xavier_logits(L: int, H: int, generator: torch.Generator) -> torch.Tensor:
+    """Xavier-uniform [L, H] logits in float64 (the released ``nn.init.xavier_uniform_`` on ``w``)."""
+    bound = math.sqrt(6.0 / (L + H))
+    return (torch.rand(L, H, generator=generator, dtype=torch.double) * 2 - 1) * bound
+
+
+def learn_dsp(model, loss_fn, data, k: int, *, steps: int, seed: int, cooldown: int, tau0: float = 1000.0,
+              tauf: float = 1e-8, lr_logits: float = 0.5, lr_model: float = 0.0, straight_through: bool = False,
+              batch_size: int = 32, pad_id: int = 0, precision: str = "fp32", max_grad_norm: float = 1.0
+              ) -> tuple[torch.Tensor, list[float]]:
+    """DSP's released training loop (module docstring); returns (w [L, H] on the CPU, float64; the losses)."""
+    L, H = head_shape(model)
+    device = model_device(model)
+    g = torch.Generator().manual_seed(seed)
+    w = xavier_logits(L, H, g).flatten().to(device).requires_grad_(True)
+    train_model = lr_model > 0
+    flags = [p.requires_grad for p in model.parameters()]
+    for p in model.parameters():
+        p.requires_grad_(train_model)
+    groups = [{"params": [w], "lr": lr_logits}] + ([{"params": list(model.parameters()), "lr": lr_model}] if train_model else [])
+    opt = torch.optim.AdamW(groups, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, (steps - s) / max(steps, 1)))
+    scaler, clipped = grad_scaler(precision, device), [w] + (list(model.parameters()) if train_model else [])
+    losses: list[torch.Tensor] = []
+    model.train()  # the released Trainer trains in train mode (dropout on), pipelined too
+    try:
+        with HeadGates(model) as hg:
+            for step, b in step_batches(data, batch_size, steps, lambda s: seed * 997 + s, pad_id=pad_id):
+                if straight_through:
+                    m = StraightThroughTopK.apply(w, k)
+                else:
+                    u = (torch.rand(w.shape, generator=g, dtype=torch.double) * (1 - TINY) + TINY).to(device)
+                    m = released_soft_top_k(w, k, released_tau(step, cooldown, tau0, tauf), u)
+                hg.gates = m.float().view(L, H)
+                with autocast(device, precision):
+                    loss = loss_fn(model, b, hg).float()
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(clipped, max_grad_norm)
+                scaler.step(opt)
+                scaler.update()
+                sched.step()
+                losses.append(loss.detach())
+    finally:
+        for p, f in zip(model.parameters(), flags):
+            p.requires_grad_(f)
+        model.eval()
+    return w.detach().cpu().view(L, H), (torch.stack(losses).cpu().tolist() if losses else [])
+
+
 def hard_topk_mask(w: torch.Tensor, k: int) -> torch.Tensor:
     """Keep mask of the K largest logits (ties by index)."""
     flat = w.flatten()
@@ -125,10 +219,12 @@ def _learn(ctx: ScoringContext, n_prune: int, mode: str, steps: int, tau0: float
             return task.loss_per_example(m(**model_inputs(b, dev)).logits.float(), b["labels"].to(dev)).mean()
 
         t0 = time.perf_counter()
-        w, _ = learn_subset(model, loss_fn, ctx.encoded, k, steps=steps, seed=ctx.seed * 31 + n_prune, tau0=tau0,
-                            tauf=tauf, lr_logits=lr_logits, lr_model=lr_model if mode == "joint" else 0.0,
-                            straight_through=straight_through, batch_size=ctx.batch_size, pad_id=ctx.pad_id,
-                            precision=ctx.precision)
+        cooldown = round(COOLDOWN_SHARE * steps)
+        w, _ = learn_dsp(model, loss_fn, ctx.encoded, k, steps=steps, seed=ctx.seed * 31 + n_prune, cooldown=cooldown,
+                         tau0=tau0, tauf=tauf, lr_logits=lr_logits, lr_model=lr_model if mode == "joint" else 0.0,
+                         straight_through=straight_through, batch_size=ctx.batch_size, pad_id=ctx.pad_id,
+                         precision=ctx.precision)
+        ctx.info["dsp_cooldown_steps"] = cooldown
         costs = {"training_steps": steps, "train_seconds": time.perf_counter() - t0}  # this level's training
         # joint: the weights trained together with this mask belong to it and are evaluated with it
         return w, MaskResult(hard_topk_mask(w, k), model if mode == "joint" else None, costs=costs)
@@ -136,8 +232,8 @@ def _learn(ctx: ScoringContext, n_prune: int, mode: str, steps: int, tau0: float
     return ctx.remember(("dsp", n_prune, mode, steps, tau0, tauf, lr_logits, lr_model, straight_through), run)
 
 
-def _dsp_mask(ctx: ScoringContext, n_prune: int, mode: str = "pipelined", steps: int = 40, tau0: float = 10.0,
-              tauf: float = 0.05, lr_logits: float = 0.5, lr_model: float = 2e-5, straight_through: bool = False) -> MaskResult:
+def _dsp_mask(ctx: ScoringContext, n_prune: int, mode: str = "pipelined", steps: int = 40, tau0: float = 1000.0,
+              tauf: float = 1e-8, lr_logits: float = 0.5, lr_model: float = 2e-5, straight_through: bool = False) -> MaskResult:
     if mode not in ("pipelined", "joint"):
         raise ValueError(f"dsp: unknown mode {mode!r}; allowed: 'pipelined', 'joint'")
     L, H = ctx.shape
@@ -147,9 +243,10 @@ def _dsp_mask(ctx: ScoringContext, n_prune: int, mode: str = "pipelined", steps:
 
 
 @register_criterion("dsp", mask_fn=_dsp_mask)
-def dsp(ctx: ScoringContext, mode: str = "pipelined", steps: int = 40, tau0: float = 10.0, tauf: float = 0.05,
+def dsp(ctx: ScoringContext, mode: str = "pipelined", steps: int = 40, tau0: float = 1000.0, tauf: float = 1e-8,
         lr_logits: float = 0.5, lr_model: float = 2e-5, straight_through: bool = False) -> torch.Tensor:
-    """Differentiable subset pruning: Gumbel-soft-top-K head logits learned under an exact K-heads-kept constraint.
+    """Differentiable subset pruning as released (Li et al. 2021): Gumbel-soft-top-K head logits learned under an exact
+    K-heads-kept constraint, temperature 1000 -> 1e-8 over the released share of the steps.
 
     The head-map score is the logits learned at 50 % sparsity (each level learns its own logits)."""
     if mode not in ("pipelined", "joint"):
