@@ -30,7 +30,7 @@ def test_with_a_large_lambda_the_gates_close_and_with_none_they_stay_open():
     from hpbench.tasks import get_task
 
     task = get_task("sst2")
-    closed, _ = train_gates(tiny_model("bert"), task, _data(), lam=5.0, steps=30, seed=0, lr_model=0.0, batch_size=8,
+    closed, _ = train_gates(tiny_model("bert"), task, _data(), lam=5.0, steps=80, seed=0, lr_model=0.0, batch_size=8,
                             lr_gates=0.3)
     assert (test_gate(closed) == 0).all()
     open_, _ = train_gates(tiny_model("bert"), task, _data(), lam=0.0, steps=30, seed=0, lr_model=0.0, batch_size=8,
