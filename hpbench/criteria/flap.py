@@ -2,14 +2,21 @@
 retraining-free; a head matters when the input it feeds to the output projection fluctuates and the projection's
 columns it feeds are large.
 
-For head h of a layer with output projection W_o (columns j in h's d channels) and calibration tokens t (the
-task's training examples, non-padding tokens, unpruned model):
+``flap`` follows the released code for heads (``CASIA-IVA-Lab/FLAP`` @ 9bbad71, ``lib/prune.py:prune_flap``, metric
+WIFV, the AL-MM structure: attention heads ranked globally under a head budget). For output-projection input channel
+j of a layer, over the calibration tokens t (non-padding tokens of the task's training examples, unpruned model):
 
-    x̄_j = mean_t x_tj,    F_j = 1/(N−1) Σ_t (x_tj − x̄_j)²,    S_h = Σ_{j∈h} F_j · ||W_o[:, j]||²,
+    x̄_j = mean_t x_tj,    F_j = 1/(N−1) Σ_t (x_tj − x̄_j)²,    m_j = (F_j · ||W_o[:, j]||²)²,
 
-standardised within each layer, (S_h − mean_l S) / std_l S, so the scores of all layers are ranked globally (the
-paper's adaptive structure). Bias compensation: pruning channels P of a layer adds W_o[:, P] x̄_P to the output
-bias (a bias is created where the architecture has none), so the layer's output at the mean input is unchanged.
+m standardised over all channels of the layer, (m_j − mean_l m) / std_l m, then averaged over each head's d channels:
+the head score. ``flap_sum`` keeps hpbench's earlier aggregation (S_h = Σ_{j∈h} F_j ||W_o[:, j]||², standardised over
+the heads of a layer), which ranks heads differently (rank correlation 0.79 on SmolLM2-135M, issue 30).
+Bias compensation (both): pruning channels P of a layer adds W_o[:, P] x̄_P to the output bias (a bias is created where
+the architecture has none), so the layer's output at the mean input is unchanged.
+
+Not (yet) as released: the fluctuation estimator (the released ``BiasGPT.add_batch`` updates a running estimate per
+calibration sequence; hpbench takes the variance over all calibration tokens at once), and FLAP's joint heads +
+FFN-channel threshold (AL-AM, compression weight 512/3), which needs FFN neurons as ``kwon:ffn=true`` has them.
 """
 from __future__ import annotations
 
@@ -40,8 +47,21 @@ def out_proj_input_stats(model: nn.Module, encoded, batch_size: int = 32, pad_id
     return out
 
 
+def flap_channels(model: nn.Module, stats) -> list[torch.Tensor]:
+    """Per layer, the released WIFV metric of each output-projection input channel, squared: (F_j ||W_o[:, j]||²)²."""
+    return [(var * (out_matrix(o) ** 2).sum(0)) ** 2 for (o, _), (_, var) in zip(out_projections(model), stats)]
+
+
+def flap_released(model: nn.Module, stats) -> torch.Tensor:
+    """Head scores ``[L, H]`` as ``prune_flap`` computes them: channel metrics standardised within each layer
+    (``standarlization``: mean and unbiased std over the layer's channels), then averaged over each head's channels."""
+    d = out_projections(model)[0][1]
+    m = torch.stack(flap_channels(model, stats))
+    return standardise(m).view(m.shape[0], -1, d).mean(2)
+
+
 def flap_raw(model: nn.Module, stats) -> torch.Tensor:
-    """S_h = Σ_{j∈h} F_j ||W_o[:, j]||² per layer and head ``[L, H]`` (before standardisation)."""
+    """``flap_sum``: S_h = Σ_{j∈h} F_j ||W_o[:, j]||² per layer and head ``[L, H]`` (before standardisation)."""
     rows = []
     for (o, d), (_, var) in zip(out_projections(model), stats):
         rows.append((var * (out_matrix(o) ** 2).sum(0)).view(-1, d).sum(1))
@@ -83,5 +103,11 @@ def _compensate(ctx: ScoringContext, keep: torch.Tensor, compensate: bool = True
 
 @register_criterion("flap", rescoring=False, compensate=_compensate)
 def flap(ctx: ScoringContext, compensate: bool = True) -> torch.Tensor:
-    """FLAP fluctuation x squared output-column norm per head, standardised per layer (An et al. 2024)."""
+    """FLAP as released (An et al. 2024; WIFV, AL-MM heads): squared channel metric, standardised per layer, head mean."""
+    return flap_released(ctx.model, _stats(ctx)).float()
+
+
+@register_criterion("flap_sum", rescoring=False, compensate=_compensate)
+def flap_sum(ctx: ScoringContext, compensate: bool = True) -> torch.Tensor:
+    """hpbench's earlier FLAP aggregation: fluctuation x squared column norm summed per head, standardised over heads."""
     return standardise(flap_raw(ctx.model, _stats(ctx))).float()

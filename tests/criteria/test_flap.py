@@ -104,3 +104,30 @@ def test_a_compensated_pruned_decoder_saves_and_reloads_both_ways(tmp_path):
             back = from_pretrained(tmp_path / name)
         with torch.no_grad():
             torch.testing.assert_close(back.eval()(**batch).logits, want, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["llama", "qwen2"])
+def test_flap_is_the_released_prune_flap_head_metric_by_hand(kind):
+    """CASIA-IVA-Lab/FLAP lib/prune.py (WIFV, AL-MM): W_metric = (F_j ||W_o[:, j]||^2)^2 per channel, standardised over
+    the layer's channels with torch.std (N - 1), reshaped to heads and averaged: recomputed here with plain loops."""
+    from hpbench.criteria.base import ScoringContext
+    from hpbench.criteria.flap import flap
+
+    model = tiny_decoder(kind)
+    enc = _encoded()
+    outs, xs = _o_inputs(model, enc)
+    d, want = 8, torch.zeros(3, 8, dtype=torch.float64)
+    for l, (o, x) in enumerate(zip(outs, xs)):
+        n = x.shape[0]
+        metric = []
+        for j in range(64):
+            mean = sum(x[t, j].item() for t in range(n)) / n
+            fluct = sum((x[t, j].item() - mean) ** 2 for t in range(n)) / (n - 1)
+            metric.append((fluct * sum(w * w for w in o.weight[:, j].double().tolist())) ** 2)
+        mu = sum(metric) / 64
+        sd = math.sqrt(sum((m - mu) ** 2 for m in metric) / 63)
+        z = [(m - mu) / sd for m in metric]
+        for h in range(8):
+            want[l, h] = sum(z[h * d:(h + 1) * d]) / d
+    got = flap(ScoringContext(model, None, enc, batch_size=4))
+    torch.testing.assert_close(got.double(), want, rtol=1e-4, atol=1e-5)
