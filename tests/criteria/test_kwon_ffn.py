@@ -307,3 +307,44 @@ def test_on_a_tiny_model_of_2x3_heads_and_2x4_neurons_the_search_equals_brute_fo
         assert flops_for_mask(cfg, kh, 1, 128, kn.sum(1).tolist()) <= budget
         got = float((fi.head * kh).sum() + (fi.neuron * kn).sum())
         assert got == pytest.approx(value[flops <= budget].max(), rel=1e-12)
+
+
+def _released_greedy(keep, grads):
+    """WoosukKwon/retraining-free-pruning prune/rearrange.py:greedy_rearrange, transcribed to numpy (grads:
+    [mini-batches, units]; returns the new keep mask)."""
+    import numpy as np
+
+    num_unpruned = int(keep.sum())
+    num_pruned = keep.shape[0] - num_unpruned
+    if num_unpruned == 0 or num_pruned == 0:
+        return keep.copy()
+    g = grads.T  # [units, mini-batches]
+    order = list(np.argsort((g ** 2).sum(1), kind="stable"))
+    masked = order[:num_pruned]
+    for index in order[num_pruned:]:
+        masked.append(index)
+        vec = g[masked]
+        complement = vec.sum(0) - vec
+        removed = int(np.argmin((complement ** 2).sum(1)))
+        del masked[removed]
+    out = np.ones_like(keep)
+    out[masked] = 0
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("n_pruned", [1, 4, 7, 11])
+def test_greedy_rearrangement_equals_the_released_loop_on_the_same_gradients(seed, n_pruned):
+    """With the block F = G^T G of the same per-batch gradients G, starting from the mask the search gives (the lowest
+    diagonal units pruned), hpbench's greedy pass returns exactly the released loop's mask."""
+    import numpy as np
+
+    G = torch.randn(64, 12, generator=torch.Generator().manual_seed(seed), dtype=torch.double)
+    G[:, seed % 12] *= 3.0  # one dominant unit, and correlated pairs, so the greedy pass has work to do
+    G[:, (seed + 5) % 12] = G[:, (seed + 2) % 12] * 0.9 + 0.1 * G[:, (seed + 5) % 12]
+    F = G.T @ G
+    keep = torch.ones(12, dtype=torch.bool)
+    keep[torch.argsort(F.diagonal(), stable=True)[:n_pruned]] = False
+    want = _released_greedy(keep.numpy().astype(np.int64), G.numpy())
+    got = greedy_rearrange(F, keep)
+    assert got.numpy().astype(np.int64).tolist() == want.tolist()
