@@ -48,14 +48,25 @@ def test_run_all_renders_reports(tiny_model_dir, tmp_path, monkeypatch):
         assert sid in ("contents",) or f'href="#{sid}"' in toc, sid
     assert not re.search(r"<td>\s*(NaN|nan|None)\s*</td>", comp)
     assert "leaderboard.html" in index and (rep / "leaderboard.html").is_file()
-    assert (res / "leaderboard.csv").is_file() and (res / "leaderboard.parquet").is_file()
-    (run_page,) = (rep / "runs").glob(f"{Path(tiny_model_dir).name}-sst2-en-*.html")
-    run_html = run_page.read_text()
-    assert "data:image/png;base64" in run_html and "hies" in run_html
-    xl = (rep / "crosslingual.html").read_text()
-    assert xl.count("data:image/png;base64") >= 2  # language x criterion heatmaps, per-language curves
-    assert "Fine-tuned and scored on <strong>en</strong>" in xl and "de, en, fr" in xl
-    assert "pruning helped" in xl
+    # the numbers of the findings table, read back from the page, are those of the AUC table of the results
+    from hpbench.report.intervals import auc_table, replicates
+    from hpbench.run.results import load_tables
+
+    auc = auc_table(replicates(load_tables(res)))
+    shown = next(t for t in _html_tables(comp) if t and "AUC his" in t[0])
+    rows = {r[0]: dict(zip(shown[0], r)) for r in shown[2:]}
+    assert len(rows) == 5  # sst2, stsb, and xnli on en, de, fr
+    for run, row in rows.items():
+        model, task, lang = run.split(" / ")
+        lang = lang.split(" [")[0]  # ("de [zero-shot]")
+        g = auc[(auc["task"] == task) & (auc["language"] == lang)].set_index("criterion")
+        assert len(g), (run, auc[["task", "language"]].drop_duplicates().values.tolist())
+        h = g.loc["his"]
+        assert row["AUC his"] == f"{h['AUC']:.3f} [{h['AUC lo']:.3f}, {h['AUC hi']:.3f}]", run
+        for crit in ("hies", "random"):
+            c = g.loc[crit]
+            want = (f"{c['Δ vs his']:+.3f}{'*' if c['significant'] else ''} [{c['Δ lo']:+.3f}, {c['Δ hi']:+.3f}]")
+            assert row[f"Δ {crit}"] == want, (run, crit)
 
 
 def test_run_header_lists_metrics_only_and_survives_missing_values():
@@ -87,3 +98,37 @@ def test_list_parameters_given_as_strings_are_parsed_or_rejected_naming_the_y_fo
     assert cfg.seeds == [3, 4] and cfg.sparsities == [0, 0.5] and cfg.criteria == ["his"]
     with pytest.raises(ValueError, match=r"parameter seeds='0' must be a list"):
         RunConfig.from_params({"seeds": "0"})
+
+
+def _html_tables(page: str) -> list[list[list[str]]]:
+    """Every <table> of an HTML page as rows of cell texts (header cells included), with the standard library."""
+    from html.parser import HTMLParser
+
+    class P(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tables, self.row, self.cell = [], None, None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "table":
+                self.tables.append([])
+            elif tag == "tr" and self.tables:
+                self.row = []
+            elif tag in ("td", "th") and self.row is not None:
+                self.cell = []
+
+        def handle_endtag(self, tag):
+            if tag in ("td", "th") and self.cell is not None:
+                self.row.append("".join(self.cell).strip())
+                self.cell = None
+            elif tag == "tr" and self.row is not None:
+                self.tables[-1].append(self.row)
+                self.row = None
+
+        def handle_data(self, data):
+            if self.cell is not None:
+                self.cell.append(data)
+
+    p = P()
+    p.feed(page)
+    return p.tables
