@@ -1,6 +1,7 @@
 """A real one-node SLURM cluster from Debian's packages, configured entirely in a temporary folder.
 
     python tests/slurm_cluster.py          # bring one up, print its SLURM_CONF, wait for Enter, tear it down
+    python tests/slurm_cluster.py --check  # can one start here? (printed by .ci/run)
 
 Nothing is written to /etc: munged, slurmctld and slurmd run with their key, sockets, state, spool, logs and
 ``slurm.conf`` under the folder (``SLURM_CONF`` points the client commands at it); they listen on loopback ports
@@ -159,6 +160,18 @@ class OneNodeCluster:
 
 
 if __name__ == "__main__":
+    if "--check" in sys.argv:  # (CI: say whether the SLURM tests will run, and why not)
+        reason = why_not()
+        if reason:
+            print(f"one-node SLURM cluster: not here ({reason})")
+            sys.exit(0)
+        t0 = time.time()
+        try:
+            with OneNodeCluster():
+                print(f"one-node SLURM cluster: up in {time.time() - t0:.1f} s, stopped")
+        except Exception as e:  # noqa: BLE001
+            print(f"one-node SLURM cluster: did not start ({e}); the SLURM tests will skip")
+        sys.exit(0)
     with OneNodeCluster() as env:
         print(f"export SLURM_CONF={env['SLURM_CONF']}")
         print("one-node cluster up; press Enter to stop it", file=sys.stderr)
