@@ -82,12 +82,6 @@ def _checked(plan: PruningPlan, crit: Criterion, ctx: ScoringContext, params: di
     return plan
 
 
-def merge_info(levels: Sequence[MaskResult]) -> dict[str, Any]:
-    """Scalar info of all levels: each plan's ``costs`` added up, its ``info`` taken as reported
-    (:func:`hpbench.criteria.plan.merge_costs`)."""
-    return merge_costs(list(levels))
-
-
 def masks_for_sparsities(crit: Criterion, params: dict, ctx: ScoringContext, sparsities: Sequence[float], *,
                          iterative: bool = False, gqa_unit: str = "query", layer_uniform: bool = False) -> CriterionMasks:
     """Keep masks for each sparsity, the criterion's scores at full model, and cost info.
@@ -113,4 +107,4 @@ def masks_for_sparsities(crit: Criterion, params: dict, ctx: ScoringContext, spa
         plan = strategy(Level(crit, params, ctx, scores, s, n, gqa_unit, layer_uniform, state))
         levels[s] = _checked(plan, crit, ctx, params, s, n if exact_count(name) and plan.ffn_keep is None else None)
     return CriterionMasks(scores, levels, {"score_seconds": time.perf_counter() - t0, **dict(ctx.info),
-                                           **merge_info(list(levels.values()))})
+                                           **merge_costs(list(levels.values()))})

@@ -94,9 +94,14 @@ def finished(params: dict, results_dir: str, reports_dir: str) -> dict | None:
     """The status record of a cell that already finished with the same code (its page and tables written), else None:
     such a cell is skipped by every executor."""
     p = cell_paths(params, results_dir, reports_dir)
+    return _finished(p, code_digest(p["params"]))
+
+
+def _finished(p: dict[str, Any], code: str) -> dict | None:
+    """:func:`finished` for paths and a code digest already computed."""
     if p["status"].is_file():
         st = json.loads(p["status"].read_text())
-        if (st.get("status") == "ok" and st.get("code") == code_digest(p["params"]) and p["html"].is_file()
+        if (st.get("status") == "ok" and st.get("code") == code and p["html"].is_file()
                 and _complete(Path(p["params"]["results_dir"]) / p["run_id"])):
             return {**st, "skipped": True}
     return None
@@ -106,12 +111,12 @@ def run_cell(params: dict, results_dir: str, reports_dir: str, *, kernel_name: s
              extra: dict[str, Any] | None = None) -> dict:
     """Run one grid cell's notebook (skipped when already finished); return its status record (``extra``: fields the
     executor adds to it, e.g. a SLURM job id and log)."""
-    done = finished(params, results_dir, reports_dir)
+    p = cell_paths(params, results_dir, reports_dir)
+    code = code_digest(p["params"])  # (hashes every hpbench source file: once per cell)
+    done = _finished(p, code)
     if done is not None:
         return done
-    p = cell_paths(params, results_dir, reports_dir)
     params, run_id, status_path, nb_out, html_out = p["params"], p["run_id"], p["status"], p["notebook"], p["html"]
-    code = code_digest(params)
     t0 = time.perf_counter()
     rec: dict[str, Any] = {"run_id": run_id, "params": params, "notebook": str(nb_out), "html": str(html_out), "code": code,
                            **(extra or {})}

@@ -197,19 +197,25 @@ def _submit(cell: dict, res: SlurmResources, jobs_dir: Path, results_dir: str, r
     return job
 
 
+def _written_by(path: Path, job_id: str) -> dict | None:
+    """The cell's status record if job ``job_id`` wrote it (not an earlier run's), else None."""
+    if not path.is_file():
+        return None
+    st = json.loads(path.read_text())
+    return st if st.get("slurm_job_id") == job_id else None
+
+
 def _status_of(job: dict, state: str | None) -> dict | None:
     """The cell's status once its job has ended (None while SLURM still runs or queues it)."""
     if state in ACTIVE:
         return None
     path = Path(job["status_path"])
-    if path.is_file():
-        st = json.loads(path.read_text())
-        if st.get("slurm_job_id") == job["job_id"]:
-            return {**st, "skipped": False}
-    if state == "COMPLETED" and not path.is_file():
+    st = _written_by(path, job["job_id"])
+    if st is None and state == "COMPLETED":
         time.sleep(1.0)  # (a status written just before the job ended may not be visible on a shared file system yet)
-        if path.is_file() and json.loads(path.read_text()).get("slurm_job_id") == job["job_id"]:
-            return {**json.loads(path.read_text()), "skipped": False}
+        st = _written_by(path, job["job_id"])
+    if st is not None:
+        return {**st, "skipped": False}
     st = ended_without_status(job, state)
     atomic_write_bytes(path, json.dumps({k: v for k, v in st.items() if k != "skipped"}).encode())  # for the index page
     return st
