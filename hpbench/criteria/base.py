@@ -188,6 +188,25 @@ class ScoringContext:
             return self.encoded
         return self.remember(("train_sample", int(n)), lambda: loader(int(n)))
 
+    def draw(self, n: int, rule: Callable[[int, int, int], list[int]]) -> Sequence[dict]:
+        """``n`` encoded training examples at the indices ``rule(len(train split), n, seed)`` (a method's own sampling
+        rule, e.g. Kwon et al.'s draw with replacement), through the run's ``extras["train_draw"]``; from the
+        scoring examples when no loader is given (a context built by hand). Memoised per rule and ``n``."""
+        loader = self.extras.get("train_draw")
+        key = ("train_draw", getattr(rule, "__qualname__", repr(rule)), int(n))
+        if loader is None:
+            return self.remember(key, lambda: [self.encoded[i] for i in rule(len(self.encoded), int(n), int(self.seed))])
+        return self.remember(key, lambda: loader(int(n), rule))
+
+    def avg_length(self) -> float:
+        """The task's average dev-set length in tokens (``extras["dev_avg_len"]``, set by the run), else the scoring
+        examples' average (Kwon et al.'s MAC costs use the dev average)."""
+        from ..tasks.encoding import length
+
+        if "dev_avg_len" in self.extras:
+            return float(self.extras["dev_avg_len"])
+        return sum(length(e) for e in self.encoded) / max(1, len(self.encoded))
+
     def generator(self, salt: int = 0) -> torch.Generator:
         return torch.Generator().manual_seed(int(self.seed) * 7919 + salt)
 

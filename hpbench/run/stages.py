@@ -32,7 +32,7 @@ from ..models.flops import FLOPS_SEQ, flops_for_mask
 from ..models.heads import from_pretrained, head_shape
 from ..models.masks import mask_from_key, mask_to_key, n_pruned_of_key
 from ..models.registry import load as load_model
-from ..tasks.encoding import encode, pad_id_of
+from ..tasks.encoding import encode, length, pad_id_of
 from ..tasks.kinds import kind_of, majority_baseline
 from ..tasks.lookup import get_task
 from ..tasks.spec import Example, Task, examples_digest, sample_indices
@@ -204,9 +204,17 @@ def scoring_context(prep: Prepared, sm: SeedModel, protocol: str, data: tuple[li
         ex = task.load("train", language=prep.score_language, n=n, seed=SCORE_SEED + sm.seed, data_root=cfg.data_root)
         return encode(task, sm.tokenizer, ex, cfg.max_len)
 
+    def train_draw(n: int, rule) -> list[dict]:  # a method's own sampling rule over the whole train split
+        train = task.load("train", language=prep.score_language, data_root=cfg.data_root)
+        return encode(task, sm.tokenizer, [train[i] for i in rule(len(train), n, sm.seed)], cfg.max_len)
+
+    dev = sm.dev.get(cfg.language) or next(iter(sm.dev.values()), [])
+    extras = {"config": cfg, "train_sample": train_sample, "train_draw": train_draw}
+    if dev:
+        extras["dev_avg_len"] = sum(length(e) for e in dev) / len(dev)
     return ScoringContext(model, task, encode(task, sm.tokenizer, examples, cfg.max_len), seed=sm.seed,
                           batch_size=cfg.batch_size, pad_id=sm.pad_id, validation=val, tokenizer=sm.tokenizer,
-                          precision=cfg.amp, extras={"config": cfg, "train_sample": train_sample})
+                          precision=cfg.amp, extras=extras)
 
 
 def score(prep: Prepared, sm: SeedModel, spec: str, contexts: dict[str, ScoringContext]) -> Scored:

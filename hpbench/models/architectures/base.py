@@ -8,6 +8,9 @@ An :class:`Architecture` names the ``config.model_type`` values it covers and gi
 * ``out_bias_flag``: the config field that declares an output-projection bias (what FLAP's compensation adds;
   Llama's ``attention_bias``), or None when the config cannot declare one (a pruned model with such a bias then
   saves in hpbench's format only);
+* ``post_norm``: each layer is post-LN (``x' = LN(x + Attn(x))``, ``y = LN(x' + FFN(x'))``): the attention's residual
+  is the layer's input and the FFN's residual is the FFN's own input, which is what Kwon et al.'s released mask
+  tuning (:mod:`hpbench.recovery.rescale`) fits against (BERT, RoBERTa and the other post-LN encoders);
 * ``tiny``: a tiny random configuration for the shared adapter tests (never for reported results).
 
 Adding an architecture is one file here plus nothing else: the shared test matrix (``tests/models/test_adapters.py``)
@@ -45,6 +48,7 @@ class Architecture:
     attention: AttentionAdapter
     ffn: FFNMap | None = None
     out_bias_flag: str | None = None
+    post_norm: bool = False
     tiny: TinyConfig | None = None
     description: str = ""
 

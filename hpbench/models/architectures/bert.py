@@ -5,7 +5,7 @@ from ..ffn import FFNMap
 from .base import Architecture, TinyConfig, register_architecture
 
 register_architecture(Architecture(
-    name="bert", model_types=("bert", "roberta", "xlm-roberta", "electra", "camembert"), attention=BertFamily(),
+    name="bert", model_types=("bert", "roberta", "xlm-roberta", "electra", "camembert"), post_norm=True, attention=BertFamily(),
     ffn=FFNMap("encoder.layer", ("intermediate.dense",), "output.dense"),
     tiny=TinyConfig("BertConfig", "BertForSequenceClassification", dict(
         vocab_size=100, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64,

@@ -5,7 +5,7 @@ from ..ffn import FFNMap
 from .base import Architecture, TinyConfig, register_architecture
 
 register_architecture(Architecture(
-    name="deberta-v2", model_types=("deberta-v2",),
+    name="deberta-v2", model_types=("deberta-v2",), post_norm=True,
     attention=BertFamily("query_proj", "key_proj", "value_proj", ("pos_key_proj", "pos_query_proj")),
     ffn=FFNMap("encoder.layer", ("intermediate.dense",), "output.dense"),
     # disentangled relative attention (c2p + p2c) with its own position projections: the case with the most to prune

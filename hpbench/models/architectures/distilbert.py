@@ -4,7 +4,7 @@ from ..ffn import FFNMap
 from .base import Architecture, TinyConfig, register_architecture
 
 register_architecture(Architecture(
-    name="distilbert", model_types=("distilbert",),
+    name="distilbert", model_types=("distilbert",), post_norm=True,
     attention=Projections(layers="transformer.layer", attention="attention", q="q_lin", k="k_lin", v="v_lin", o="out_lin",
                           heads_attr="n_heads", head_dim_attr="attention_head_size",
                           config_names=("n_layers", "n_heads", "dim", "hidden_dim")),

@@ -69,7 +69,7 @@ class MPNetProjections(Projections):
 
 
 register_architecture(Architecture(
-    name="mpnet", model_types=("mpnet",),
+    name="mpnet", model_types=("mpnet",), post_norm=True,
     attention=MPNetProjections(layers="encoder.layer", attention="attention", q="q", k="k", v="v", o="o",
                                heads_attr="num_attention_heads", head_dim_attr="attention_head_size"),
     ffn=FFNMap("encoder.layer", ("intermediate.dense",), "output.dense"),
