@@ -3,7 +3,7 @@ setting: heads and FFN neurons) vs heads-only pruning, vs what the FLOP count pr
 
 minilm's shape (6 x 12 heads, d 384, FFN 1536; random weights: latency does not depend on the values), batch 32 x
 128 tokens. Variants: the dense model; heads only at 50 % and 90 % of heads (random global choice); and for each
-FLOPs budget the structure ``kwon:ffn=true``'s search picks: with ``--masks`` (a run folder's ``masks.parquet``) the
+FLOPs budget the structure ``kwon``'s search picks: with ``--masks`` (a run folder's ``masks.parquet``) the
 masks a real run chose at each of its levels (first seed), else 25 % and 50 % of the FLOPs removed by the search on
 random Fisher scores (the split between heads and neurons follows the unit costs, so it is typical).
 Printed per variant: latency (best of interleaved rounds), FLOPs, measured speedup, FLOP speedup and
@@ -26,9 +26,9 @@ from tqdm.auto import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pruning_speed import _base_model, _forward_time  # noqa: E402
 
-from hpbench.criteria.kwon_ffn import flops_budget, search_flops  # noqa: E402
+from hpbench.criteria.kwon_search import search_mac  # noqa: E402
 from hpbench.models.ffn import prune_neurons  # noqa: E402
-from hpbench.models.flops import encoder_flops, unit_flops  # noqa: E402
+from hpbench.models.flops import encoder_flops  # noqa: E402
 from hpbench.models.heads import prune_heads  # noqa: E402
 from hpbench.models.masks import mask_from_key  # noqa: E402
 
@@ -42,10 +42,10 @@ def _budget_masks(cfg, shares, masks_file: str | None) -> dict[float, tuple[torc
         m = m[(m["ffn_mask"].fillna("") != "") & (m["seed"] == m["seed"].min())]
         return {float(r.sparsity): (mask_from_key(r.mask, (L, H)), mask_from_key(r.ffn_mask, (L, N)))
                 for r in m.itertuples() if float(r.sparsity) > 0}  # every level the run searched
-    ch, cn = unit_flops(cfg, 128)
     g = torch.Generator().manual_seed(0)
     head, neuron = torch.rand(L, H, generator=g), torch.rand(L, N, generator=g)
-    return {s: search_flops(head, neuron, ch, cn, flops_budget(L * H * ch + L * N * cn, s)) for s in shares}
+    d = cfg.hidden_size
+    return {s: search_mac(head, neuron, 128, d, d // H, 1 - s) for s in shares}  # kwon's MAC search at 128 tokens
 
 
 def _variants(base, shares, masks_file):
@@ -70,7 +70,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
-    ap.add_argument("--masks", default=None, help="a run folder's masks.parquet with kwon:ffn=true masks")
+    ap.add_argument("--masks", default=None, help="a run folder's masks.parquet with kwon masks")
     a = ap.parse_args()
     sync = torch.cuda.synchronize if a.device.startswith("cuda") else (lambda: None)
     torch.manual_seed(0)

@@ -187,7 +187,7 @@ def closest_only(ev: Evidence, criterion: str, sparsity: float, why: str, tolera
 @MEASURES.register("flops_within")
 def flops_within(ev: Evidence, criterion: str, flops: float, tolerance: float = 0.01, fallback: dict | None = None
                  ) -> list[Finding]:
-    """:func:`pruned_within` for a criterion searched under a FLOPs budget (``kwon:ffn=true``; its sparsity is the
+    """:func:`pruned_within` for a criterion searched under a FLOPs budget (``kwon``; its sparsity is the
     share of the encoder's FLOPs removed): metric at ``flops`` removed minus the unpruned model's, paired interval.
     Where no such criterion ran, ``fallback`` (a :func:`closest_only` claim's parameters) says what comes closest."""
     from ..report.flops import flops_criteria

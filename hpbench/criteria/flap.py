@@ -16,7 +16,7 @@ the architecture has none), so the layer's output at the mean input is unchanged
 
 Not (yet) as released: the fluctuation estimator (the released ``BiasGPT.add_batch`` updates a running estimate per
 calibration sequence; hpbench takes the variance over all calibration tokens at once), and FLAP's joint heads +
-FFN-channel threshold (AL-AM, compression weight 512/3), which needs FFN neurons as ``kwon:ffn=true`` has them.
+FFN-channel threshold (AL-AM, compression weight 512/3), which needs FFN neurons as ``kwon`` has them.
 """
 from __future__ import annotations
 

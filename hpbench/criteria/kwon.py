@@ -99,7 +99,9 @@ def _kwon_mask(ctx: ScoringContext, n_prune: int, n: int = N_SAMPLES, tune: bool
     seq = ctx.avg_length()
     c = 1.0 - float(sparsity)
     search = lambda con: search_mac(grads.head_fisher, grads.neuron_fisher, seq, hidden, hidden // H, con)  # noqa: E731
-    return _plan(ctx, n, tune, search(c), search(teacher_constraint(c)), grads, t0, ffn=True)
+    plan = _plan(ctx, n, tune, search(c), search(teacher_constraint(c)), grads, t0, ffn=True)
+    plan.info["kwon_seq_len"] = seq  # the length its MAC costs were counted at
+    return plan
 
 
 def _kwon_heads_mask(ctx: ScoringContext, n_prune: int, n: int = N_SAMPLES, tune: bool = True) -> MaskResult:
@@ -134,7 +136,7 @@ def kwon(ctx: ScoringContext, n: int = N_SAMPLES, tune: bool = True) -> torch.Te
     mask tuning toward a teacher-assistant (levels = share of MACs removed).
 
     The head-map score is the heads' Fisher sum_b g_b^2."""
-    check_model(ctx.model, False, True)
+    check_model(ctx.model, tune, True)
     return _grads(ctx, n).head_fisher.float()
 
 
@@ -144,5 +146,5 @@ def kwon_heads(ctx: ScoringContext, n: int = N_SAMPLES, tune: bool = True) -> to
     rearrangement and mask tuning, no neuron pruned.
 
     The head-map score is the heads' Fisher sum_b g_b^2."""
-    check_model(ctx.model, False, False)
+    check_model(ctx.model, tune, False)
     return _grads(ctx, n).head_fisher.float()

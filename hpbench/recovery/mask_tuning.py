@@ -1,6 +1,8 @@
-"""Mask tuning (Kwon et al. 2022, "A Fast Post-Training Pruning Framework for Transformers", step 3): after a mask
-is chosen, the kept heads' mask values become real numbers fitted by linear least squares so each layer's attention
-output matches the unpruned model's on a sample of training tokens.
+"""The ``mask_tuning`` recovery (any criterion's mask): hpbench's one-pass simplification of Kwon et al. 2022's mask
+tuning (their released procedure, with a teacher-assistant target and sequential student inputs, is
+:mod:`hpbench.recovery.rescale`, what ``kwon`` runs). After a mask is chosen, the kept heads' mask values become real
+numbers fitted by linear least squares so each layer's attention output matches the unpruned model's on a sample of
+training tokens.
 
 A layer's attention output is linear in its head mask m: y(m) = b + Σ_h m_h c_h, c_h = W_o[:, h] ctx_h (head h's
 context through its output-projection columns). With the unpruned model's inputs (every layer fitted on the same
@@ -10,16 +12,13 @@ dense activations; the target is the dense output y(1)), the fit for kept heads 
 
 so one pass that accumulates the per-layer Gram matrices G serves every mask (any criterion's, at any sparsity).
 The tuned values scale the kept heads' output-projection columns (:func:`hpbench.models.heads.scale_heads`).
-FFN neurons (``kwon:ffn=true``) are the same problem with c_j = a_j W_2[:, j] (activation times down-projection
-column): G = (A^T A) ⊙ (W_2^T W_2), A the ``[tokens, N]`` activations (:func:`neuron_gram`).
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from ..models.ffn import down_projections
-from ..models.heads import out_matrix, out_projections, scale_heads, visit_inputs, visit_out_proj_inputs
+from ..models.heads import out_matrix, out_projections, scale_heads, visit_out_proj_inputs
 
 
 def head_gram(model: nn.Module, encoded, batch_size: int = 32, pad_id: int = 0) -> torch.Tensor:
@@ -37,18 +36,6 @@ def head_gram(model: nn.Module, encoded, batch_size: int = 32, pad_id: int = 0) 
 
     visit_out_proj_inputs(model, encoded, visit, batch_size, pad_id)
     return gram
-
-
-def neuron_gram(model: nn.Module, encoded, batch_size: int = 32, pad_id: int = 0) -> torch.Tensor:
-    """``[L, N, N]`` float64: G_jk = Σ over non-padding sample tokens of <a_j W_2[:, j], a_k W_2[:, k]> per layer."""
-    downs = down_projections(model)
-    ata = [None] * len(downs)
-
-    def visit(l: int, a: torch.Tensor) -> None:
-        ata[l] = a.T @ a if ata[l] is None else ata[l] + a.T @ a
-
-    visit_inputs(model, downs, encoded, visit, batch_size, pad_id)
-    return torch.stack([g * (w.T @ w) for g, w in zip(ata, (out_matrix(d) for d in downs))])
 
 
 def tuned_scales(gram: torch.Tensor, keep: torch.Tensor, ridge: float = 1e-10) -> torch.Tensor:

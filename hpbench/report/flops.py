@@ -1,5 +1,5 @@
 """Criteria compared at equal FLOPs (the Pareto view of Kwon et al. 2022): a criterion searched under a FLOPs
-budget (``kwon:ffn=true`` prunes FFN neurons too; its results carry ``budget = "flops"`` and its sparsity is the
+budget (``kwon`` prunes FFN neurons too; its results carry ``budget = "flops"`` and its sparsity is the
 share of the encoder's FLOPs removed) is never compared at equal head counts. Here each of its levels, at FLOPs
 share f removed, meets every heads-only criterion *at the same f*: the heads-only curve (metric vs FLOPs share
 removed, its levels' exact FLOP counts) is interpolated linearly at f between its two neighbouring levels, on every

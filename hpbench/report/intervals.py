@@ -155,7 +155,7 @@ def replicates(tables: dict[str, pd.DataFrame], *, n_boot: int = N_BOOT, seed: i
                budget: str | None = "heads") -> list[Replicates]:
     """Bootstrap replicates of every run x eval language with stored predictions (``tables`` from
     ``run_benchmark`` or ``load_tables``); [] when none are stored (results of hpbench < 0.4). ``budget="heads"``
-    leaves out criteria searched under a FLOPs budget (``kwon:ffn=true``: their sparsity is a share of FLOPs, not
+    leaves out criteria searched under a FLOPs budget (``kwon``: their sparsity is a share of FLOPs, not
     of heads; :mod:`hpbench.report.flops` compares them at equal FLOPs); None keeps every criterion."""
     preds = tables.get("predictions")
     if preds is None or preds.empty:

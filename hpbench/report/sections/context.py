@@ -77,7 +77,7 @@ class ReportContext:
 
     @cached_property
     def flops_reps(self) -> list:
-        """Replicates of the runs with a criterion under a FLOPs budget (``kwon:ffn=true``), every criterion."""
+        """Replicates of the runs with a criterion under a FLOPs budget (``kwon``), every criterion."""
         from ..flops import budgeted_replicates
 
         return budgeted_replicates(self.all_tables)

@@ -1,4 +1,4 @@
-"""Criteria searched under a FLOPs budget (``kwon:ffn=true``) against heads-only criteria at equal FLOPs."""
+"""Criteria searched under a FLOPs budget (``kwon``) against heads-only criteria at equal FLOPs."""
 from __future__ import annotations
 
 from ..flops import equal_flops_figure, equal_flops_view
@@ -9,7 +9,7 @@ from .base import Section, register
 class EqualFlops(Section):
     key, pages, order = "equal-flops", ("comparison", "run"), 60
     title = "At equal FLOPs: heads and FFN neurons together"
-    intro = ("A criterion searched under a FLOPs budget (`kwon:ffn=true`: heads and FFN neurons pruned together; its "
+    intro = ("A criterion searched under a FLOPs budget (`kwon`: heads and FFN neurons pruned together; its "
              "levels are shares of the encoder's FLOPs removed per 128-token sequence) is left out of every view at % of "
              "heads pruned and compared here **at equal FLOPs**. The figure: metric vs % of FLOPs removed for every "
              "criterion of those runs, 95 % bands; heads-only lines stop where pruning heads alone stops. The table: one "
