@@ -27,7 +27,7 @@ def run_all_defaults() -> dict:
 
 def shrink_spec(spec: str) -> str:
     """``spec`` with its search budgets (A* evaluations and seconds, DSP steps) cut to a smoke test's."""
-    default = {"kwon": "n=2048", "l0": "steps=200"}.get(spec.split(":")[0])  # (their defaults, to be cut below)
+    default = {"kwon": "n=2048", "kwon_heads": "n=2048", "l0": "steps=200"}.get(spec.split(":")[0])  # (their defaults, to be cut below)
     if default and not re.search(rf"\b{default.split('=')[0]}=", spec):
         spec = f"{spec}{',' if ':' in spec else ':'}{default}"
     for key, val in BUDGETS.items():
