@@ -152,6 +152,43 @@ def _w(m: nn.Module) -> torch.Tensor:
     return w if isinstance(m, nn.Linear) else w.t()  # [out, in]
 
 
+def _solve(out: Rescaled, ata: torch.Tensor, atb: torch.Tensor, where: str, offset: bool) -> torch.Tensor | None:
+    """The released solve and safeguards; None (and ``out.stopped`` says why) when tuning stops here."""
+    x, ok, istop = lsmr_toward_one(ata.numpy(), atb.numpy())
+    out.lsmr_stops.append(istop)
+    if not ok:
+        out.stopped = f"{where}: LSMR istop {istop}"
+        return None
+    x = x[:-1] if offset else x  # the ones column's offset is fitted, not kept
+    if x.max() > SCALE_LIMIT or x.min() < -SCALE_LIMIT:
+        out.stopped = f"{where}: a value outside [-10, 10] ({x.min():.3g}, {x.max():.3g})"
+        return None
+    return torch.from_numpy(x).double()
+
+
+def _head_system(ctxs, targets, residuals, wo, kept, H: int, d: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(A^T A, A^T B): A = [W_o[:, h] ctx_h for kept h, ones] over every token x output, B = target - residual."""
+    k = kept.numel()
+    ata, atb = torch.zeros(k + 1, k + 1, dtype=torch.float64), torch.zeros(k + 1, dtype=torch.float64)
+    for ctx, t, x in zip(ctxs, targets, residuals):
+        per = torch.einsum("tkd,okd->kto", ctx.view(-1, H, d)[:, kept], wo.view(-1, H, d)[:, kept])  # [k, tokens, out]
+        a = torch.cat([per.reshape(k, -1), torch.ones(1, per[0].numel(), dtype=ACC)])
+        ata += (a @ a.T).double()
+        atb += (a @ (t - x).flatten()).double()
+    return ata, atb
+
+
+def _neuron_system(acts, targets, residuals, w2, kept) -> tuple[torch.Tensor, torch.Tensor]:
+    """(A^T A, A^T B) with A_j = a_j W_2[:, j]: (a^T a) * (W^T W) and sum_t a_tj (W_2[:, j] . B_t)."""
+    wk = w2[:, kept]
+    ata, atb = torch.zeros(len(kept), len(kept), dtype=torch.float64), torch.zeros(len(kept), dtype=torch.float64)
+    for a, t, u in zip(acts, targets, residuals):
+        act = a[:, kept]
+        ata += (act.T @ act).double()
+        atb += (act * ((t - u) @ wk)).sum(0).double()
+    return ata * (wk.T @ wk).double(), atb
+
+
 def rescale_mask(model: nn.Module, teacher_keep: torch.Tensor, teacher_nkeep: torch.Tensor, keep: torch.Tensor,
                  nkeep: torch.Tensor, encoded, *, sequence_level: bool, batch_size: int = 32, pad_id: int = 0,
                  precision: str = "fp32") -> Rescaled:
@@ -159,67 +196,36 @@ def rescale_mask(model: nn.Module, teacher_keep: torch.Tensor, teacher_nkeep: to
     check_rescalable(model)
     rp = _Replay(model, encoded, batch_size, pad_id, precision)
     L, H = keep.shape
-    d = rp.head_dim
     heads, neurons = keep.double().clone(), nkeep.double().clone()
-    t_gates = teacher_keep.double()
     xt, xs = list(rp.inputs), list(rp.inputs)
     out = Rescaled(heads, neurons)
 
-    def rows(t: torch.Tensor, i: int, cls: bool) -> torch.Tensor:
-        return (t[:, 0] if cls else t[rp.rows[i]]).to(ACC).cpu()
+    def rows(ts, cls: bool = False) -> list[torch.Tensor]:  # non-padding tokens, or each sequence's first
+        return [(t[:, 0] if cls else t[rp.rows[i]]).to(ACC).cpu() for i, t in enumerate(ts)]
 
     for l in tqdm(range(L), desc="kwon: mask tuning", leave=False):
         cls = sequence_level and l == L - 1
         wo, w2 = _w(rp.outs[l]), _w(rp.downs[l])
-        xt_next, teach = rp.run(l, xt, t_gates, teacher_nkeep[l].double())
-        # teacher's targets less the output biases: W_o ctx + x_T (attention), W_2 a (unmasked) + u_T (FFN)
-        t_attn = [F.linear(rows(c, i, False), wo) + rows(xt[i], i, False) for i, (c, _, _) in enumerate(teach)]
-        t_ffn = [F.linear(rows(a, i, cls), w2) + rows(u, i, cls) for i, (_, u, a) in enumerate(teach)]
-        del teach
+        xt_next, teach = rp.run(l, xt, teacher_keep.double(), teacher_nkeep[l].double())
+        c_t, u_t, a_t = zip(*teach)
+        # the teacher's outputs less the output biases: W_o ctx + x_T (attention), W_2 a (before the mask) + u_T (FFN)
+        t_attn = [F.linear(c, wo) + x for c, x in zip(rows(c_t), rows(xt))]
+        t_ffn = [F.linear(a, w2) + u for a, u in zip(rows(a_t, cls), rows(u_t, cls))]
+        del teach, c_t, u_t, a_t
         kh = heads[l].nonzero().flatten()
         if kh.numel() and l != 0:
-            _, stud = rp.run(l, xs, heads, neurons[l])
-            k = kh.numel()
-            ata, atb = torch.zeros(k + 1, k + 1, dtype=torch.float64), torch.zeros(k + 1, dtype=torch.float64)
-            for i, (c, _, _) in enumerate(stud):
-                ctx = rows(c, i, False).view(-1, H, d)[:, kh]  # [tokens, k, d]
-                per = torch.einsum("tkd,okd->kto", ctx, wo.view(-1, H, d)[:, kh])  # c_h: [k, tokens, out]
-                b = t_attn[i] - rows(xs[i], i, False)
-                a = torch.cat([per.reshape(k, -1), torch.ones(1, per[0].numel(), dtype=ACC)])
-                ata += (a @ a.T).double()
-                atb += (a @ b.flatten()).double()
-            del stud
-            x, ok, istop = lsmr_toward_one(ata.numpy(), atb.numpy())
-            out.lsmr_stops.append(istop)
-            if not ok:
-                out.stopped = f"layer {l} heads: LSMR istop {istop}"
+            ctx_s = rows(next(zip(*rp.run(l, xs, heads, neurons[l])[1])))
+            x = _solve(out, *_head_system(ctx_s, t_attn, rows(xs), wo, kh, H, rp.head_dim), f"layer {l} heads", True)
+            if x is None:
                 break
-            x = x[:-1]
-            if x.max() > SCALE_LIMIT or x.min() < -SCALE_LIMIT:
-                out.stopped = f"layer {l} heads: a value outside [-10, 10] ({x.min():.3g}, {x.max():.3g})"
-                break
-            heads[l, kh] *= torch.from_numpy(x).double()
+            heads[l, kh] *= x
         kn = neurons[l].nonzero().flatten()
         if kn.numel():
-            _, stud = rp.run(l, xs, heads, neurons[l])
-            wk = w2[:, kn]
-            ata, atb = torch.zeros(len(kn), len(kn), dtype=torch.float64), torch.zeros(len(kn), dtype=torch.float64)
-            for i, (_, u, a) in enumerate(stud):
-                act = rows(a, i, cls)[:, kn]  # [rows, k]
-                b = t_ffn[i] - rows(u, i, cls)
-                ata += (act.T @ act).double()
-                atb += (act * (b @ wk)).sum(0).double()
-            del stud
-            x, ok, istop = lsmr_toward_one((ata * (wk.T @ wk).double()).numpy(), atb.numpy())
-            out.lsmr_stops.append(istop)
-            if not ok:
-                out.stopped = f"layer {l} neurons: LSMR istop {istop}"
+            _, u_s, a_s = zip(*rp.run(l, xs, heads, neurons[l])[1])
+            x = _solve(out, *_neuron_system(rows(a_s, cls), t_ffn, rows(u_s, cls), w2, kn), f"layer {l} neurons", False)
+            if x is None:
                 break
-            if x.max() > SCALE_LIMIT or x.min() < -SCALE_LIMIT:
-                out.stopped = f"layer {l} neurons: a value outside [-10, 10] ({x.min():.3g}, {x.max():.3g})"
-                break
-            neurons[l, kn] *= torch.from_numpy(x).double()
+            neurons[l, kn] *= x
         if l + 1 < L:
-            xs = rp.run(l, xs, heads, neurons[l])[0]
-            xt = xt_next
+            xs, xt = rp.run(l, xs, heads, neurons[l])[0], xt_next
     return out
