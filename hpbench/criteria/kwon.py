@@ -24,6 +24,7 @@ import time
 import numpy as np
 import torch
 
+from ..models.adapters import adapter_for
 from ..models.architectures import architecture_for
 from ..models.ffn import FFN_MAPS, prune_neurons, scale_neurons
 from ..models.heads import scale_heads
@@ -94,11 +95,10 @@ def _kwon_mask(ctx: ScoringContext, n_prune: int, n: int = N_SAMPLES, tune: bool
     if sparsity <= 0:
         return MaskResult(torch.ones(L, H, dtype=torch.bool), None, ffn_keep=torch.ones(L, N, dtype=torch.bool))
     t0 = time.perf_counter()
-    cfg = ctx.model.config
-    hidden = int(getattr(cfg, "hidden_size", 0) or getattr(cfg, "dim"))
+    shape = adapter_for(ctx.model.config).shape(ctx.model.config)  # width and head size, as the FLOPs count them
     seq = ctx.avg_length()
     c = 1.0 - float(sparsity)
-    search = lambda con: search_mac(grads.head_fisher, grads.neuron_fisher, seq, hidden, hidden // H, con)  # noqa: E731
+    search = lambda con: search_mac(grads.head_fisher, grads.neuron_fisher, seq, shape.hidden, shape.head_dim, con)  # noqa: E731
     plan = _plan(ctx, n, tune, search(c), search(teacher_constraint(c)), grads, t0, ffn=True)
     plan.info["kwon_seq_len"] = seq  # the length its MAC costs were counted at
     return plan

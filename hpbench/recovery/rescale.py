@@ -83,8 +83,8 @@ class _Replay:
     def __init__(self, model: nn.Module, encoded, batch_size: int, pad_id: int, precision: str) -> None:
         self.model, self.precision, self.device = model, precision, model_device(model)
         self.layers = ffn_layers(model)
-        self.outs = [o for o, _ in out_projections(model)]
-        self.head_dim = out_projections(model)[0][1]
+        projections = out_projections(model)
+        self.outs, self.head_dim = [o for o, _ in projections], projections[0][1]
         self.ups = [operator.attrgetter(ffn_map(model).up[0])(layer) for layer in self.layers]
         self.downs = down_projections(model)
         self.calls, self.inputs, self.rows = [], [], []
