@@ -1,5 +1,6 @@
 """Voita et al.'s Hard Concrete L0 gates (hpbench.criteria.l0): the expected-L0 formula against a Monte Carlo
-estimate, and with a large lambda on a tiny model the gates close."""
+estimate, with a large lambda on a tiny model the gates close, and the weights trained with the gates are
+compared by value (one training for every level, the fine-tuned model untouched, lr_model=0 keeps its weights)."""
 import math
 
 import pytest
@@ -48,6 +49,16 @@ def test_l0_levels_rank_by_log_alpha_and_keep_their_trained_weights():
     la = cm.scores
     keep = cm.levels[0.5].keep
     assert int((~keep).sum()) == 6 and la[keep].min() >= la[~keep].max()
-    assert cm.levels[0.5].model is cm.levels[0.0].model is not ctx.model
+    # the weights trained with the gates, compared by value: one training serves every level; it moved the weights
+    # (lr_model > 0) and left the fine-tuned model as it was; with lr_model=0 the weights are the fine-tuned ones
+    before = {k: v.clone() for k, v in tiny_model("bert").state_dict().items()}
+    own = [cm.levels[s].model.state_dict() for s in (0.0, 0.5)]
+    assert all(torch.equal(own[0][k], own[1][k]) for k in before)
+    assert all(torch.equal(v, before[k]) for k, v in ctx.model.state_dict().items())
+    moved = max((own[1][k].float() - before[k].float()).abs().max().item() for k in before if "encoder" in k)
+    assert moved > 1e-7
+    frozen = masks_for_sparsities(*parse_spec("l0:steps=5,lam=0.05,lr_model=0"),
+                                  ScoringContext(tiny_model("bert"), get_task("sst2"), _data(), batch_size=8), [0.0, 0.5])
+    assert all(torch.equal(v, before[k]) for k, v in frozen.levels[0.5].model.state_dict().items())
     with pytest.raises(ValueError, match="lam=-1.0"):
         parse_spec("l0:lam=-1")
