@@ -9,9 +9,10 @@ from .base import Section, register
 class EqualFlops(Section):
     key, pages, order = "equal-flops", ("comparison", "run"), 60
     title = "At equal FLOPs: heads and FFN neurons together"
-    intro = ("A criterion searched under a FLOPs budget (`kwon`: heads and FFN neurons pruned together; its "
-             "levels are shares of the encoder's FLOPs removed per 128-token sequence) is left out of every view at % of "
-             "heads pruned and compared here **at equal FLOPs**. The figure: metric vs % of FLOPs removed for every "
+    intro = ("A criterion searched under a compute budget (`kwon`: heads and FFN neurons pruned together; its levels "
+             "are the shares of the heads' and FFN's multiply-accumulates removed at the task's mean dev length, as Kwon "
+             "et al. count them) is left out of every view at % of heads pruned and compared here **at equal FLOPs**, "
+             "every model's encoder FLOPs counted per 128-token sequence. The figure: metric vs % of FLOPs removed for every "
              "criterion of those runs, 95 % bands; heads-only lines stop where pruning heads alone stops. The table: one "
              "row per budgeted level; per heads-only criterion, Δ = budgeted − heads-only at the same FLOPs (the "
              "heads-only curve interpolated linearly, on the same bootstrap resamples: a paired 95 % interval), or how "
