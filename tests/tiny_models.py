@@ -48,3 +48,54 @@ def tiny_decoder(kind, attn="eager"):
     m = getattr(T, f"{name}ForCausalLM")(cfg)
     m.set_attn_implementation(attn)
     return m.eval()
+
+
+def three_live_heads():
+    """A tiny BERT (3 x 4 heads) whose output depends on three heads only (the others' output columns zeroed),
+    dropout off, and a distillation loss to its own unpruned logits: any kept set holding the three live heads has
+    loss 0, and for fewer kept heads the optimum is found by enumeration."""
+    import itertools
+    import math
+
+    from hpbench.models.heads import HeadGates, head_shape
+
+    model, _ = tiny("bert")
+    L, H = head_shape(model)
+    d = model.config.hidden_size // H
+    live = [(0, 1), (1, 0), (2, 3)]
+    with torch.no_grad():
+        for layer in range(L):
+            w = model.bert.encoder.layer[layer].attention.output.dense.weight
+            for h in range(H):
+                if (layer, h) not in live:
+                    w[:, h * d:(h + 1) * d] = 0
+    for mod in model.modules():
+        if isinstance(mod, torch.nn.Dropout):
+            mod.p = 0.0
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(5, 100, (32, 8), generator=g)
+    with torch.no_grad():
+        target = model(input_ids=ids).logits
+    data = [{"input_ids": ids[i].tolist(), "attention_mask": [1] * 8, "labels": 0, "idx": torch.tensor(i)} for i in range(32)]
+
+    def loss_fn(m, b, gates):
+        return ((m(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits.float()
+                 - target[b["idx"]]) ** 2).sum(-1).mean()
+
+    def hard_loss(keep: torch.Tensor) -> float:
+        with torch.no_grad(), HeadGates(model) as hg:
+            hg.gates = keep.float()
+            return float(((model(input_ids=ids).logits - target) ** 2).sum(-1).mean())
+
+    def best_of(k: int) -> float:  # the exhaustive optimum over all k-subsets of the 12 heads
+        best = math.inf
+        for kept in itertools.combinations(range(L * H), k):
+            keep = torch.zeros(L * H, dtype=torch.bool)
+            keep[list(kept)] = True
+            best = min(best, hard_loss(keep.view(L, H)))
+        return best
+
+    live_mask = torch.zeros(L, H, dtype=torch.bool)
+    for layer, h in live:
+        live_mask[layer, h] = True
+    return model, loss_fn, data, hard_loss, best_of, live_mask

@@ -88,56 +88,6 @@ def test_a_run_reports_its_steps_and_cooldown_and_keeps_exactly_k(monkeypatch):
     assert orig(11, 8, 1000.0, 1e-8) == 1e-8  # the last steps run at the final temperature
 
 
-def _three_live_heads():
-    """A tiny BERT (3 x 4 heads) whose output depends on three heads only (the others' output columns zeroed),
-    dropout off, and a distillation loss to its own unpruned logits: any kept set holding the three live heads has
-    loss 0, and for fewer kept heads the optimum is found by enumeration."""
-    import itertools
-
-    from hpbench.models.heads import HeadGates, head_shape
-    from tiny_models import tiny
-
-    model, _ = tiny("bert")
-    L, H = head_shape(model)
-    d = model.config.hidden_size // H
-    live = [(0, 1), (1, 0), (2, 3)]
-    with torch.no_grad():
-        for layer in range(L):
-            w = model.bert.encoder.layer[layer].attention.output.dense.weight
-            for h in range(H):
-                if (layer, h) not in live:
-                    w[:, h * d:(h + 1) * d] = 0
-    for mod in model.modules():
-        if isinstance(mod, torch.nn.Dropout):
-            mod.p = 0.0
-    g = torch.Generator().manual_seed(0)
-    ids = torch.randint(5, 100, (32, 8), generator=g)
-    with torch.no_grad():
-        target = model(input_ids=ids).logits
-    data = [{"input_ids": ids[i].tolist(), "attention_mask": [1] * 8, "labels": 0, "idx": torch.tensor(i)} for i in range(32)]
-
-    def loss_fn(m, b, gates):
-        return ((m(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits.float()
-                 - target[b["idx"]]) ** 2).sum(-1).mean()
-
-    def hard_loss(keep: torch.Tensor) -> float:
-        with torch.no_grad(), HeadGates(model) as hg:
-            hg.gates = keep.float()
-            return float(((model(input_ids=ids).logits - target) ** 2).sum(-1).mean())
-
-    def best_of(k: int) -> float:  # the exhaustive optimum over all k-subsets of the 12 heads
-        best = math.inf
-        for kept in itertools.combinations(range(L * H), k):
-            keep = torch.zeros(L * H, dtype=torch.bool)
-            keep[list(kept)] = True
-            best = min(best, hard_loss(keep.view(L, H)))
-        return best
-
-    live_mask = torch.zeros(L, H, dtype=torch.bool)
-    for layer, h in live:
-        live_mask[layer, h] = True
-    return model, loss_fn, data, hard_loss, best_of, live_mask
-
 
 @pytest.mark.parametrize("k,seed", [(2, 0), (3, 1), (6, 2), (10, 0)])
 def test_dsp_finds_the_known_optimum_with_a_schedule_long_enough(k, seed):
@@ -147,7 +97,9 @@ def test_dsp_finds_the_known_optimum_with_a_schedule_long_enough(k, seed):
     update, is what missed in docs/recovery.md's tiny-model check."""
     from hpbench.criteria.dsp import hard_topk_mask, learn_dsp
 
-    model, loss_fn, data, hard_loss, best_of, live = _three_live_heads()
+    from tiny_models import three_live_heads
+
+    model, loss_fn, data, hard_loss, best_of, live = three_live_heads()
     best = best_of(k)
     assert (best == pytest.approx(0.0, abs=1e-10)) == (k >= 3)  # the known optimum: every live head kept
     w, _ = learn_dsp(model, loss_fn, data, k, steps=200, seed=seed, cooldown=round(COOLDOWN_SHARE * 200))

@@ -173,3 +173,32 @@ def test_dsp_keeps_exactly_k_and_is_deterministic():
     assert all(torch.equal(a, p) for a, p in zip(before, m.parameters()))  # joint trains a copy
     assert res.model is not None and res.model is not m  # the jointly trained weights travel with the mask
     assert any(not torch.equal(a, p) for a, p in zip(before, res.model.parameters()))
+
+
+@pytest.mark.parametrize("live_pruned", [0, 1])
+def test_astar_on_a_tiny_model_finds_the_known_optimum(live_pruned):
+    """A tiny BERT whose output depends on three heads (tests/tiny_models.three_live_heads); the metric is minus the
+    distillation loss to its unpruned logits. Pruning the nine dead heads costs nothing, so the largest admissible set
+    is 9 plus the largest set of live heads within epsilon: found by brute force over the 2^3 live subsets (after
+    checking that dead heads change nothing). epsilon just above the cheapest live head's loss admits one live head."""
+    from tiny_models import three_live_heads
+
+    model, _, _, hard_loss, _, live = three_live_heads()
+    L, H = live.shape
+    live_ids = live.flatten().nonzero().flatten().tolist()
+
+    def value(S) -> float:
+        keep = torch.ones(L * H, dtype=torch.bool)
+        keep[list(S)] = False
+        return -hard_loss(keep.view(L, H))
+
+    dead = [i for i in range(L * H) if i not in live_ids]
+    assert value(frozenset(dead)) == value(frozenset()) == pytest.approx(0.0, abs=1e-10)
+    live_values = {frozenset(s): value(frozenset(s)) for k in range(4) for s in itertools.combinations(live_ids, k)}
+    eps = 1e-9 if live_pruned == 0 else -max(v for s, v in live_values.items() if len(s) == 1) * 1.01
+    brute = 9 + max(len(s) for s, v in live_values.items() if v >= -eps)
+    assert brute == 9 + live_pruned
+    res = astar_prune(value, L * H, eps, cheap_scores=[0.0] * (L * H))
+    assert res.optimal and len(res.best) == brute
+    assert set(dead) <= set(res.best) and value(res.best) >= -eps
+    assert res.evaluations < 2 ** (L * H) // 20  # far fewer than exhaustive search
