@@ -67,6 +67,60 @@ def test_run_all_renders_reports(tiny_model_dir, tmp_path, monkeypatch):
             c = g.loc[crit]
             want = (f"{c['Δ vs his']:+.3f}{'*' if c['significant'] else ''} [{c['Δ lo']:+.3f}, {c['Δ hi']:+.3f}]")
             assert row[f"Δ {crit}"] == want, (run, crit)
+    _numbers_match_a_hand_computation(comp, load_tables(res)["results"])
+
+
+def _numbers_match_a_hand_computation(page: str, results) -> None:
+    """The findings table's AUC and Δ points and the prunable table's point estimates, read back from the page, equal
+    those computed here by hand from the stored results (main metric rows): per seed the trapezoid area under metric
+    vs fraction pruned over [0, max] divided by its width, then the mean over seeds; "within 1 pt" = the largest level
+    whose seed-mean lies within 0.01 of the unpruned seed-mean on the metric's better side."""
+    main = results[results["main"].astype(bool)]
+
+    def mean_curve(task, lang, crit):
+        g = main[(main["task"] == task) & (main["language"] == lang) & (main["criterion"] == crit)]
+        by_seed = {}
+        for r in g.itertuples():
+            by_seed.setdefault(r.seed, {})[float(r.sparsity)] = float(r.value)
+        return by_seed
+
+    def auc_by_hand(task, lang, crit):
+        areas = []
+        for curve in mean_curve(task, lang, crit).values():
+            xs = sorted(curve)
+            area = sum((xs[i + 1] - xs[i]) * (curve[xs[i]] + curve[xs[i + 1]]) / 2 for i in range(len(xs) - 1))
+            areas.append(area / (xs[-1] - xs[0]))
+        return sum(areas) / len(areas)
+
+    tables = _html_tables(page)
+    shown = next(t for t in tables if t and "AUC his" in t[0])
+    for r in shown[2:]:
+        row = dict(zip(shown[0], r))
+        _, task, lang = row[shown[0][0]].split(" / ")
+        lang = lang.split(" [")[0]
+        his = auc_by_hand(task, lang, "his")
+        assert float(row["AUC his"].split(" [")[0]) == pytest.approx(his, abs=5.1e-4), (task, lang)
+        for crit in ("hies", "random"):
+            delta = float(row[f"Δ {crit}"].split(" [")[0].rstrip("*"))
+            assert delta == pytest.approx(auc_by_hand(task, lang, crit) - his, abs=1e-3), (task, lang, crit)
+    within = next(t for t in tables if t and any("within 1 pt" in h for h in t[0]))
+    col = next(i for i, h in enumerate(within[0]) if "within 1 pt" in h)
+    checked, prev = 0, []
+    for r in within[1:]:
+        r = prev[:len(within[0]) - len(r)] + r  # pandas writes a repeated index label once (rowspan)
+        prev = r
+        cells = dict(zip(within[0], r))
+        key = [c for c in r if c in ("sst2", "stsb", "xnli")]
+        crit = next((c for c in r if c in ("his", "hies", "random")), None)
+        if not key or crit is None or not r[col].strip():
+            continue
+        lang = next(c for c in r if c in ("en", "de", "fr"))
+        by_seed = mean_curve(key[0], lang, crit)
+        levels = sorted({x for c in by_seed.values() for x in c})
+        mean = {x: sum(c[x] for c in by_seed.values()) / len(by_seed) for x in levels}
+        assert int(r[col]) == max(int(round(100 * x)) for x in levels if mean[x] - mean[levels[0]] >= -0.01), cells
+        checked += 1
+    assert checked >= 9  # 5 runs x 3 criteria, less any without an unpruned point
 
 
 def test_run_header_lists_metrics_only_and_survives_missing_values():
