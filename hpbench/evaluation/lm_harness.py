@@ -1,0 +1,67 @@
+"""Perplexity of a causal LM as EleutherAI's lm-evaluation-harness computes it (the way LLM-pruning papers report it:
+LLM-Pruner, FLAP, SliceGPT, Wanda), on local text, offline, for a model object already in memory.
+
+lm-eval's ``loglikelihood_rolling``: each document's log-likelihood is the sum of log p(token | preceding tokens) over
+all its tokens (the tokenizer's default encoding, special tokens included: lm-eval 0.4.13 passes no
+``add_special_tokens``), the first conditioned on the model's prefix token (``<bos>``, else ``<eos>``), in windows of
+the model's maximum length. From the per-document log-likelihoods ll_i (lm-eval 0.4 ``wikitext`` metrics):
+
+* word perplexity = exp(-sum_i ll_i / sum_i words_i), words = whitespace-separated pieces;
+* byte perplexity = exp(-sum_i ll_i / sum_i bytes_i), bytes of the UTF-8 text;
+* bits per byte = -sum_i ll_i / (sum_i bytes_i ln 2).
+
+Each is a function of per-document sums, so the documents can be bootstrapped and paired between models.
+Needs the ``llm`` extra (``lm-eval==0.4.13``).
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+TASK = "hpbench_rolling_ppl"
+
+
+def _task_yaml(data: Path) -> str:
+    return (f"task: {TASK}\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {json.dumps(str(data))}\n"
+            "test_split: test\noutput_type: loglikelihood_rolling\ndoc_to_text: \"\"\ndoc_to_target: \"{{text}}\"\n"
+            "should_decontaminate: false\nmetric_list:\n  - metric: word_perplexity\n  - metric: byte_perplexity\n"
+            "  - metric: bits_per_byte\n")
+
+
+def rolling_loglikelihoods(model, tokenizer, texts: Sequence[str], *, batch_size: int = 8, device: str | None = None
+                           ) -> tuple[list[float], dict[str, float]]:
+    """(per-document log-likelihoods in ``texts`` order, lm-eval's own aggregate metrics) for ``model`` (in memory)."""
+    if not texts or any(not isinstance(t, str) or not t.strip() for t in texts):
+        raise ValueError("texts must be a non-empty list of non-empty strings (documents to score)")
+    try:
+        from lm_eval import simple_evaluate
+        from lm_eval.models.huggingface import HFLM
+        from lm_eval.tasks import TaskManager
+    except ImportError:
+        raise RuntimeError("lm-evaluation-harness is not installed: pip install -e '.[llm]' (lm-eval==0.4.13)") from None
+    dev = device or str(next(model.parameters()).device)
+    with tempfile.TemporaryDirectory(prefix="hpbench-lm-eval-") as tmp:
+        data = Path(tmp) / "docs.jsonl"
+        data.write_text("".join(json.dumps({"text": t, "i": i}) + "\n" for i, t in enumerate(texts)))
+        (Path(tmp) / f"{TASK}.yaml").write_text(_task_yaml(data))
+        lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=dev)
+        out = simple_evaluate(model=lm, tasks=[TASK], task_manager=TaskManager(include_path=tmp), log_samples=True,
+                              verbosity="ERROR")
+    samples = sorted(out["samples"][TASK], key=lambda s: s["doc"]["i"])
+    lls = [float(s["filtered_resps"][0]) for s in samples]
+    agg = {k.split(",")[0]: float(v) for k, v in out["results"][TASK].items()
+           if k.endswith(",none") and not k.split(",")[0].endswith("_stderr")}
+    return lls, agg
+
+
+def perplexities(lls: Sequence[float], texts: Sequence[str]) -> dict[str, float]:
+    """lm-eval's word / byte perplexity and bits per byte from per-document log-likelihoods (module docstring)."""
+    nll = -sum(lls)
+    words = sum(len(re.split(r"\s+", t)) for t in texts)
+    nbytes = sum(len(t.encode("utf-8")) for t in texts)
+    return {"word_perplexity": math.exp(nll / words), "byte_perplexity": math.exp(nll / nbytes),
+            "bits_per_byte": nll / nbytes / math.log(2)}
