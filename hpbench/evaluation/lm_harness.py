@@ -27,7 +27,7 @@ TASK = "hpbench_rolling_ppl"
 
 def _task_yaml(data: Path) -> str:
     return (f"task: {TASK}\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {json.dumps(str(data))}\n"
-            "test_split: test\noutput_type: loglikelihood_rolling\ndoc_to_text: \"\"\ndoc_to_target: \"{{text}}\"\n"
+            "test_split: test\noutput_type: loglikelihood_rolling\ndoc_to_text: \"\"\ndoc_to_target: text\n"
             "should_decontaminate: false\nmetric_list:\n  - metric: word_perplexity\n  - metric: byte_perplexity\n"
             "  - metric: bits_per_byte\n")
 
