@@ -10,7 +10,7 @@ lm_eval = pytest.importorskip("lm_eval", reason="the llm extra (lm-eval) is not 
 
 TEXTS = ["The cat sat on the mat.", "It was a sunny day, and the children were playing near the river.",
          "Pruning heads changes perplexity.",
-         "[Am at a conference and can't blog much]", "2005"]  # read as text, not as a Python list or number
+         "[...]", '"Lenhart, Matthew"']  # UD EWT sentences that are Python literals: scored as written
 
 
 def _tiny_llama():
