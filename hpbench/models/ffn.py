@@ -154,6 +154,18 @@ def prune_neurons(model: nn.Module, keep: torch.Tensor) -> nn.Module:
     return model
 
 
+def add_ffn_bias(model: nn.Module, layers: list[int]) -> None:
+    """Give the down projection of each of ``layers`` a (zero) bias where it has none (FLAP's FFN compensation);
+    ``config.hpbench_ffn_bias`` lists the layers so a saved model is rebuilt with it."""
+    downs = down_projections(model)
+    for l in layers:
+        d = downs[l]
+        if d.bias is None:
+            out = d.weight.shape[0] if isinstance(d, nn.Linear) else d.weight.shape[1]
+            d.bias = nn.Parameter(torch.zeros(out, dtype=d.weight.dtype, device=d.weight.device))
+    model.config.hpbench_ffn_bias = sorted(set(getattr(model.config, "hpbench_ffn_bias", None) or []) | set(layers))
+
+
 def scale_neurons(model: nn.Module, scales: torch.Tensor) -> nn.Module:
     """A copy of ``model`` (neurons not yet pruned) whose down-projection column of neuron (l, j) is multiplied by
     ``scales[l, j]`` (mask tuning's real-valued neuron masks, Kwon et al. 2022)."""

@@ -339,6 +339,10 @@ def from_pretrained(path: str | os.PathLike, model_class=None, **kwargs) -> nn.M
     cfg.hpbench_pruned_heads, cfg.hpbench_pruned_neurons = {}, {}
     model = cls.from_config(cfg, **kwargs) if hasattr(cls, "from_config") else cls._from_config(cfg, **kwargs)
     add_out_bias(model, getattr(cfg, "hpbench_out_bias", None) or [])
+    if getattr(cfg, "hpbench_ffn_bias", None):
+        from .ffn import add_ffn_bias
+
+        add_ffn_bias(model, list(cfg.hpbench_ffn_bias))
     keep = torch.ones(head_shape(model), dtype=torch.bool)
     for layer, heads in pruned.items():
         keep[int(layer), list(heads)] = False

@@ -25,7 +25,7 @@ CRITERION_COLOURS = {"his": "#1f77b4", "entropy": "#ff7f0e", "hies": "#2ca02c", 
                      "astar": "#d62728", "dsp": "#9467bd", "smp": "#8c564b",
                      "smp_distance": "#5254a3", "l2": "#e377c2", "ad": "#bcbd22", "hies_recon": "#98df8a",
                      "fisher": "#17becf", "kwon": "#8b0000", "l0": "#b8860b", "flap": "#006d2c",
-                     "kwon_heads": "#7b4173"}
+                     "flap_heads": "#74c476", "kwon_heads": "#7b4173"}
 _EXTRA = ["#aec7e8", "#ffbb78", "#ff9896", "#c5b0d5", "#c49c94",
           "#f7b6d2", "#dbdb8d", "#9edae5", "#393b79", "#637939", "#8c6d31", "#843c39"]
 

@@ -131,3 +131,100 @@ def test_flap_is_the_released_prune_flap_head_metric_by_hand(kind):
             want[l, h] = sum(z[h * d:(h + 1) * d]) / d
     got = flap(ScoringContext(model, None, enc, batch_size=4))
     torch.testing.assert_close(got.double(), want, rtol=1e-4, atol=1e-5)
+
+
+def _down_inputs(model, encoded):
+    """Every token's FFN down-projection input, one example at a time (no batching)."""
+    from hpbench.models.ffn import down_projections
+
+    downs = down_projections(model)
+    got = [[] for _ in downs]
+    hs = [d.register_forward_pre_hook(lambda m, a, i=i: got[i].append(a[0][0].detach().double())) for i, d in enumerate(downs)]
+    with torch.no_grad():
+        for ex in encoded:
+            model(input_ids=torch.tensor([ex["input_ids"]]))
+    for h in hs:
+        h.remove()
+    return downs, [torch.cat(g) for g in got]
+
+
+def _released_al_am(attn, mlp, ratio, head_weight=512.0 / 3):
+    """prune_flap's AL-AM threshold as a plain loop: sort all metrics descending, weigh heads 512/3 and channels 1,
+    take the position whose running weight is nearest (first of ties) to (1 - ratio) x the total; keep metric > it."""
+    items = [(float(v), True) for v in attn.flatten()] + [(float(v), False) for v in mlp.flatten()]
+    order = sorted(range(len(items)), key=lambda i: -items[i][0])  # (no ties in these real-valued metrics)
+    total = sum(head_weight if items[i][1] else 1.0 for i in order)
+    run, best, best_gap = 0.0, None, math.inf
+    for pos, i in enumerate(order):
+        run += head_weight if items[i][1] else 1.0
+        gap = abs(run - total * (1 - ratio))
+        if gap < best_gap:
+            best, best_gap = pos, gap
+    t = items[order[best]][0]
+    return attn > t, mlp > t
+
+
+@pytest.mark.parametrize("ratio", [0.2, 0.5])
+def test_flap_joint_heads_and_channels_are_the_released_al_am_by_hand(ratio):
+    """On a tiny Llama: the FFN metric (F_j ||W_down[:, j]||², standardised per layer) recomputed with loops over every
+    token, the head metric as in the AL-MM test, and the released joint threshold as a plain loop give the plan's
+    heads and channels; each layer's compensated down projection returns the dense output at the calibration mean."""
+    from hpbench.criteria.base import ScoringContext, parse_spec
+    from hpbench.criteria.masks import masks_for_sparsities
+    from hpbench.models.ffn import down_projections
+
+    model = tiny_decoder("llama")
+    enc = _encoded(n=8)
+    downs, xs = _down_inputs(model, enc)
+    N = downs[0].weight.shape[1]  # FFN channels per layer
+    mlp = torch.zeros(3, N, dtype=torch.float64)
+    means = []
+    for l, (dn, x) in enumerate(zip(downs, xs)):
+        n = x.shape[0]
+        m = [sum(x[t, j].item() for t in range(n)) / n for j in range(N)]
+        means.append(torch.tensor(m, dtype=torch.float64))
+        raw = [sum((x[t, j].item() - m[j]) ** 2 for t in range(n)) / (n - 1) * sum(w * w for w in dn.weight[:, j].double().tolist())
+               for j in range(N)]
+        mu = sum(raw) / N
+        sd = math.sqrt(sum((r - mu) ** 2 for r in raw) / (N - 1))
+        mlp[l] = torch.tensor([(r - mu) / sd for r in raw])
+    ctx = ScoringContext(model, None, enc, batch_size=4)
+    from hpbench.criteria.flap import flap
+
+    attn = flap(ctx).double()
+    want_heads, want_ch = _released_al_am(attn, mlp, ratio)
+    plan = masks_for_sparsities(*parse_spec("flap"), ctx, [0.0, ratio]).levels[ratio]
+    assert plan.budget == "flops"
+    torch.testing.assert_close(plan.keep, want_heads)
+    torch.testing.assert_close(plan.ffn_keep, want_ch)
+    assert int((~want_ch).sum()) > 0  # channels go at both levels (heads weigh 512/3 each: few or none go at 20 %)
+    for l, (dense, comp) in enumerate(zip(downs, down_projections(plan.weights))):
+        gone = ~plan.ffn_keep[l]
+        x = means[l].float()
+        with torch.no_grad():
+            masked = comp(torch.where(gone, torch.zeros_like(x), x)[None])[0]
+            torch.testing.assert_close(masked, dense(x[None])[0], atol=1e-5, rtol=1e-5)
+
+
+def test_a_flap_joint_plan_prunes_saves_and_reloads_with_its_ffn_biases(tmp_path):
+    from hpbench.criteria.base import ScoringContext, parse_spec
+    from hpbench.criteria.masks import masks_for_sparsities
+
+    model = tiny_decoder("llama")
+    enc = _encoded(n=8)
+    from hpbench.criteria.plan import gated_by, pruned_by
+
+    plan = masks_for_sparsities(*parse_spec("flap"), ScoringContext(model, None, enc, batch_size=4), [0.0, 0.4]).levels[0.4]
+    batch = {"input_ids": torch.tensor([enc[0]["input_ids"]])}
+    with torch.no_grad(), gated_by(model, plan, (3, 8)) as g:
+        by_gates = g(**batch).logits
+    with torch.no_grad(), pruned_by(model, plan, (3, 8)) as p:
+        want = p(**batch).logits
+        pruned = p
+    torch.testing.assert_close(want, by_gates, atol=1e-5, rtol=1e-5)  # gated == pruned, FFN biases included
+    with torch.no_grad():
+        assert not torch.allclose(want, model(**batch).logits, atol=1e-3)
+    assert save_pretrained(pruned, tmp_path / "m") == "hpbench"  # pruned FFN widths: hpbench's format
+    back = from_pretrained(tmp_path / "m").eval()
+    with torch.no_grad():
+        torch.testing.assert_close(back(**batch).logits, want, atol=1e-5, rtol=1e-5)
