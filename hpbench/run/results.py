@@ -220,4 +220,10 @@ def all_statuses(results_dir: str | Path) -> pd.DataFrame:
         recs.append(r)
     cols = ["run_id", "status", "seconds", "error", "html", "notebook", "criteria", "log"]
     df = pd.DataFrame(recs)
-    return df.sort_values("mtime").reindex(columns=cols) if len(df) else pd.DataFrame(columns=cols)
+    if not len(df):
+        return pd.DataFrame(columns=cols)
+    df = df.sort_values("mtime")
+    # a failure that a later run of the same run (e.g. after changing its criteria) finished is superseded
+    later_ok = df["status"].eq("ok")[::-1].groupby(df["run_id"][::-1]).cummax()[::-1]
+    superseded = df["status"].ne("ok") & (later_ok & ~df["status"].eq("ok"))
+    return df[~superseded].reindex(columns=cols)

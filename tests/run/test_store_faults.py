@@ -163,3 +163,23 @@ def test_weights_of_a_criterion_loaded_from_the_store_never_stand_in_for_another
 
     assert at0(both, "l0:steps=3") != at0(alone, "his")  # l0's own weights predict differently (the test bites)
     assert at0(both, "his") == at0(alone, "his")
+
+
+def test_a_failure_that_a_later_run_of_the_same_run_finished_is_not_reported(tmp_path):
+    """Statuses of three cells of one run id (criteria changed between grids): failed, then ok, then failed again in
+    another run. The first failure is superseded by the later ok; a failure after the last ok, and the other run's
+    failure, stay."""
+    import json
+    import os
+
+    from hpbench.run.results import all_statuses, cell_status_path
+
+    recs = [("m-rte-en", "a", "failed", 100), ("m-rte-en", "b", "ok", 200), ("m-mrpc-en", "c", "failed", 300),
+            ("m-sst2-en", "d", "ok", 100), ("m-sst2-en", "e", "failed", 400)]
+    for run, key, status, t in recs:
+        p = cell_status_path(tmp_path, run, key)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps({"run_id": run, "status": status, "params": {"criteria": ["his"]}}))
+        os.utime(p, (t, t))
+    got = sorted(map(tuple, all_statuses(tmp_path)[["run_id", "status"]].values.tolist()))
+    assert got == [("m-mrpc-en", "failed"), ("m-rte-en", "ok"), ("m-sst2-en", "failed"), ("m-sst2-en", "ok")]
