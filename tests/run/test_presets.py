@@ -24,7 +24,7 @@ def _run_all_parameters() -> set[str]:
 
 def test_the_presets_exist():
     assert {p.stem for p in PRESETS} == {"michel2019", "ma2021", "medium", "hies_grid", "hies2025", "hies2025_gpu", "stability",
-                                      "decoder", "vit", "baselines", "recovery"}
+                                      "decoder", "vit", "baselines", "recovery", "base144", "base144_gpu"}
 
 
 def test_the_hies_grid_preset_lists_every_setting_once():
