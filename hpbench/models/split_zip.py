@@ -33,22 +33,29 @@ MPNET_BASE = SplitZip(
     "all-mpnet-base-v2", 404)
 
 
-def part_files(spec: SplitZip) -> list[Path]:
-    """Each installed part's file, in order; a missing package is an error naming every package and the command."""
+def installed_files(packages: tuple[str, ...], wanted: list[str], install: str) -> tuple[list[Path], list[str]]:
+    """(each installed package's file ending in its ``wanted`` path, in order; the packages not installed). A package
+    installed without its file is an error naming it and ``install`` (the reinstall command)."""
     import importlib.metadata as md
 
     out, missing = [], []
-    for i, pkg in enumerate(spec.packages, start=1):
+    for pkg, want in zip(packages, wanted):
         try:
             dist = md.distribution(pkg)
         except md.PackageNotFoundError:
             missing.append(pkg)
             continue
-        want = spec.part.format(i=i)
         found = [f for f in dist.files or [] if str(f).endswith(want)]
         if not found:
-            raise RuntimeError(f"package {pkg} is installed but holds no {want}; reinstall it: {spec.install_command()}")
+            raise RuntimeError(f"package {pkg} is installed but holds no {want}; reinstall it: {install}")
         out.append(Path(dist.locate_file(found[0])))
+    return out, missing
+
+
+def part_files(spec: SplitZip) -> list[Path]:
+    """Each installed part's file, in order; a missing package is an error naming every package and the command."""
+    wanted = [spec.part.format(i=i) for i in range(1, len(spec.packages) + 1)]
+    out, missing = installed_files(spec.packages, wanted, spec.install_command())
     if missing:
         raise RuntimeError(f"model {spec.name} needs the PyPI packages {', '.join(spec.packages)} (~{spec.approx_mb} MB, "
                            f"not installed: {', '.join(missing)}); install them with: {spec.install_command()} "
