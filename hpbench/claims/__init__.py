@@ -104,7 +104,7 @@ def claims_table(tables: dict[str, pd.DataFrame], reps=None, claims: list[Claim]
     heads = model_heads(tables.get("results"))
     rows = []
     for c in claims or load_claims():
-        ev, _ = _evidence_at_paper_scale(tables, reps, heads, c)
+        ev = _evidence_at_paper_scale(tables, reps, heads, c)
         findings = MEASURES.get(c.measure)(ev, **c.params) if reps else [
             Finding("(any)", "no per-example predictions stored: rerun with this hpbench", "not comparable")]
         if not findings:  # e.g. the claim is about a task these results do not hold: say so, never drop the claim
@@ -129,17 +129,17 @@ def model_heads(results: pd.DataFrame | None) -> dict[str, int]:
 
 
 def _evidence_at_paper_scale(tables: dict[str, pd.DataFrame], reps: list, heads: dict[str, int], claim: Claim
-                             ) -> tuple[Evidence, bool]:
+                             ) -> Evidence:
     """The evidence a claim is judged on: when some model in the results has the paper's number of heads
     (``setting.heads``, e.g. BERT-base's 144), only that model's runs (a 144-head mpnet-base is closer to BERT-base
-    than a 72-head minilm); else every run. Returns (evidence, whether it was restricted)."""
+    than a 72-head minilm); else every run."""
     want = claim.setting.get("heads")
     at_scale = {m for m, h in heads.items() if want is not None and h == int(want)}
     if not at_scale or at_scale == set(heads):
-        return Evidence(tables, reps), False
+        return Evidence(tables, reps)
     res = tables["results"]
     kept = {**tables, "results": res[res["model"].isin(at_scale)]}
-    return Evidence(kept, [r for r in reps if r.keys.get("model") in at_scale]), True
+    return Evidence(kept, [r for r in reps if r.keys.get("model") in at_scale])
 
 
 def heads_note(model_heads: int | None, paper_heads: Any) -> str:
@@ -151,5 +151,5 @@ def heads_note(model_heads: int | None, paper_heads: Any) -> str:
     return f"{model_heads} (as the paper)" if model_heads == int(paper_heads) else f"{model_heads} (paper: {int(paper_heads)})"
 
 
-__all__ = ["Claim", "MEASURES", "PAPER_KINDS", "VERDICTS", "claims_table", "heads_note", "in_scope", "load_claims", "model_heads", "setting_differences",
-           "verdict"]
+__all__ = ["Claim", "MEASURES", "PAPER_KINDS", "VERDICTS", "claims_table", "heads_note", "in_scope", "load_claims",
+           "model_heads", "setting_differences", "verdict"]

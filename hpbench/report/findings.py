@@ -133,7 +133,7 @@ def claims_counts(claims: pd.DataFrame, links: bool = True) -> str:
         if len(same):
             n = sorted({h.split(" ")[0] for h in same["heads"]})
             scale = (f" {len(same)} of these rows are judged on a model with the paper's number of heads "
-                     f"({', '.join(n)}); the rest on a smaller model (the table's `heads` column).")
+                     f"({', '.join(n)}); the rest on a model with another head count (the table's `heads` column).")
     return f"**The papers' claims** ({len(claims)} claim x task rows, [table](#claims)): " + "; ".join(parts) + "." + scale
 
 
