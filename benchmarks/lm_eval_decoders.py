@@ -7,7 +7,6 @@ set ("# text =" lines; CC BY-SA 4.0), one document per sentence, with a 95 % boo
 from __future__ import annotations
 
 import math
-import sys
 import time
 
 import numpy as np
@@ -50,4 +49,8 @@ def main(n: int | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else None)
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("n", nargs="?", type=int, default=None, help="first N dev sentences (default: all 2,001)")
+    main(ap.parse_args().n)
