@@ -17,6 +17,7 @@ import pandas as pd
 import yaml
 
 from .measures import MEASURES, Evidence, Finding, verdict
+from . import transfer  # noqa: F401  (registers transfer_heldout)
 
 CLAIMS_FILE = Path(__file__).with_name("claims.yaml")
 VERDICTS = ("holds", "does not hold", "inconclusive", "not comparable")

@@ -231,30 +231,6 @@ def _exact_sparsity(masks: pd.DataFrame, r: Replicates, crit: str) -> str:
     return f"exact sparsity in {len(m)} of {len(m)} masks" if exact else "sparsity NOT exact in every mask"
 
 
-@MEASURES.register("transfer_gain")
-def transfer_gain(ev: Evidence, criterion: str = "his") -> list[Finding]:
-    """Zero-shot runs: the largest gain over the unpruned model in any (language, sparsity) with its paired
-    interval (picked post hoc: a best case, said so); holds when its interval lies above 0."""
-    zs = [r for r in ev.reps if r.keys.get("train_language") not in (None, r.keys.get("language"))]
-    if not zs:
-        return [Finding("(any)", "no zero-shot runs in these results (make report-multilingual)", "not comparable")]
-    best: dict[str, tuple] = {}
-    for r in zs:
-        crit = _match(r, criterion)
-        if crit is None:
-            continue
-        c = r.criteria.index(crit)
-        point, rep = r.curve()
-        for p in range(1, len(r.sparsities)):
-            d = point[c, p] - point[c, 0]
-            if d == d and (r.keys["task"] not in best or d > best[r.keys["task"]][0]):
-                lo, hi = percentile_interval(rep[c, p] - rep[c, 0], LEVEL)
-                best[r.keys["task"]] = (d, lo, hi, r.keys["language"], r.sparsities[p], r.keys)
-    return [Finding(task, f"best case: {lang} at {100 * s:.0f} % pruned, Δ {d:+.3f} [{lo:+.3f}, {hi:+.3f}] (selected post hoc)",
-                    verdict(lo, hi, 0.0), d, lo, hi, keys)
-            for task, (d, lo, hi, lang, s, keys) in best.items()]
-
-
 def _level(r: Replicates, point: np.ndarray, c: int, ref: int, sparsity: float) -> int | None:
     """The index of the swept sparsity within 0.05 of ``sparsity`` that both series ran, else None."""
     both = [p for p in range(len(r.sparsities)) if point[c, p] == point[c, p] and point[ref, p] == point[ref, p]]

@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 
 from ..core import VERSION
 from ..core.device import autocast, grad_scaler, model_device
-from ..core.files import atomic_dir, atomic_write_json, cache_root, commit_dir, config_hash, remove_stale_temp
+from ..core.files import atomic_dir, atomic_write_json, cache_root, commit_dir, config_hash, locked, remove_stale_temp
 from ..models.heads import head_shape, prune_heads, save_pretrained
 from ..models.masks import mask_from_key
 from ..models.registry import load, model_fingerprint
@@ -110,6 +110,14 @@ def finetune(cfg: FinetuneConfig, *, data_root=None, cache: Path | None = None, 
              / f"{Path(str(cfg.model)).name}-{cfg.task}-{cfg.language}-{cfg.key(examples_digest(train))}")
     if (final / "hpbench_train.json").is_file():
         return final
+    with locked(final.parent / f".{final.name}.lock"):  # cells sharing this model (score_language: each) wait for it
+        if not (final / "hpbench_train.json").is_file():
+            _train_into(cfg, task, train, final, device)
+    return final
+
+
+def _train_into(cfg: FinetuneConfig, task, train: list, final: Path, device) -> None:
+    """Fine-tune ``cfg.model`` on ``train`` and commit the checkpoint to ``final`` (atomically)."""
     remove_stale_temp(final.parent)
     set_seed(cfg.seed)
     model, tokenizer = load(cfg.model, task)
@@ -131,4 +139,3 @@ def finetune(cfg: FinetuneConfig, *, data_root=None, cache: Path | None = None, 
                                                    "seconds": time.perf_counter() - t0,
                                                    "n_examples": len(enc), "final_loss": losses[-1]})
     commit_dir(tmp, final)
-    return final

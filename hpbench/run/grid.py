@@ -49,7 +49,7 @@ def plan_grid(*, models=None, tasks=None, languages=("en",), criteria=("his",), 
     of the grid from the device's profile (:func:`hpbench.run.defaults.default_grid`). Returns (the grid: the
     profile's values plus the parsed ``languages``, ``criteria``, ``plugins``, ``run_params``, ``resources``; the
     cells)."""
-    from .defaults import default_grid
+    from .defaults import PROFILES, default_grid
     from .params import grid_parameters
 
     p = grid_parameters(models=models, tasks=tasks, languages=languages, criteria=criteria, sparsities=sparsities,
@@ -62,7 +62,9 @@ def plan_grid(*, models=None, tasks=None, languages=("en",), criteria=("his",), 
               "n_dev": grid["n_dev"], "n_score": grid["n_score"], "device": device, "precision": precision,
               "plugins": grid["plugins"], **grid["run_params"]}
     cells = grid_cells(grid["models"], grid["tasks"], grid["languages"], common=common, overrides=grid["overrides"])
-    return grid, expand_axes(cells)
+    if p["models"] is None and p["tasks"] is None:  # the profile's own grid: its extra (cross-lingual) cells too
+        cells += [{**common, **extra} for extra in PROFILES[grid["profile"]].extra_cells]
+    return grid, expand_score_languages(expand_axes(cells))
 
 
 AXES = ("gqa_unit", "layer_uniform", "recovery")  # RunConfig fields a grid may list: each value is a cell of its own
@@ -74,6 +76,30 @@ def expand_axes(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
         cells = [{**c, axis: v} for c in cells for v in (c[axis] if isinstance(c.get(axis), list) else [c.get(axis)])]
         cells = [{k: v for k, v in c.items() if not (k == axis and v is None)} for c in cells]
     return cells
+
+
+def expand_score_languages(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``score_language: each`` (Ma et al. 2021's protocol beside "score on the training language"): the cell as
+    given, scored on its training language, plus one cell per other eval language that has training data for the
+    task, scored on that language's training data and evaluated on that language (the same fine-tuned model). The
+    added cells come after every given one: they reuse its fine-tuned model instead of waiting for it."""
+    from ..tasks.lookup import get_task
+
+    out, scored = [], []
+    for c in cells:
+        if c.get("score_language") != "each":
+            out.append(c)
+            continue
+        base = {k: v for k, v in c.items() if k != "score_language"}
+        out.append(base)
+        task, lang = get_task(c["task"]), c.get("language", "en")
+        for target in [x for x in c.get("eval_languages") or [] if x != lang]:
+            try:
+                task.load("train", language=target, n=1, data_root=c.get("data_root"))
+            except (OSError, ValueError, KeyError):  # no training data in that language: nothing to score on
+                continue
+            scored.append({**base, "score_language": target, "eval_languages": [target]})
+    return out + scored
 
 
 def check_cell(cell: dict) -> dict:

@@ -255,18 +255,21 @@ def _example(row: dict, data: dict, names: list[str], mapping: dict, where: str,
 
 
 def _split_rule(data: dict, split: str, rows: list) -> list:
-    """``{from, dev_fraction, seed}``: a seeded random share is dev; ``{from, every: k}``: rows i with
-    i % k == 0 are dev, the others train (parallel data: the same items are held out in every language)."""
+    """``{from, dev_fraction, seed, group}``: a seeded random share of the groups of ``group`` consecutive rows (1:
+    single rows) is dev, the rest train; ``{from, every: k}``: rows i with i % k == 0 are dev, the others train.
+    Parallel data of equal length per language has the same items held out in every language."""
     rule = data.get("split") or {}
     if "every" in rule:
         k = int(rule["every"])
         return [r for i, r in enumerate(rows) if (i % k == 0) == (split == "dev")]
-    frac, seed = float(rule.get("dev_fraction", 0.2)), int(rule.get("seed", 0))
-    order = list(range(len(rows)))
+    frac, seed, size = float(rule.get("dev_fraction", 0.2)), int(rule.get("seed", 0)), int(rule.get("group", 1))
+    if len(rows) % size:
+        raise SpecError(f"task spec {data.get('name')!r}: split.group={size} but {len(rows)} rows is not a multiple of it")
+    order = list(range(len(rows) // size))  # whole groups (XNLI: the three hypotheses of one premise) go together
     random.Random(seed).shuffle(order)
-    n_dev = int(round(frac * len(rows)))
+    n_dev = int(round(frac * len(order)))
     keep = sorted(order[:n_dev]) if split == "dev" else sorted(order[n_dev:])
-    return [rows[i] for i in keep]
+    return [rows[g * size + j] for g in keep for j in range(size)]
 
 
 def make_loader(spec: dict, where: str, base: Path | None):

@@ -1,5 +1,6 @@
 """The device-scaled default grid of run_all.ipynb (hpbench.run.defaults)."""
 import pytest
+from conftest import needs_shared
 
 from hpbench.run.defaults import PROFILES, default_grid, profile_for
 from hpbench.run.grid import grid_cells
@@ -40,6 +41,22 @@ def test_every_profile_cell_is_a_valid_run(name):
         assert cfg.sparsities[0] == 0.0 and cfg.sparsities == sorted(cfg.sparsities)
 
 
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_the_default_grid_has_one_cross_lingual_cell_and_a_chosen_grid_does_not(name):
+    """The profile's own grid adds its cross-lingual cell (English-trained, >= 6 other languages); naming models or
+    tasks runs exactly what was named."""
+    from hpbench.run.grid import plan_grid
+
+    _, cells = plan_grid(profile=name, device="cpu", criteria=["his", "random"])
+    zs = [c for c in cells if c.get("eval_languages")]
+    assert len(cells) == len(PROFILES[name].tasks) + 1 and len(zs) == 1
+    (c,) = zs
+    assert c["language"] == "en" and len(set(c["eval_languages"]) - {"en"}) >= 6 and c["criteria"] == ["his", "random"]
+    RunConfig.from_params(c, base=None).validate()
+    assert len(plan_grid(profile=name, device="cpu", tasks=["sst2"])[1]) == len(PROFILES[name].models)
+    assert len(plan_grid(profile=name, device="cpu", models=["minilm"])[1]) == len(PROFILES[name].tasks)
+
+
 def test_the_gpu_default_runs_a_144_head_encoder_offline():
     """The GPU profile's model is a registered offline model with BERT-base's 12 x 12 heads, read from its own
     config (the PyPI parts joined on first use); the CPU profile keeps minilm (6 x 12) for its 15-minute budget."""
@@ -58,3 +75,24 @@ def test_the_gpu_default_runs_a_144_head_encoder_offline():
     for model, heads in ((name, 144), (PROFILES["cpu"].models[0], 72)):
         cfg = json.loads((Path(resolve_model(model)) / "config.json").read_text())
         assert cfg["num_hidden_layers"] * cfg["num_attention_heads"] == heads, model
+
+
+@needs_shared
+def test_score_language_each_adds_one_cell_per_language_with_training_data_after_the_given_cells():
+    """Ma et al.'s protocol: per eval language with a training file (by hand: the files in the data folder), a cell
+    scored and evaluated on that language; UD POS has English-only-style gaps (no German training file)."""
+    from pathlib import Path
+
+    from hpbench.run.grid import plan_grid
+    from hpbench.tasks.datadir import data_dir
+
+    langs = ["en", "de", "fr", "zh", "ar", "tr"]
+    _, cells = plan_grid(device="cpu", models=["me5-small"], tasks=["udpos", "panx"], criteria=["his"],
+                         run_params={"score_language": "each", "eval_languages": langs})
+    root = Path(data_dir(None)) / "xtreme"
+    want = {(t, x) for t in ("udpos", "panx") for x in langs[1:] if (root / t / f"train-{x}.tsv").is_file()}
+    assert ("udpos", "de") not in want and ("panx", "de") in want
+    assert [(c["task"], c.get("score_language")) for c in cells[:2]] == [("udpos", None), ("panx", None)]
+    assert cells[0]["eval_languages"] == langs
+    assert {(c["task"], c["score_language"]) for c in cells[2:]} == want
+    assert all(c["eval_languages"] == [c["score_language"]] for c in cells[2:])

@@ -96,11 +96,11 @@ def test_sigkill_at_random_points_then_resume(tiny_model_dir, tmp_path, referenc
     params = _params(tiny_model_dir, tmp_path / "res", tmp_path / "rep", plugin=plugin_file)
     rng = random.Random(7)
     kills = 0
-    for i in range(6):
+    for i in range(5):
         token = f"kill{i}-{os.getpid()}"
         p = _start(params, tmp_path, token)
         try:
-            p.wait(timeout=rng.uniform(4, 30))
+            p.wait(timeout=rng.uniform(4, 24))
         except subprocess.TimeoutExpired:
             _kill_everything_with(token)
             p.wait()
@@ -110,7 +110,7 @@ def test_sigkill_at_random_points_then_resume(tiny_model_dir, tmp_path, referenc
     p = _start(params, tmp_path, "final")
     _, err = p.communicate(timeout=600)
     assert p.returncode == 0, err.decode()[-3000:]
-    assert kills >= 5
+    assert kills >= 4
     pd.testing.assert_frame_equal(_table(tmp_path / "res"), reference)
     # no partial or corrupt file
     assert not list(tmp_path.rglob("*.tmp"))

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
+from conftest import needs_shared
 import torch
 
 
@@ -262,3 +263,27 @@ def test_a_finished_cell_is_skipped_only_while_its_folder_holds_every_table_and_
     monkeypatch.setattr(C, "to_html", lambda *a, **k: None)
     plugin.write_text("X = 2\n")  # the criterion's code changed: its results are stale
     assert C.run_cell(params, str(tmp_path / "res"), str(tmp_path / "rep"))["skipped"] is False and len(ran) == 1
+
+
+@needs_shared
+def test_two_cells_sharing_a_fine_tuned_model_train_it_once(tiny_model_dir, tmp_path, monkeypatch):
+    """Cells that start together on one model (score_language: each) wait for one fine-tuning instead of each
+    training it: the second finds the first's checkpoint after the lock."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hpbench.run import finetune as ft
+
+    calls = []
+    real = ft._train_into
+
+    def slow_counting(*a, **k):
+        calls.append(1)
+        time.sleep(0.5)  # the other cell arrives while this one trains
+        return real(*a, **k)
+
+    monkeypatch.setattr(ft, "_train_into", slow_counting)
+    cfg = ft.FinetuneConfig(str(tiny_model_dir), "sst2", n_train=16, epochs=1.0, max_len=16)
+    with ThreadPoolExecutor(2) as ex:
+        paths = list(ex.map(lambda _: ft.finetune(cfg, cache=tmp_path), range(2)))
+    assert paths[0] == paths[1] and (paths[0] / "hpbench_train.json").is_file() and len(calls) == 1

@@ -32,18 +32,6 @@ def test_first_subword_label_alignment(tiny_model_dir):
 
 
 @needs_shared
-def test_xnli_split_is_disjoint_and_parallel():
-    from hpbench.tasks import get_task
-
-    t = get_task("xnli")
-    tr, dv = t.load("train", language="en"), t.load("dev", language="en")
-    assert len(tr) == 1660 and len(dv) == 830
-    assert not {(e.text, e.text_pair) for e in tr} & {(e.text, e.text_pair) for e in dv}
-    de = t.load("dev", language="de")
-    assert [e.label for e in de] == [e.label for e in dv]  # parallel rows: same labels in every language
-
-
-@needs_shared
 def test_multilingual_tasks_read_the_shared_copies():
     from hpbench.tasks import get_task
 
