@@ -16,6 +16,7 @@ from ..models.heads import head_shape, prune_heads, save_pretrained
 from ..models.masks import mask_from_key
 from ..models.registry import load, model_fingerprint
 from ..tasks.encoding import batches, encode, model_inputs, pad_id_of
+from ..tasks.kinds import encoding_key
 from ..tasks.lookup import get_task
 from ..tasks.spec import examples_digest
 
@@ -37,10 +38,10 @@ class FinetuneConfig:
     freeze_word_embeddings: bool = True  # the vocabulary matrix stays pretrained (faster on CPU; 250k rows for me5)
     precision: str = "fp32"  # autocast of the training forward (bf16/fp16 change the weights, so it is in the key)
 
-    def key(self, data: str | None = None) -> str:
-        """Hash of the settings, the model's *content* (:func:`model_fingerprint`; never its install path) and
-        ``data``, the digest of the training examples actually used."""
-        d = {**asdict(self), "train_data": data}
+    def key(self, data: str | None = None, encoding: dict | None = None) -> str:
+        """Hash of the settings, the model's *content* (:func:`model_fingerprint`; never its install path),
+        ``data``, the digest of the training examples actually used, and the task's ``encoding`` version key."""
+        d = {**asdict(self), "train_data": data, **(encoding or {})}
         d["model"] = model_fingerprint(self.model)
         d["version"] = VERSION
         return config_hash(d)
@@ -107,10 +108,11 @@ def finetune(cfg: FinetuneConfig, *, data_root=None, cache: Path | None = None, 
     task = get_task(cfg.task)
     train = task.load("train", language=cfg.language, n=cfg.n_train, seed=cfg.seed, data_root=data_root)
     final = (Path(cache or cache_root()) / "finetuned"
-             / f"{Path(str(cfg.model)).name}-{cfg.task}-{cfg.language}-{cfg.key(examples_digest(train))}")
+             / f"{Path(str(cfg.model)).name}-{cfg.task}-{cfg.language}-{cfg.key(examples_digest(train), encoding_key(task))}")
     if (final / "hpbench_train.json").is_file():
         return final
-    with locked(final.parent / f".{final.name}.lock"):  # cells sharing this model (score_language: each) wait for it
+    # cells sharing this model (score_language: each) wait for one fine-tuning (the lock lives beside the checkpoints)
+    with locked(final.parent.parent / "locks" / f"finetuned-{final.name}.lock"):
         if not (final / "hpbench_train.json").is_file():
             _train_into(cfg, task, train, final, device)
     return final

@@ -33,7 +33,7 @@ from ..models.heads import from_pretrained, head_shape
 from ..models.masks import mask_from_key, mask_to_key, n_pruned_of_key
 from ..models.registry import load as load_model
 from ..tasks.encoding import encode, length, pad_id_of
-from ..tasks.kinds import kind_of, majority_baseline
+from ..tasks.kinds import encoding_key, kind_of, majority_baseline
 from ..tasks.lookup import get_task
 from ..tasks.spec import Example, Task, examples_digest, sample_indices
 from .config import RunConfig
@@ -132,8 +132,10 @@ def prepare(cfg: RunConfig) -> Prepared:
     eval_langs = cfg.eval_languages or [cfg.language]
     dev = {lang: task.load("dev", language=lang, n=cfg.n_dev, seed=DEV_SEED, data_root=cfg.data_root) for lang in eval_langs}
     base = {"model": cfg.model, "task": cfg.task, "language": cfg.language, "eval_languages": eval_langs,
-            "score_language": cfg.score_language or cfg.language, "version": VERSION, "precision": cfg.amp}
-    dev_key = {"n_dev": cfg.n_dev, "dev_data": {lang: examples_digest(ex) for lang, ex in dev.items()}}
+            "score_language": cfg.score_language or cfg.language, "version": VERSION, "precision": cfg.amp,
+            **encoding_key(task)}
+    dev_key = {"n_dev": cfg.n_dev, "dev_data": {lang: examples_digest(ex) for lang, ex in dev.items()},
+               **encoding_key(task)}
     ft_seeds = sorted({cfg.finetune_seed(s) for s in cfg.seeds}, key=cfg.seeds.index)
     reset_peak_memory(cfg.torch_device)
     checkpoints = {s: finetune(cfg.finetune_config(s), data_root=cfg.data_root, device=cfg.torch_device) for s in ft_seeds}

@@ -65,3 +65,25 @@ def test_panx_spec_reads_what_the_file_holds():
         sents.append(cur)
     got = t.load("dev", language="de")
     assert [(e.text, e.label) for e in got] == [([w for w, _ in s], [y for _, y in s]) for s in sents]
+
+
+def test_a_words_label_never_sits_on_a_bare_sentencepiece_boundary():
+    """Sentencepiece splits a word it has no "▁word" piece for into "▁" + the word (every Chinese word in
+    multilingual-e5): the label goes on the word's piece, by hand, not on the "▁" every such word shares."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    from hpbench.tasks import Example
+    from hpbench.tasks.kinds import KINDS
+
+    vocab = [("<unk>", 0.0), ("<s>", 0.0), ("</s>", 0.0), ("\u2581", -2.0), ("\u2581the", -1.0), ("\u2581cat", -1.0),
+             ("年", -1.0), ("實現", -1.0), ("s", -2.0)]
+    tk = Tokenizer(models.Unigram(vocab, unk_id=0))
+    tk.pre_tokenizer = pre_tokenizers.Metaspace()
+    tk.decoder = decoders.Metaspace()
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+    ex = [Example(["the", "年", "cats", "實現"], None, [1, 2, 3, 4])]
+    enc = KINDS.get("token").encode(tok, ex, 32)[0]
+    pieces = tok.convert_ids_to_tokens(enc["input_ids"])
+    assert pieces == ["\u2581the", "\u2581", "年", "\u2581cat", "s", "\u2581", "實現"]
+    assert enc["labels"] == [1, -100, 2, 3, -100, -100, 4]
