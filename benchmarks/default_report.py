@@ -3,7 +3,8 @@ the unpruned model's 95 % interval against its majority-class (or no-skill) base
 criterion the AUC [95 %], the paired AUC difference to HIS with its permutation p, and the certified
 "prunable within 1 point" share. Then the counts the default is judged by: tasks whose unpruned interval clears
 the baseline, tasks on which each criterion's difference from HIS is resolved (p < 0.05), tasks with a
-non-zero certified prunable share.
+non-zero certified prunable share. Zero-shot runs (the default's cross-lingual cell) add a table per eval language
+and Ma et al.'s held-out verdict per language.
 
     python benchmarks/default_report.py [--results results] [--model minilm] [--csv out.csv] [--levels]
 
@@ -57,6 +58,23 @@ def levels_rows(reps) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def languages(tables, reps) -> None:
+    """The cross-lingual cell(s): per eval language the unpruned model, criteria vs HIS, pruning's transfer effect,
+    and Ma et al.'s held-out verdicts."""
+    from hpbench.claims.measures import Evidence
+    from hpbench.claims.transfer import transfer_heldout
+    from hpbench.report.languages import language_table
+
+    t = language_table(reps)
+    if t.empty:
+        return
+    print("\nZero-shot languages: unpruned [95 %] (half-width), Δ AUC vs HIS [95 %] p, HIS 30 % / 50 % vs 0 % [95 %]")
+    print(t.drop(columns=["model", "train_language"]).round(4).to_string(index=False))
+    print("\nma2021 (best level chosen on half of each language's dev sentences, gain measured on the other half)")
+    for f in transfer_heldout(Evidence(tables, reps), "his"):
+        print(f"  {f.task}: {f.measurement} -> {f.verdict}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--results", default="results")
@@ -93,6 +111,7 @@ def main() -> None:
     print(f"tasks with a non-zero certified prunable share: {nz['run_id'].nunique()}/{n_tasks}")
     for _, r in best.iterrows():
         print(f"  {r['task']}: {int(r['prunable %'])} % by {r['criterion']}")
+    languages(tables, reps)
     if a.levels:
         print("\nInterval widths (95 %) on evenly spaced subsets of the swept levels")
         print(levels_rows(reps).round(4).to_string(index=False))
