@@ -65,3 +65,48 @@ def perplexities(lls: Sequence[float], texts: Sequence[str]) -> dict[str, float]
     nbytes = sum(len(t.encode("utf-8")) for t in texts)
     return {"word_perplexity": math.exp(nll / words), "byte_perplexity": math.exp(nll / nbytes),
             "bits_per_byte": nll / nbytes / math.log(2)}
+
+
+# lm-eval's own zero-shot GLUE tasks (their YAML read from the installed package: its prompt, choices and target),
+# pointed at local files instead of the hub
+MC_TASKS = {"rte": ("glue/rte/default.yaml", ("sentence1", "sentence2")), "sst2": ("glue/sst2/default.yaml", ("sentence",))}
+
+
+def _mc_yaml(name: str, data: Path) -> str:
+    import lm_eval
+    import yaml
+
+    rel, _ = MC_TASKS[name]
+    spec = yaml.safe_load((Path(lm_eval.__file__).parent / "tasks" / rel).read_text())
+    spec = {k: v for k, v in spec.items() if k not in ("tag", "dataset_name", "training_split")}
+    spec.update(task=f"hpbench_{name}", dataset_path="json", dataset_kwargs={"data_files": {"validation": str(data)}},
+                validation_split="validation")
+    return yaml.safe_dump(spec, sort_keys=False)
+
+
+def multiple_choice(model, tokenizer, task: str, docs: Sequence[dict], *, batch_size: int = 8,
+                    device: str | None = None) -> list[float]:
+    """Per-document accuracy (1.0 / 0.0, in ``docs`` order) of ``model`` on lm-eval's zero-shot ``task`` ("rte",
+    "sst2": its own prompt and choices; the answer is the choice with the highest summed log-likelihood given the
+    prompt), over ``docs``: dicts with the task's fields and an int ``label``."""
+    if task not in MC_TASKS:
+        raise ValueError(f"unknown zero-shot task {task!r}; available: {sorted(MC_TASKS)}")
+    fields = MC_TASKS[task][1] + ("label",)
+    bad = next((d for d in docs if any(f not in d for f in fields)), None) if docs else {}
+    if bad is not None:
+        raise ValueError(f"docs must be a non-empty list of dicts with {list(fields)}; got {bad!r}")
+    from lm_eval import simple_evaluate
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+
+    dev = device or str(next(model.parameters()).device)
+    with tempfile.TemporaryDirectory(prefix="hpbench-lm-eval-") as tmp:
+        data = Path(tmp) / "docs.jsonl"
+        data.write_text("".join(json.dumps({**{f: d[f] for f in fields}, "label": int(d["label"]), "i": i}) + "\n"
+                                for i, d in enumerate(docs)))
+        (Path(tmp) / f"hpbench_{task}.yaml").write_text(_mc_yaml(task, data))
+        lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=dev)
+        out = simple_evaluate(model=lm, tasks=[f"hpbench_{task}"], task_manager=TaskManager(include_path=tmp),
+                              log_samples=True, verbosity="ERROR")
+    samples = sorted(out["samples"][f"hpbench_{task}"], key=lambda s: s["doc"]["i"])
+    return [float(s["acc"]) for s in samples]

@@ -52,3 +52,35 @@ def test_empty_or_blank_documents_are_refused_before_any_work():
 
     with pytest.raises(ValueError, match="non-empty list of non-empty strings"):
         rolling_loglikelihoods(None, None, ["fine", "  "])
+
+
+def test_zero_shot_multiple_choice_is_lm_evals_rte_prompt_scored_by_hand():
+    """lm-eval's own RTE task (prompt, choices " True"/" False", label 0 = True) on local docs: each document's answer
+    is the choice whose continuation tokens have the larger summed log-probability after the prompt, by hand."""
+    from hpbench.evaluation.lm_harness import multiple_choice
+
+    model, tok = _tiny_llama()
+    docs = [{"sentence1": "The cat sat on the mat.", "sentence2": "A cat sat.", "label": 0},
+            {"sentence1": "It rained all day.", "sentence2": "The ground is dry.", "label": 1},
+            {"sentence1": "Heads were pruned.", "sentence2": "Some heads remain.", "label": 0},
+            {"sentence1": "The river froze.", "sentence2": "It was warm.", "label": 1}]
+    acc = multiple_choice(model, tok, "rte", docs, batch_size=2, device="cpu")
+
+    def logp(context: str, continuation: str) -> float:
+        # lm-eval 0.4.13 (causal): the whole string and the context encoded with the tokenizer's defaults; the
+        # continuation's tokens are the whole's after the context's length
+        whole, ctx = tok(context + continuation)["input_ids"], tok(context)["input_ids"]
+        cont = whole[len(ctx):]
+        ids = torch.tensor([ctx + cont])
+        with torch.no_grad():
+            lp = torch.log_softmax(model(input_ids=ids).logits.double(), -1)[0]
+        return float(sum(lp[len(ctx) - 1 + j, t] for j, t in enumerate(cont)))
+
+    for d, a in zip(docs, acc):
+        prompt = f"{d['sentence1']}\nQuestion: {d['sentence2']} True or False?\nAnswer:"
+        scores = [logp(prompt, " True"), logp(prompt, " False")]
+        assert a == float(int(scores[1] > scores[0]) == d["label"])
+    with pytest.raises(ValueError, match=r"unknown zero-shot task 'boolq'; available: \['rte', 'sst2'\]"):
+        multiple_choice(model, tok, "boolq", docs)
+    with pytest.raises(ValueError, match=r"with \['sentence1', 'sentence2', 'label'\]"):
+        multiple_choice(model, tok, "rte", [{"sentence1": "x", "label": 0}])

@@ -33,6 +33,9 @@ def test_run_all_renders_reports(tiny_model_dir, tmp_path, monkeypatch):
     assert "hpbench-error" not in comp, comp[comp.find("hpbench-error"):][:600]
     assert comp.count("data:image/png;base64") >= 4  # curves, 2 head maps, jaccard maps
     assert "Metric vs % of heads pruned" in comp and "Stability" in comp and "within 1 point" in comp
+    # the language axis: xnli's zero-shot languages with their transfer effect, and ma2021's held-out verdicts
+    assert "Languages: zero-shot transfer under pruning" in comp and "Ma et al. 2021, per language" in comp
+    assert "xnli / de" in comp and "xnli / fr" in comp
     assert "def " not in comp and "import hpbench" not in comp  # code hidden
     # intervals, significance marks, the claims table with a verdict for every claim, the stability view
     assert "95 % interval" in comp and "michel2019" in comp and "hies-quality-cola50" in comp
