@@ -28,10 +28,11 @@ def _cell(v: float, lo: float, hi: float, p: float | None = None) -> str:
     return s + (f" p={p:.3f}" if p is not None and p == p else "")
 
 
-def language_table(reps: list[Replicates], *, reference: str = "his", levels=(0.3, 0.5)) -> pd.DataFrame:
+def language_table(reps: list[Replicates], *, reference: str = "his", levels=None) -> pd.DataFrame:
     """One row per (model, task, train language, eval language) of the zero-shot runs: n examples, the unpruned
     model [95 %] and its half-width, the baseline, ``Δ AUC <criterion> vs <reference>`` (paired interval, p) and
-    ``<reference> <level> vs 0 %`` (the transfer effect of pruning, paired interval)."""
+    ``<reference> <level> vs 0 %`` (the transfer effect of pruning, paired interval) at ``levels`` (None: the
+    reference's pruned levels among 20, 30 and 50 %, else its first three)."""
     keys = zero_shot_keys(reps)
     reps = [r for r in reps if (r.keys.get("model"), r.keys["task"], r.keys.get("train_language")) in keys]
     if not reps:
@@ -52,7 +53,8 @@ def language_table(reps: list[Replicates], *, reference: str = "his", levels=(0.
                 row[f"Δ AUC {x['criterion']} vs {reference}"] = _cell(x[f"Δ vs {reference}"], x["Δ lo"], x["Δ hi"], x.get("p"))
         d = delta[(delta["criterion"] == reference) & (delta["language"] == r.keys["language"])
                   & ((delta["run_id"] == r.keys["run_id"]) if "run_id" in delta else True)]
-        for s in levels:
+        ran = sorted(d["sparsity"].unique())
+        for s in levels or ([x for x in ran if any(np.isclose(x, (0.2, 0.3, 0.5)))] or ran[:3]):
             m = d[np.isclose(d["sparsity"], s)]
             if len(m):
                 row[f"{reference} {int(round(100 * s))} % vs 0 %"] = _cell(*m[["delta", "lo", "hi"]].iloc[0])

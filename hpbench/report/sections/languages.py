@@ -17,8 +17,9 @@ class Languages(Section):
     intro = ("Models fine-tuned and scored on one language, evaluated on others. Per evaluation language: the unpruned "
              "model with its 95 % interval (bootstrap over the language's dev sentences and seeds) and the no-skill "
              "baseline; **Δ AUC vs his**: each criterion's area under metric vs % pruned minus HIS's, paired interval "
-             "and permutation p (same examples); **his 30 % / 50 % vs 0 %**: the transfer effect of pruning that share "
-             "of heads, paired interval (+ = pruning helped in the metric's better direction).")
+             "and permutation p (same examples); **his 30 % vs 0 %** (and the run's other levels among 20, 30 and "
+             "50 %): the transfer effect of pruning that share of heads, paired interval (+ = pruning helped, in the "
+             "metric's better direction).")
 
     def applies(self, ctx):
         return ctx.has_results and bool(zero_shot_keys(ctx.reps))
