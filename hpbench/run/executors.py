@@ -128,7 +128,8 @@ def _run_cells_side_by_side(cells: Sequence[dict], results_dir: str, reports_dir
 
 def _expected_cost(p: dict) -> float:
     """Rough relative cost of a cell in token passes, to start long cells first: a training example
-    counts ~3 forward passes plus a per-step overhead worth ~16 tokens; lengths are estimated from
+    counts ~3 forward passes plus a per-step overhead worth ~16 tokens, a token the model's registered
+    layers x width^2 (relative to minilm; 1 when unknown); lengths are estimated from
     200 local training examples (4 characters per token), else ``max_len``; ``n_train``/``n_dev`` of None
     (whole splits) count the local splits' sizes, else 10,000 / 500."""
     evals = len(p.get("criteria", [1])) * len(p.get("sparsities", [1])) * len(p.get("seeds", [1]))
@@ -145,7 +146,15 @@ def _expected_cost(p: dict) -> float:
     except Exception:  # noqa: BLE001 - bad parameters fail in the cell itself, with a clear error
         pass
     train = 3 * n_train * float(p.get("epochs", 1)) * (length + 16)
-    return train + evals * n_dev * length * len(p.get("eval_languages") or [1])
+    return (train + evals * n_dev * length * len(p.get("eval_languages") or [1])) * _token_cost(p.get("model"))
+
+
+def _token_cost(model) -> float:
+    """A token's cost relative to minilm's (layers x width^2 of the registered shape); 1 when not registered."""
+    from ..models.registry import MODELS
+
+    shape = MODELS.get(model).shape if isinstance(model, str) and model in MODELS else None
+    return shape[0] * shape[1] ** 2 / (6 * 384 ** 2) if shape else 1.0
 
 
 def _pin_gpu_plugin(gpus: list[str]):

@@ -81,23 +81,29 @@ def expand_axes(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def expand_score_languages(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``score_language: each`` (Ma et al. 2021's protocol beside "score on the training language"): the cell as
     given, scored on its training language, plus one cell per other eval language that has training data for the
-    task, scored on that language's training data and evaluated on that language (the same fine-tuned model). The
-    added cells come after every given one: they reuse its fine-tuned model instead of waiting for it."""
+    task, scored on that language's training data and evaluated on that language (the same fine-tuned model).
+    A list (``[de, zh]``) does the same for those languages only (each must have training data). The added cells
+    come after every given one: they reuse its fine-tuned model instead of waiting for it."""
     from ..tasks.lookup import get_task
 
     out, scored = [], []
     for c in cells:
-        if c.get("score_language") != "each":
+        want = c.get("score_language")
+        if want != "each" and not isinstance(want, (list, tuple)):
             out.append(c)
             continue
         base = {k: v for k, v in c.items() if k != "score_language"}
         out.append(base)
         task, lang = get_task(c["task"]), c.get("language", "en")
-        for target in [x for x in c.get("eval_languages") or [] if x != lang]:
+        targets = [x for x in c.get("eval_languages") or [] if x != lang] if want == "each" else list(want)
+        for target in targets:
             try:
                 task.load("train", language=target, n=1, data_root=c.get("data_root"))
-            except (OSError, ValueError, KeyError):  # no training data in that language: nothing to score on
-                continue
+            except (OSError, ValueError, KeyError) as e:  # no training data in that language: nothing to score on
+                if want == "each":
+                    continue
+                raise ValueError(f"score_language {target!r} for task {c['task']!r}: no training data to score heads "
+                                 f"on ({e})") from None
             scored.append({**base, "score_language": target, "eval_languages": [target]})
     return out + scored
 
