@@ -90,27 +90,27 @@ def main() -> None:
         raise SystemExit(f"no runs with stored predictions under {a.results!r}: run `make report` first")
     base = unpruned_rows(reps)
     auc = auc_table(reps)
-    prun = prunable_table(reps)[["run_id", "criterion", "prunable %", "point estimate within 1 pt (%)"]]
-    crit = auc.merge(prun, on=["run_id", "criterion"], how="left")
+    prun = prunable_table(reps)[["run_id", "language", "criterion", "prunable %", "point estimate within 1 pt (%)"]]
+    crit = auc.merge(prun, on=["run_id", "language", "criterion"], how="left")
     pd.set_option("display.width", 200)
     pd.set_option("display.max_columns", 30)
     print("Unpruned models (95 % interval) vs the majority-class / no-skill baseline")
     print(base.round(4).to_string(index=False))
     print("\nPer criterion: AUC [95 %], paired AUC difference to HIS and its permutation p, certified prunable share")
-    cols = ["task", "criterion", "AUC", "AUC lo", "AUC hi", "Δ vs his", "Δ lo", "Δ hi", "p", "prunable %",
+    cols = ["task", "language", "criterion", "AUC", "AUC lo", "AUC hi", "Δ vs his", "Δ lo", "Δ hi", "p", "prunable %",
             "point estimate within 1 pt (%)"]
     print(crit[[c for c in cols if c in crit]].round(4).to_string(index=False))
-    n_tasks = len(base)
-    print(f"\ntasks whose unpruned interval clears the baseline: {int(base['clears'].sum())}/{n_tasks}")
+    n_tasks = len(base)  # one per run x eval language
+    print(f"\nruns x languages whose unpruned interval clears the baseline: {int(base['clears'].sum())}/{n_tasks}")
     if "p" in crit:
         others = crit[crit["criterion"] != "his"]
         for c, g in others.groupby("criterion", sort=False):
-            print(f"{c} vs his resolved (p < 0.05) on {int((g['p'] < 0.05).sum())}/{g['run_id'].nunique()} tasks")
+            print(f"{c} vs his resolved (p < 0.05) on {int((g['p'] < 0.05).sum())}/{len(g)} runs x languages")
     nz = crit[crit["prunable %"].fillna(0) > 0]
-    best = nz.sort_values("prunable %", ascending=False).drop_duplicates("run_id")
-    print(f"tasks with a non-zero certified prunable share: {nz['run_id'].nunique()}/{n_tasks}")
+    best = nz.sort_values("prunable %", ascending=False).drop_duplicates(["run_id", "language"])
+    print(f"runs x languages with a non-zero certified prunable share: {len(best)}/{n_tasks}")
     for _, r in best.iterrows():
-        print(f"  {r['task']}: {int(r['prunable %'])} % by {r['criterion']}")
+        print(f"  {r['task']} / {r['language']}: {int(r['prunable %'])} % by {r['criterion']}")
     languages(tables, reps)
     if a.levels:
         print("\nInterval widths (95 %) on evenly spaced subsets of the swept levels")
