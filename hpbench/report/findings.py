@@ -68,7 +68,8 @@ def run_findings(r, auc: pd.DataFrame, pt: pd.DataFrame) -> tuple[str, str | Non
     k = r.keys
     ref = r.criteria.index(REFERENCE) if REFERENCE in r.criteria else 0  # every criterion shares the unpruned model
     v, lo, hi = _unpruned(r, ref)
-    setting = variant_of(k.get("run_id", ""), k.get("model"), k["task"], k.get("train_language") or k.get("language"))
+    setting = variant_of(k.get("run_id", ""), k.get("model"), k["task"], k.get("train_language") or k.get("language"),
+                         k.get("language"))
     name = esc(f"{k.get('model')} / {k['task']} / {k.get('language')}") + (f" [{esc(setting)}]" if setting else "")
     head = (f"**{name}** ({r.metric}, {r.direction.better} is better; {len(r.y)} dev examples, {len(r.seeds)} seed(s)): "
             f"unpruned {_iv(v, lo, hi)}")

@@ -102,16 +102,22 @@ _VARIANT_WORDS = {"ftseeds": "fine-tuning seeds", "zeroshot": "zero-shot", "unif
                   "group": "unit: group", "balanced": "unit: balanced"}
 
 
-def variant_of(run_id: str, model: str, task: str, language: str) -> str:
+def variant_of(run_id: str, model: str, task: str, language: str, eval_language: str | None = None) -> str:
     """The settings a run id adds to ``<model>-<task>-<language>`` (pruning unit, recovery, fine-tuning seeds, ...),
-    in words; "" for the plain run. Runs of one model x task that differ in them are told apart by it."""
+    in words; "" for the plain run. Runs of one model x task that differ in them are told apart by it. With
+    ``eval_language`` a zero-shot run's row on its own training language is not called zero-shot, and another
+    language's says where it transfers from."""
     base = f"{Path(str(model)).name}-{task_label(task)}-{language}"
     if not isinstance(run_id, str) or not run_id.startswith(base):
         return ""
     rest = run_id[len(base):].lstrip("-")
     rest = re.sub(r"rec-([A-Za-z0-9_]+)", lambda m: "recovery: " + m.group(1), rest)
+    rest = re.sub(r"scored-([A-Za-z_]+)", lambda m: "heads scored on " + m.group(1), rest)
     parts = re.split(r"-(?=[a-z])", rest) if rest else []
-    return ", ".join(_VARIANT_WORDS.get(p, p) for p in parts)
+    words = {**_VARIANT_WORDS}
+    if eval_language is not None:
+        words["zeroshot"] = "" if eval_language == language else f"zero-shot from {language}"
+    return ", ".join(w for w in (words.get(p, p) for p in parts) if w)
 
 
 def comparison_header(t: dict[str, pd.DataFrame]) -> str:

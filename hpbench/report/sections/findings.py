@@ -19,7 +19,7 @@ DELTA = f"Δ vs {REFERENCE}"
 
 
 def _run_label(r: pd.Series) -> str:
-    setting = variant_of(r.get("run_id", ""), r["model"], r["task"], r.get("train_language") or r["language"])
+    setting = variant_of(r.get("run_id", ""), r["model"], r["task"], r.get("train_language") or r["language"], r["language"])
     return f"{r['model']} / {r['task']} / {r['language']}" + (f" [{setting}]" if setting else "")
 
 

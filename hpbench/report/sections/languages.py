@@ -10,6 +10,19 @@ from ..languages import language_table, rank_agreement, zero_shot_keys
 from .base import Section, register
 
 
+def readable(g: pd.DataFrame) -> pd.DataFrame:
+    """The language table of one model x task as a page shows it: the unpruned model as "value [lo, hi]" with its
+    half-width in points, the comparisons as they are; one index level per language (and scoring language when the
+    runs scored heads on more than one)."""
+    out = g.assign(**{"unpruned [95 %]": [f"{v:.3f} [{lo:.3f}, {hi:.3f}]" for v, lo, hi in zip(g["unpruned"], g["lo"], g["hi"])],
+                      "± (points)": (100 * g["± (half-width)"]).round(1)})
+    drop = ["model", "task", "train_language", "metric", "unpruned", "lo", "hi", "± (half-width)", "baseline"]
+    out = out.drop(columns=[c for c in drop if c in out])
+    out = out[["n", "unpruned [95 %]", "± (points)", *[c for c in out if c not in ("n", "unpruned [95 %]", "± (points)")]]]
+    out = out.set_index(["language", "heads scored on"])
+    return out.droplevel(1) if out.index.get_level_values(1).nunique() == 1 else out
+
+
 @register
 class Languages(Section):
     key, pages, order = "languages", ("comparison",), 14
@@ -27,13 +40,12 @@ class Languages(Section):
     def render(self, ctx):
         t = language_table(ctx.reps)
         for (m, task, tl), g in t.groupby(["model", "task", "train_language"]):
-            worst = g["± (half-width)"].max()
-            yield (f"**{esc(m)} / {esc(task)}**, trained on **{esc(tl)}**: {len(g)} languages, {int(g['n'].min())}-"
-                   f"{int(g['n'].max())} dev sentences each; the widest unpruned interval is ±{100 * worst:.1f} points.")
-            shown = g.drop(columns=["model", "task", "train_language"]).set_index(["language", "heads scored on"])
-            if shown.index.get_level_values(1).nunique() == 1:  # every run scored on the training language
-                shown = shown.droplevel(1)
-            yield shown.round(3)
+            n = f"{int(g['n'].min())}" + (f"-{int(g['n'].max())}" if g["n"].max() != g["n"].min() else "")
+            base = "" if g["baseline"].isna().all() else f"; no-skill baseline {g['baseline'].dropna().iloc[0]:.3f}"
+            yield (f"**{esc(m)} / {esc(task)}**, trained on **{esc(tl)}** ({esc(g['metric'].iloc[0])}{base}): "
+                   f"{len(g)} languages, {n} dev examples each; the widest unpruned interval is "
+                   f"±{100 * g['± (half-width)'].max():.1f} points.")
+            yield readable(g)
         agree = rank_agreement(ctx.tables.get("scores", pd.DataFrame()))
         if len(agree):
             yield ("**Heads chosen on each language vs on English** (runs with `score_language`): Spearman correlation "
@@ -46,4 +58,4 @@ class Languages(Section):
             if len(ma):
                 yield ("**Ma et al. 2021, per language** (best level chosen on half of the dev sentences, its gain over "
                        "the unpruned model measured on the other half):")
-                yield ma[[c for c in ("task", "measurement", "verdict") if c in ma]].reset_index(drop=True)
+                yield ma[["task", "hpbench measurement [95 % interval]", "verdict"]].set_index("task")
