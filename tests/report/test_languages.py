@@ -78,3 +78,26 @@ def test_the_language_section_shows_each_language_and_ma2021_per_language():
     ma = tables[-1]
     assert sorted(ma.index) == ["sst2 / de", "sst2 / zh"]  # the zero-shot languages; English is the source
     assert set(ma["verdict"]) == {"does not hold"}  # pruning costs 5 and 10 points there
+
+
+def test_heads_scored_on_other_languages_get_their_own_maps_and_never_mix_into_the_training_languages():
+    """English-scored and German-scored HIS scores of one model: the language section draws one map per scoring
+    language and the agreement table; the per-run head maps and masks (per_run) keep only the English-scored rows."""
+    from matplotlib.figure import Figure
+
+    import hpbench.claims.section  # noqa: F401
+    from hpbench.report.sections import base
+    from hpbench.report.sections.context import ReportContext
+
+    t = crosslingual_tables()
+    rng = np.random.default_rng(0)
+    t["scores"] = pd.DataFrame([{"model": "m", "task": "sst2", "language": "en", "criterion": "his", "seed": 0,
+                                 "score_language": lang, "layer": i // 4, "head": i % 4, "score": rng.random()}
+                                for lang in ("en", "de") for i in range(16)])
+    shown = []
+    base.render_section(base.SECTIONS.get("languages"), ReportContext(t, page="comparison"), shown.append)
+    (fig,) = [x for x in shown if isinstance(x, Figure)]
+    assert [ax.get_title() for ax in fig.axes if ax.get_title()] == ["scored on en", "scored on de"]
+    assert any(isinstance(x, pd.DataFrame) and "rank correlation" in x for x in shown)
+    [(title, rows)] = list(base.per_run(t["scores"]))
+    assert title == "m / sst2 / en" and set(rows["score_language"]) == {"en"} and len(rows) == 16

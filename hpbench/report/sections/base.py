@@ -77,8 +77,11 @@ def sections_for(page: str) -> list[Section]:
 
 def per_run(table):
     """``(title, rows)`` per run of a comparison's table (``"model / task / language"``), or ``("", table)`` for one
-    run's own tables (which carry no such columns)."""
+    run's own tables (which carry no such columns). Scores and masks of runs that scored heads on another language
+    than the training one (``score_language``) are left out: they would mix with the training language's."""
     keys = [k for k in ("model", "task", "language") if k in table]
+    if "score_language" in table and "language" in table:  # heads scored on another language: the language section's
+        table = table[table["score_language"] == table["language"]]
     if not keys:
         yield "", table
         return

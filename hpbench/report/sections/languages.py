@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .. import figures
 from ..escape import esc
 from ..languages import language_table, rank_agreement, zero_shot_keys
 from .base import Section, register
@@ -46,8 +47,13 @@ class Languages(Section):
                    f"{len(g)} languages, {n} dev examples each; the widest unpruned interval is "
                    f"±{100 * g['± (half-width)'].max():.1f} points.")
             yield readable(g)
-        agree = rank_agreement(ctx.tables.get("scores", pd.DataFrame()))
+        scores = ctx.tables.get("scores", pd.DataFrame())
+        agree = rank_agreement(scores)
         if len(agree):
+            for (m, task), sc in scores[scores["criterion"] == "his"].groupby(["model", "task"]):
+                if sc["score_language"].nunique() > 1:
+                    yield figures.head_maps(sc.assign(criterion="scored on " + sc["score_language"]),
+                                            title=f"{m} / {task}: HIS head scores by the language they were scored on")
             yield ("**Heads chosen on each language vs on English** (runs with `score_language`): Spearman correlation "
                    "of the head scores, 95 % interval from resampling heads, and the overlap of the heads each would "
                    "prune at 50 %.")
