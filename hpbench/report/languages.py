@@ -77,7 +77,7 @@ def rank_agreement(scores: pd.DataFrame, *, reference: str = "en", sparsity: flo
     mean = scores.groupby(["model", "task", "criterion", "score_language", "layer", "head"])["score"].mean()
     for (m, t, c), g in mean.groupby(level=["model", "task", "criterion"]):
         by = g.droplevel(["model", "task", "criterion"]).unstack("score_language")
-        if reference not in by:
+        if reference not in by or str(c).split(":")[0] == "random":  # random scores do not read the data
             continue
         for lang in [x for x in by.columns if x != reference]:
             pair = by[[reference, lang]].dropna().to_numpy()
