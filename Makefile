@@ -40,7 +40,7 @@ report: setup
 report-search: setup
 	$(VENV)/bin/papermill notebooks/run_all.ipynb reports/run_all_search.ipynb --cwd . --no-progress-bar -f notebooks/search_methods.yaml $(ARGS)
 
-# me5-small on WikiANN NER, UD POS, XNLI: fine-tuned on English, zero-shot on nine languages
+# me5-small on WikiANN NER, UD POS, XNLI: fine-tuned on English, zero-shot on six languages (1,000 items each), heads scored on English and in-language
 report-multilingual: setup
 	$(VENV)/bin/papermill notebooks/run_all.ipynb reports/run_all_multilingual.ipynb --cwd . --no-progress-bar -f notebooks/multilingual.yaml $(ARGS)
 

@@ -295,16 +295,20 @@ def transfer_effect(results: pd.DataFrame, reps=None) -> pd.DataFrame:
     excludes 0; else the mean over seeds."""
     if reps:
         from .intervals import delta_table
+        from .languages import scored_on
 
         d = delta_table(reps)
         d["cell"] = (d["delta"].map("{:+.3f}".format) + " [" + d["lo"].map("{:+.3f}".format) + ", "
                      + d["hi"].map("{:+.3f}".format) + "]" + np.where(d["significant"], "*", ""))
-        keys = [k for k in ("model", "task", "train_language", "language", "criterion") if k in d]
+        d["heads scored on"] = [scored_on(k) for k in d.to_dict("records")]  # runs scoring on other languages: rows
+        keys = [k for k in ("model", "task", "train_language", "language", "heads scored on", "criterion") if k in d]
         t = d.set_index(keys + ["sparsity"])["cell"].unstack("sparsity")
         t.columns = [f"{int(round(100 * c))}%" for c in t.columns]
         return t
     df = main_results(results)
     keys = ["model", "task", "train_language", "language", "criterion"] if "train_language" in df else RUN_KEYS + ["criterion"]
+    if "run_id" in df:  # runs of one model x task that scored heads on different languages stay apart
+        keys = keys[:-1] + ["run_id", keys[-1]]
     mean = df.groupby(keys + ["sparsity"])["value"].mean()
     dense = mean.groupby(level=keys).transform(lambda s: s.xs(s.index.get_level_values("sparsity").min(), level="sparsity").iloc[0])
     delta = (mean - dense).round(4).unstack("sparsity")

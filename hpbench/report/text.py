@@ -166,7 +166,8 @@ def crosslingual_tables(tables: dict[str, pd.DataFrame]) -> dict:
     """Results of zero-shot runs and masks of every run (for cross-language head overlap), with a header;
     ``tables`` from :func:`hpbench.run.results.load_tables`."""
     res = tables["results"]
-    results = res[res["run_id"].str.contains("-zeroshot")] if len(res) else res
+    # heads scored on the training language (runs that scored on another language: the comparison's language section)
+    results = res[res["run_id"].str.contains("-zeroshot") & ~res["run_id"].str.contains("-scored-")] if len(res) else res
     masks = tables["masks"]
     lines = ["# Cross-lingual head pruning", ""]
     if results.empty:

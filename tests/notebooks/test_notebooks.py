@@ -23,11 +23,14 @@ def test_run_all_renders_reports(tiny_model_dir, tmp_path, monkeypatch):
                         sparsities=[0.0, 0.5], seeds="[0, 1]", n_dev=16, n_score=8,
                         overrides={"sst2": {"n_train": 32, "epochs": 1.0, "max_len": 32},
                                    "stsb": {"n_train": 32, "epochs": 1.0, "max_len": 32},
-                                   "xnli": {"n_train": 32, "epochs": 1.0, "max_len": 32, "eval_languages": ["en", "de", "fr"]}},
+                                   "xnli": {"n_train": 32, "epochs": 1.0, "max_len": 32, "eval_languages": ["en", "de", "fr"],
+                                            "score_language": ["de"]}},  # + a cell scored and evaluated on German
                         results_dir=str(res), reports_dir=str(rep)),
     )
     index = (rep / "index.html").read_text()
-    assert "comparison.html" in index and "3 cells, 0 failed" in index and "crosslingual.html" in index
+    assert "comparison.html" in index and "4 cells, 0 failed" in index and "crosslingual.html" in index
+    cross = (rep / "crosslingual.html").read_text()  # zero-shot runs with heads scored on two languages (it crashed)
+    assert "hpbench-error" not in cross and "Traceback" not in cross and "heads scored on" in cross
     comp = (rep / "comparison.html").read_text()
     # every section drew (English and zero-shot runs together: the cost view once crashed on them)
     assert "hpbench-error" not in comp, comp[comp.find("hpbench-error"):][:600]
@@ -58,11 +61,13 @@ def test_run_all_renders_reports(tiny_model_dir, tmp_path, monkeypatch):
     auc = auc_table(replicates(load_tables(res)))
     shown = next(t for t in _html_tables(comp) if t and "AUC his" in t[0])
     rows = {r[0]: dict(zip(shown[0], r)) for r in shown[2:]}
-    assert len(rows) == 5  # sst2, stsb, and xnli on en, de, fr
+    assert len(rows) == 6  # sst2, stsb, and xnli on en, de, fr, and on de with heads scored on de
+    assert "xnli / de [zero-shot from en, heads scored on de]" in rows and "xnli / en" in rows
     for run, row in rows.items():
         model, task, lang = run.split(" / ")
-        lang = lang.split(" [")[0]  # ("de [zero-shot]")
-        g = auc[(auc["task"] == task) & (auc["language"] == lang)].set_index("criterion")
+        lang = lang.split(" [")[0]  # ("de [zero-shot from en]")
+        scored = auc["run_id"].str.contains("-scored-") == ("heads scored on" in run)
+        g = auc[(auc["task"] == task) & (auc["language"] == lang) & scored].set_index("criterion")
         assert len(g), (run, auc[["task", "language"]].drop_duplicates().values.tolist())
         h = g.loc["his"]
         assert row["AUC his"] == f"{h['AUC']:.3f} [{h['AUC lo']:.3f}, {h['AUC hi']:.3f}]", run
@@ -80,16 +85,17 @@ def _numbers_match_a_hand_computation(page: str, results) -> None:
     whose seed-mean lies within 0.01 of the unpruned seed-mean on the metric's better side."""
     main = results[results["main"].astype(bool)]
 
-    def mean_curve(task, lang, crit):
-        g = main[(main["task"] == task) & (main["language"] == lang) & (main["criterion"] == crit)]
+    def mean_curve(task, lang, crit, scored=False):  # scored: the run whose heads were scored on another language
+        g = main[(main["task"] == task) & (main["language"] == lang) & (main["criterion"] == crit)
+                 & (main["run_id"].str.contains("-scored-") == scored)]
         by_seed = {}
         for r in g.itertuples():
             by_seed.setdefault(r.seed, {})[float(r.sparsity)] = float(r.value)
         return by_seed
 
-    def auc_by_hand(task, lang, crit):
+    def auc_by_hand(task, lang, crit, scored=False):
         areas = []
-        for curve in mean_curve(task, lang, crit).values():
+        for curve in mean_curve(task, lang, crit, scored).values():
             xs = sorted(curve)
             area = sum((xs[i + 1] - xs[i]) * (curve[xs[i]] + curve[xs[i + 1]]) / 2 for i in range(len(xs) - 1))
             areas.append(area / (xs[-1] - xs[0]))
@@ -100,12 +106,13 @@ def _numbers_match_a_hand_computation(page: str, results) -> None:
     for r in shown[2:]:
         row = dict(zip(shown[0], r))
         _, task, lang = row[shown[0][0]].split(" / ")
+        scored = "heads scored on" in lang
         lang = lang.split(" [")[0]
-        his = auc_by_hand(task, lang, "his")
+        his = auc_by_hand(task, lang, "his", scored)
         assert float(row["AUC his"].split(" [")[0]) == pytest.approx(his, abs=5.1e-4), (task, lang)
         for crit in ("hies", "random"):
             delta = float(row[f"Δ {crit}"].split(" [")[0].rstrip("*"))
-            assert delta == pytest.approx(auc_by_hand(task, lang, crit) - his, abs=1e-3), (task, lang, crit)
+            assert delta == pytest.approx(auc_by_hand(task, lang, crit, scored) - his, abs=1e-3), (task, lang, crit)
     within = next(t for t in tables if t and any("within 1 pt" in h for h in t[0]))
     col = next(i for i, h in enumerate(within[0]) if "within 1 pt" in h)
     checked, prev = 0, []
@@ -118,7 +125,7 @@ def _numbers_match_a_hand_computation(page: str, results) -> None:
         if not key or crit is None or not r[col].strip():
             continue
         lang = next(c for c in r if c in ("en", "de", "fr"))
-        by_seed = mean_curve(key[0], lang, crit)
+        by_seed = mean_curve(key[0], lang, crit, any("-scored-" in c for c in r))
         levels = sorted({x for c in by_seed.values() for x in c})
         mean = {x: sum(c[x] for c in by_seed.values()) / len(by_seed) for x in levels}
         assert int(r[col]) == max(int(round(100 * x)) for x in levels if mean[x] - mean[levels[0]] >= -0.01), cells
