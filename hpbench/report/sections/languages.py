@@ -57,7 +57,7 @@ class Languages(Section):
             yield ("**Heads chosen on each language vs on English** (runs with `score_language`): Spearman correlation "
                    "of the head scores, 95 % interval from resampling heads, and the overlap of the heads each would "
                    "prune at 50 %.")
-            yield agree.round(3)
+            yield agree.round(3).set_index(["model", "task", "criterion", "language"])
         claims = ctx.derived("claims")
         if claims is not None and len(claims) and "claim" in claims:
             ma = claims[claims["claim"].astype(str).str.startswith("ma2021")]
