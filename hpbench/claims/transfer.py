@@ -51,8 +51,7 @@ def heldout_gain(r: Replicates, crit: str, *, n_boot: int = N_BOOT, seed: int = 
         return None
     sel, rep = halves(len(r.y))
     sign = r.direction.sign
-    w_sel = np.zeros((1, len(r.y)))
-    w_sel[0, sel] = 1.0
+    w_sel = _weights(len(r.y), sel, 0, seed)  # the selection half's indicator only
     on_sel = {s: np.mean([resample(r.metric, r.y, [r.preds[(crit, s, sd)]], w_sel, r.label_names)[0, 0] for sd in seeds])
               for s in levels}
     best = max(levels, key=lambda s: sign * on_sel[s])

@@ -32,11 +32,10 @@ def _task_yaml(data: Path) -> str:
             "  - metric: bits_per_byte\n")
 
 
-def rolling_loglikelihoods(model, tokenizer, texts: Sequence[str], *, batch_size: int = 8, device: str | None = None
-                           ) -> tuple[list[float], dict[str, float]]:
-    """(per-document log-likelihoods in ``texts`` order, lm-eval's own aggregate metrics) for ``model`` (in memory)."""
-    if not texts or any(not isinstance(t, str) or not t.strip() for t in texts):
-        raise ValueError("texts must be a non-empty list of non-empty strings (documents to score)")
+def _run_local_task(model, tokenizer, task: str, rows: list[dict], task_yaml, *, batch_size: int, device: str | None
+                    ) -> tuple[list[dict], dict]:
+    """lm-eval on ``model`` (in memory) over ``rows`` written as local JSONL: (its samples in ``rows`` order, its
+    results for ``task``). ``task_yaml(data_path)`` gives the task's YAML."""
     try:
         from lm_eval import simple_evaluate
         from lm_eval.models.huggingface import HFLM
@@ -46,14 +45,23 @@ def rolling_loglikelihoods(model, tokenizer, texts: Sequence[str], *, batch_size
     dev = device or str(next(model.parameters()).device)
     with tempfile.TemporaryDirectory(prefix="hpbench-lm-eval-") as tmp:
         data = Path(tmp) / "docs.jsonl"
-        data.write_text("".join(json.dumps({"text": t, "i": i}) + "\n" for i, t in enumerate(texts)))
-        (Path(tmp) / f"{TASK}.yaml").write_text(_task_yaml(data))
+        data.write_text("".join(json.dumps({**row, "i": i}) + "\n" for i, row in enumerate(rows)))
+        (Path(tmp) / f"{task}.yaml").write_text(task_yaml(data))
         lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=dev)
-        out = simple_evaluate(model=lm, tasks=[TASK], task_manager=TaskManager(include_path=tmp), log_samples=True,
+        out = simple_evaluate(model=lm, tasks=[task], task_manager=TaskManager(include_path=tmp), log_samples=True,
                               verbosity="ERROR")
-    samples = sorted(out["samples"][TASK], key=lambda s: s["doc"]["i"])
+    return sorted(out["samples"][task], key=lambda s: s["doc"]["i"]), out["results"][task]
+
+
+def rolling_loglikelihoods(model, tokenizer, texts: Sequence[str], *, batch_size: int = 8, device: str | None = None
+                           ) -> tuple[list[float], dict[str, float]]:
+    """(per-document log-likelihoods in ``texts`` order, lm-eval's own aggregate metrics) for ``model`` (in memory)."""
+    if not texts or any(not isinstance(t, str) or not t.strip() for t in texts):
+        raise ValueError("texts must be a non-empty list of non-empty strings (documents to score)")
+    samples, results = _run_local_task(model, tokenizer, TASK, [{"text": t} for t in texts], _task_yaml,
+                                       batch_size=batch_size, device=device)
     lls = [float(s["filtered_resps"][0]) for s in samples]
-    agg = {k.split(",")[0]: float(v) for k, v in out["results"][TASK].items()
+    agg = {k.split(",")[0]: float(v) for k, v in results.items()
            if k.endswith(",none") and not k.split(",")[0].endswith("_stderr")}
     return lls, agg
 
@@ -95,18 +103,7 @@ def multiple_choice(model, tokenizer, task: str, docs: Sequence[dict], *, batch_
     bad = next((d for d in docs if any(f not in d for f in fields)), None) if docs else {}
     if bad is not None:
         raise ValueError(f"docs must be a non-empty list of dicts with {list(fields)}; got {bad!r}")
-    from lm_eval import simple_evaluate
-    from lm_eval.models.huggingface import HFLM
-    from lm_eval.tasks import TaskManager
-
-    dev = device or str(next(model.parameters()).device)
-    with tempfile.TemporaryDirectory(prefix="hpbench-lm-eval-") as tmp:
-        data = Path(tmp) / "docs.jsonl"
-        data.write_text("".join(json.dumps({**{f: d[f] for f in fields}, "label": int(d["label"]), "i": i}) + "\n"
-                                for i, d in enumerate(docs)))
-        (Path(tmp) / f"hpbench_{task}.yaml").write_text(_mc_yaml(task, data))
-        lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=dev)
-        out = simple_evaluate(model=lm, tasks=[f"hpbench_{task}"], task_manager=TaskManager(include_path=tmp),
-                              log_samples=True, verbosity="ERROR")
-    samples = sorted(out["samples"][f"hpbench_{task}"], key=lambda s: s["doc"]["i"])
+    rows = [{**{f: d[f] for f in fields}, "label": int(d["label"])} for d in docs]
+    samples, _ = _run_local_task(model, tokenizer, f"hpbench_{task}", rows, lambda data: _mc_yaml(task, data),
+                                 batch_size=batch_size, device=device)
     return [float(s["acc"]) for s in samples]
