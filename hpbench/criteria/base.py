@@ -44,6 +44,8 @@ class Criterion:
     check: Callable[..., None] | None = None  # check(**params): raises on a bad value when the spec is parsed
     # compensate(ctx, keep, **params) -> a model whose weights go with mask ``keep`` (FLAP's bias compensation)
     compensate: Callable[..., Any] | None = None
+    # the method prunes the same number of units in every layer, as released (Wanda-sp), whatever the run's setting
+    layer_uniform: bool = False
 
     @property
     def source_digest(self) -> str:
@@ -75,19 +77,22 @@ PROTOCOLS = ("prune-after-finetune", "prune-before-finetune")
 
 def register_criterion(name: str, *, mask_fn: Callable | None = None, protocol: str = "prune-after-finetune",
                        rescoring: bool = True, overwrite: bool = False, check: Callable[..., None] | None = None,
-                       compensate: Callable[..., Any] | None = None):
+                       compensate: Callable[..., Any] | None = None, layer_uniform: bool = False):
     """Decorator registering ``fn(ctx, **params) -> scores [L, H]`` (higher = keep) under ``name``.
 
     ``check(**params)`` (optional) raises on a bad parameter value; :func:`parse_spec` calls it, so a bad value
     stops a run (and the grid's up-front check) before any work. A name already registered (e.g. a plugin
     defining ``his``) is an error unless ``overwrite=True``. ``compensate(ctx, keep, **params)`` (optional) returns
-    a copy of the model adjusted for each level's mask (evaluated, pruned, instead of the fine-tuned model)."""
+    a copy of the model adjusted for each level's mask (evaluated, pruned, instead of the fine-tuned model).
+    ``layer_uniform=True``: the method's own allocation prunes the same number of units in every layer (its scores are
+    not comparable across layers), so its plans are layer-uniform whatever the run's ``layer_uniform``."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"criterion {name!r}: unknown protocol {protocol!r}; allowed: {', '.join(PROTOCOLS)}")
 
     def deco(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
         doc = inspect.getdoc(fn) or ""
-        CRITERIA.add(name, Criterion(name, fn, doc.split("\n")[0], mask_fn, protocol, rescoring, check, compensate), overwrite=overwrite)
+        CRITERIA.add(name, Criterion(name, fn, doc.split("\n")[0], mask_fn, protocol, rescoring, check, compensate,
+                                 layer_uniform), overwrite=overwrite)
         return fn
 
     return deco

@@ -90,6 +90,7 @@ def masks_for_sparsities(crit: Criterion, params: dict, ctx: ScoringContext, spa
     re-scoring (Michel et al. 2019), the criterion's own search (``mask_fn``), or whole units (``gqa_unit``,
     ``layer_uniform``: the share pruned is the requested one rounded to whole units). ``ctx`` is not modified.
     """
+    layer_uniform = layer_uniform or crit.layer_uniform  # (a method whose released allocation is per layer)
     structured = (gqa_unit, layer_uniform) != ("query", False)
     check_unit_ranking(gqa_unit, layer_uniform, iterative=iterative, searches=[crit.name] if crit.mask_fn else [])
     sparsities = validate_sparsities(sparsities)
@@ -107,4 +108,5 @@ def masks_for_sparsities(crit: Criterion, params: dict, ctx: ScoringContext, spa
         plan = strategy(Level(crit, params, ctx, scores, s, n, gqa_unit, layer_uniform, state))
         levels[s] = _checked(plan, crit, ctx, params, s, n if exact_count(name) and plan.ffn_keep is None else None)
     return CriterionMasks(scores, levels, {"score_seconds": time.perf_counter() - t0, **dict(ctx.info),
+                                           **({"layer_uniform": True} if layer_uniform else {}),
                                            **merge_costs(list(levels.values()))})

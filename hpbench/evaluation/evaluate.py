@@ -73,6 +73,15 @@ def predict(model, task: Task, encoded: Sequence[dict], *, batch_size: int = EVA
     return ys, ps
 
 
+def harness_predict(model, task: Task, processor, examples: Sequence, *, batch_size: int, precision: str = "fp32"):
+    """(labels, predictions) of ``examples`` for a kind evaluated by an external harness (``kind.harness``: lm-eval,
+    :data:`hpbench.evaluation.lm_harness.HARNESSES`), under the run's precision."""
+    from .lm_harness import HARNESSES
+
+    with autocast(model_device(model), precision):
+        return HARNESSES.get(task.kind)(model, processor, task, examples, batch_size)
+
+
 def score(task: Task, ys, ps) -> dict[str, float]:
     """The task's metrics from labels and predictions (as its kind defines them)."""
     return kind_of(task).score(task, ys, ps)

@@ -101,10 +101,12 @@ def _entities(y, p, names=None) -> np.ndarray:
 DECOMPOSABLE.add("seqeval_f1", Decomposable(_entities, lambda s: _ratio(2 * s[..., 0], s[..., 1] + s[..., 2])))
 
 
-# perplexity = exp(sum NLL / sum tokens): y = tokens of each text, p = its summed NLL (nats)
-DECOMPOSABLE.add("perplexity", Decomposable(
-    lambda y, p, names=None: np.stack([np.asarray(p, float), np.asarray(y, float)], 1),
-    lambda s: np.exp(_ratio(s[..., 0], s[..., 1]))))
+# perplexity = exp(sum NLL / sum tokens): y = tokens of each text, p = its summed NLL (nats); word perplexity the same
+# with y = words of each document
+_PERPLEXITY = Decomposable(lambda y, p, names=None: np.stack([np.asarray(p, float), np.asarray(y, float)], 1),
+                           lambda s: np.exp(_ratio(s[..., 0], s[..., 1])))
+DECOMPOSABLE.add("perplexity", _PERPLEXITY)
+DECOMPOSABLE.add("word_perplexity", _PERPLEXITY)
 
 
 def _is_token(y: Sequence) -> bool:

@@ -101,8 +101,9 @@ class RunConfig:
             raise ValueError(f"freeze_word_embeddings must be True, False or None (auto), got {self.freeze_word_embeddings!r}")
         for name in ("epochs", "lr", "recovery_lr"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 or (v == 0 and name != "epochs"):
                 raise ValueError(f"{name} must be a positive finite number, got {v!r}")
+        self._check_zero_shot()
         for name in ("iterative", "finetune_per_seed"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
@@ -111,6 +112,16 @@ class RunConfig:
         data_dir(self.data_root)  # raises if an explicit data directory does not exist
         writable_dir(self.results_dir)
         return self
+
+    def _check_zero_shot(self) -> None:
+        """``epochs=0`` evaluates the pretrained model as it is: only for kinds that use the model's own output head."""
+        from ..tasks.kinds import KINDS, kind_of
+
+        task = get_task(self.task)
+        if self.epochs == 0 and not kind_of(task).zero_shot:
+            ok = [k for k in KINDS.names() if KINDS.get(k).zero_shot]
+            raise ValueError(f"epochs=0 (no fine-tuning) needs a task whose kind uses the pretrained model's own head "
+                             f"({', '.join(ok)}); task {self.task!r} is of kind {task.kind!r}, whose head would be untrained")
 
     def _check_recovery(self) -> None:
         allowed = ("none", *RECOVERIES.names())

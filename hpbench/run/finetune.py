@@ -104,8 +104,12 @@ def train_steps(model, task, encoded, *, epochs: float, lr: float, batch_size: i
 
 def finetune(cfg: FinetuneConfig, *, data_root=None, cache: Path | None = None, device: torch.device | str = "cpu") -> Path:
     """Fine-tune on ``device`` (or reuse the cached checkpoint, wherever it was trained) and return the
-    checkpoint folder. The device is not part of the key: fp32 on another device differs only by rounding."""
+    checkpoint folder; with ``epochs=0`` the pretrained model's own folder (no training: zero-shot kinds). The device is not part of the key: fp32 on another device differs only by rounding."""
     task = get_task(cfg.task)
+    if cfg.epochs == 0:  # zero-shot: the pretrained model as it is (kinds that use the model's own head)
+        from ..models.registry import resolve_model
+
+        return Path(resolve_model(cfg.model))
     train = task.load("train", language=cfg.language, n=cfg.n_train, seed=cfg.seed, data_root=data_root)
     final = (Path(cache or cache_root()) / "finetuned"
              / f"{Path(str(cfg.model)).name}-{cfg.task}-{cfg.language}-{cfg.key(examples_digest(train), encoding_key(task))}")

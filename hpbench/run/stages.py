@@ -26,7 +26,7 @@ from ..core.device import device_record, reset_peak_memory
 from ..criteria.base import Criterion, ScoringContext, parse_spec
 from ..criteria.plan import PruningPlan, StoredPlan, pruned_by
 from ..criteria.masks import masks_for_sparsities
-from ..evaluation.evaluate import EvalBatches, eval_batches, evaluate, predict
+from ..evaluation.evaluate import EvalBatches, eval_batches, evaluate, harness_predict, predict
 from ..evaluation.evaluate import score as score_predictions
 from ..models.flops import FLOPS_SEQ, flops_for_mask
 from ..models.heads import from_pretrained, head_shape
@@ -77,16 +77,22 @@ class SeedModel:
     batches: dict[str, EvalBatches] = field(default_factory=dict)  # eval language -> dev batches on the device
     scoring_data: tuple[list[Example], list[Example]] | None = None  # (scoring, validation) examples, loaded once
     train_record: dict[str, Any] = field(default_factory=dict)  # the checkpoint's hpbench_train.json
+    dev_examples: dict[str, list[Example]] = field(default_factory=dict)  # eval language -> dev subset (harness kinds)
 
     def evaluate_all(self, model, cfg: RunConfig, task: Task) -> "Outcome":
         """Metrics and per-example predictions on every eval language's dev subset (batched once per seed,
-        reused for every mask)."""
+        reused for every mask; kinds evaluated by an external harness get the examples themselves)."""
         out = Outcome({}, {}, {})
+        kind = kind_of(task)
         for lang, d in self.dev.items():
-            if lang not in self.batches:
-                self.batches[lang] = eval_batches(d, cfg.eval_batch, self.pad_id, cfg.torch_device)
-            ys, ps = predict(model, task, d, batch_size=cfg.eval_batch, pad_id=self.pad_id, precision=cfg.amp,
-                             prepared=self.batches[lang])
+            if kind.harness:
+                ys, ps = harness_predict(model, task, self.tokenizer, self.dev_examples[lang], batch_size=cfg.eval_batch,
+                                         precision=cfg.amp)
+            else:
+                if lang not in self.batches:
+                    self.batches[lang] = eval_batches(d, cfg.eval_batch, self.pad_id, cfg.torch_device)
+                ys, ps = predict(model, task, d, batch_size=cfg.eval_batch, pad_id=self.pad_id, precision=cfg.amp,
+                                 prepared=self.batches[lang])
             out.metrics[lang], out.labels[lang], out.predictions[lang] = score_predictions(task, ys, ps), ys, ps
         return out
 
@@ -148,9 +154,11 @@ def load_seed(prep: Prepared, seed: int) -> SeedModel:
     ck = prep.checkpoints[cfg.finetune_seed(seed)]
     model, tok = from_pretrained(ck).to(cfg.torch_device), kind_of(task).load_processor(str(ck))
     dev = {lang: encode(task, tok, ex, cfg.max_len) for lang, ex in prep.dev_examples.items()}
-    record = json.loads((ck / "hpbench_train.json").read_text())
+    trained = ck / "hpbench_train.json"
+    record = json.loads(trained.read_text()) if trained.is_file() else {"seconds": 0.0, "pretrained": str(ck)}
     sm = SeedModel(seed, model, tok, pad_id_of(tok), dev,
-                   {**asdict(cfg.finetune_config(seed)), "train_data": record.get("train_data")}, {}, train_record=record)
+                   {**asdict(cfg.finetune_config(seed)), "train_data": record.get("train_data")}, {}, train_record=record,
+                   dev_examples=prep.dev_examples)
     key = {**prep.base, **prep.dev_key, "finetune": sm.ft_cfg, "kind": "dense"}
     rec = prep.store.get("dense", key)
     sm.dense = rec if rec is not None and "predictions" in rec else prep.store.put("dense", key, _dense_record(prep, sm))
@@ -164,8 +172,13 @@ def _dense_record(prep: Prepared, sm: SeedModel) -> dict[str, Any]:
     full = {}
     if cfg.n_dev is not None:  # the unpruned model on the whole dev split too, for reference
         whole = task.load("dev", language=prep.eval_languages[0], data_root=cfg.data_root)
-        full = evaluate(sm.model, task, encode(task, sm.tokenizer, whole, cfg.max_len), batch_size=cfg.eval_batch,
-                        pad_id=sm.pad_id, precision=cfg.amp)
+        kind = kind_of(task)
+        if kind.harness:
+            full = score_predictions(task, *harness_predict(sm.model, task, sm.tokenizer, whole, batch_size=cfg.eval_batch,
+                                                            precision=cfg.amp))
+        else:
+            full = evaluate(sm.model, task, encode(task, sm.tokenizer, whole, cfg.max_len), batch_size=cfg.eval_batch,
+                            pad_id=sm.pad_id, precision=cfg.amp)
     t0 = time.perf_counter()
     out = sm.evaluate_all(sm.model, cfg, task)
     return {"metrics": out.metrics, "labels": out.labels, "predictions": out.predictions,

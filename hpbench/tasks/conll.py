@@ -50,6 +50,25 @@ def read_conllu(path: str | Path) -> list[tuple[list[str], list[str]]]:
     return sents
 
 
+def read_conllu_texts(path: str | Path, *, documents: bool = False) -> list[str]:
+    """The raw text of each sentence (its ``# text =`` line); with ``documents``, one string per document (the
+    sentences after each ``# newdoc`` line joined by spaces; a file without such lines is one document)."""
+    docs: list[str] = []
+    sents: list[str] = []
+    for _, line in _lines(path):
+        if documents and line.startswith("# newdoc") and sents:
+            docs.append(" ".join(sents))
+            sents = []
+        elif line.startswith("# text ="):
+            sents.append(line[len("# text ="):].strip())
+    if documents and sents:
+        docs.append(" ".join(sents))
+    texts = docs if documents else sents
+    if not texts:
+        raise DataError(f"{path}: no '# text =' lines")
+    return texts
+
+
 def read_conll(path: str | Path, *, tag_col: int = -1, sep: str | None = None, min_fields: int = 2,
                allowed: set[str] | None = None) -> list[tuple[list[str], list[str]]]:
     """Sentences of (tokens, tags) from one-token-per-line text (blank line between sentences).

@@ -48,6 +48,15 @@ class TaskKind:
     roles: tuple[str, ...] = ("text", "label")  # the spec's required ``columns`` (text_pair optional)
     # how examples become inputs; a new version changes the keys of checkpoints and scores made from its encodings
     encoding_version = 1
+    zero_shot = False  # whether the pretrained model's own head answers the task (``epochs: 0`` allowed)
+    # whether evaluation goes through an external harness (hpbench.evaluation.lm_harness.HARNESSES[kind name]) on
+    # the dev examples themselves instead of the model's batched forward
+    harness = False
+
+    def options(self, spec: dict, where: str) -> dict[str, Any]:
+        """What this kind reads from its task spec beyond the common fields (kept as ``Task.options``); raise a
+        ``SpecError`` naming the field for a bad value. None by default."""
+        return {}
 
     def model_kwargs(self, task) -> dict[str, Any]:
         return {"num_labels": task.num_labels}
@@ -198,6 +207,7 @@ class CausalLM(TaskKind):
     default_metrics = ("perplexity",)
     needs_labels = False
     roles = ("text",)
+    zero_shot = True
 
     def model_kwargs(self, task):
         return {}

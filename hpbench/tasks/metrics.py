@@ -141,6 +141,13 @@ def perplexity(y_true: Sequence[int], y_pred: Sequence[float]) -> float:
     return float(np.exp(np.sum(np.asarray(y_pred, float)) / n)) if n > 0 else float("nan")
 
 
+@register_metric("word_perplexity", higher_is_better=False, point=1.0)
+def word_perplexity(y_true: Sequence[int], y_pred: Sequence[float]) -> float:
+    """lm-eval's word perplexity, exp(sum_i NLL_i / sum_i words_i): ``y_true`` = words of each document, ``y_pred`` =
+    its negative log-likelihood in nats (the ``lm_perplexity`` kind). Lower is better."""
+    return perplexity(y_true, y_pred)
+
+
 def compute(names: Sequence[str], y_true, y_pred) -> dict[str, float]:
     """Compute several metrics by name."""
     return {n: METRICS.get(n)(y_true, y_pred) for n in names}

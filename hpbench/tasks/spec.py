@@ -31,6 +31,8 @@ class Task:
     description: str = ""
     # languages found in the data rather than listed (e.g. any UD treebank): fn(language, data dir) raising on a bad one
     language_check: Callable[[str, Path | None], None] | None = None
+    # what a kind reads from the spec beyond the common fields (``lm_choice``: the lm-eval task and its fields)
+    options: dict[str, Any] = field(default_factory=dict)
 
     def check_language(self, language: str, data_root: str | Path | None = None) -> None:
         """A ``ValueError`` naming ``language`` and what is available, if this task has no such language."""

@@ -10,6 +10,7 @@ and, for classification and tagging, ``labels`` are required)::
     languages: [en]                  # '{language}' in file names is replaced by the run's language
     source:
       format: csv                    # csv | tsv | json | jsonl | parquet | conllu | conll | hf_disk | hf
+      unit: document                 # conllu only, optional: one row {text} per "# newdoc" (language models)
       files: {train: train.csv, dev: dev.csv}   # relative to the spec file, or 'data:glue/...' for the data dir;
                                                 # a list joins files; a file may be {path, header, names}
       # hf:       path: nyu-mll/glue, config: sst2, splits: {train: train, dev: validation}
@@ -38,7 +39,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from .conll import UPOS, read_conll, read_conllu
+from .conll import UPOS, read_conll, read_conllu, read_conllu_texts
 from .datadir import DataError
 from .kinds import KINDS, Row
 from .metrics import METRICS
@@ -173,6 +174,8 @@ def _read_file(fmt: str, path: Path, opts: dict, src: dict) -> list:
         import pandas as pd
 
         return pd.read_parquet(path).to_dict("records")
+    if fmt == "conllu" and src.get("unit") == "document":  # one row per "# newdoc" (text joined), for language models
+        return [{"text": t} for t in read_conllu_texts(path, documents=True)]
     if fmt == "conllu":
         return [{"tokens": w, "tags": t} for w, t in read_conllu(path)]
     sents = read_conll(path, sep=src.get("separator"), tag_col=src.get("tag_column", -1), min_fields=src.get("min_fields", 2))
@@ -301,6 +304,7 @@ def load_task(spec: str | Path | dict, *, register: bool = True, overwrite: bool
     num = 1 if data["kind"] == "regression" else len(names)  # (causal_lm: no label space)
     task = Task(str(data["name"]), data["kind"], num, data["metrics"], data["main_metric"], make_loader(data, where, base),
                 names, data["languages"], str(data.get("description", "")))
+    task.options = KINDS.get(data["kind"]).options(data, where)
     task.spec = {"where": where, "version": data.get("version")}  # type: ignore[attr-defined]
     return register_task(task, overwrite=overwrite) if register else task
 

@@ -80,7 +80,7 @@ def test_zero_shot_multiple_choice_is_lm_evals_rte_prompt_scored_by_hand():
         prompt = f"{d['sentence1']}\nQuestion: {d['sentence2']} True or False?\nAnswer:"
         scores = [logp(prompt, " True"), logp(prompt, " False")]
         assert a == float(int(scores[1] > scores[0]) == d["label"])
-    with pytest.raises(ValueError, match=r"unknown zero-shot task 'boolq'; available: \['rte', 'sst2'\]"):
+    with pytest.raises(ValueError, match=r"unknown zero-shot task 'boolq'; available: \['cola', 'mrpc', 'rte', 'sst2'\]"):
         multiple_choice(model, tok, "boolq", docs)
     with pytest.raises(ValueError, match=r"with \['sentence1', 'sentence2', 'label'\]"):
         multiple_choice(model, tok, "rte", [{"sentence1": "x", "label": 0}])

@@ -78,7 +78,7 @@ def test_csv_spec_maps_label_names_to_ids(tmp_path):
 
 
 @pytest.mark.parametrize("change,field,message", [
-    ({"kind": "ranking"}, "kind", "unknown kind 'ranking'; allowed: causal_lm, classification, image_classification, regression, token"),
+    ({"kind": "ranking"}, "kind", "unknown kind 'ranking'; allowed: causal_lm, classification, image_classification, lm_choice, lm_perplexity, regression, token"),
     ({"metrics": ["accuracy", "f2"]}, "metrics", "unknown metric 'f2'; available: "),
     ({"columns": {"text": "body", "label": "stars"}}, "columns.text", "column 'body' not in"),
     ({"labels": ["neg", "neutral"]}, "labels", "label 'pos' not in labels ['neg', 'neutral']"),
