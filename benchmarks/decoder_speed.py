@@ -1,11 +1,12 @@
 """Decoder speed after head pruning: prefill latency, decode tokens/s with the KV cache, and KV-cache bytes, dense vs
 pruned at 25 % and 50 % of query heads for each pruning unit, ratios measured in one run with interleaved rounds.
 
-    python benchmarks/decoder_speed.py [--device cpu] [--dtype fp32|bf16] [--rounds 3] [--batch 4] [--prompt 128]
-                                       [--new 64] [--json out.json]
+    python benchmarks/decoder_speed.py [--model smollm2-135m] [--device cpu] [--dtype fp32|bf16] [--rounds 3]
+                                       [--batch 4] [--prompt 128] [--new 64] [--json out.json]
 
-Model: a Llama-shaped decoder with random weights (seeded; speed does not depend on their values): 8 layers,
-d_model 1024, 16 query / 4 KV heads of 64, SwiGLU FFN 2816, vocabulary 32,000. Masks come from random scores;
+Model: ``--model`` names a registry model (the real SmolLM2-135M, 30 x 9 query / 3 KV heads, dequantised from 4-bit
+GGUF; Gemma-3-270M, 18 x 4 / 1); by default a Llama-shaped decoder with random weights (seeded; speed does not depend
+on their values): 8 layers, d_model 1024, 16 query / 4 KV heads of 64, SwiGLU FFN 2816, vocabulary 32,000. Masks come from random scores;
 ``query`` prunes query heads one by one (globally, uneven across layers and groups), ``group`` whole KV groups
 and ``balanced`` the same count per group, both with ``layer_uniform`` (the same count per layer). Each pruned
 model is saved with ``hpbench.save_pretrained`` and loaded back as a user would: a standard checkpoint through
@@ -29,10 +30,20 @@ SHAPE = dict(num_hidden_layers=8, hidden_size=1024, num_attention_heads=16, num_
              intermediate_size=2816, vocab_size=32000, max_position_embeddings=2048)
 
 
-def build(dtype: torch.dtype, device: str):
-    from transformers import LlamaConfig, LlamaForCausalLM
+def build(dtype: torch.dtype, device: str, name: str | None = None):
+    """The random Llama-shaped decoder, or the registry model ``name`` (its real weights); SHAPE follows the model."""
+    from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
+    if name:
+        from hpbench.models.registry import resolve_model
+
+        m = AutoModelForCausalLM.from_pretrained(resolve_model(name), attn_implementation="sdpa")
+        c = m.config
+        SHAPE.update(num_hidden_layers=c.num_hidden_layers, hidden_size=c.hidden_size, num_attention_heads=c.num_attention_heads,
+                     num_key_value_heads=c.num_key_value_heads, intermediate_size=c.intermediate_size,
+                     vocab_size=c.vocab_size)
+        return m.to(dtype).to(device).eval()
     m = LlamaForCausalLM(LlamaConfig(**SHAPE)).to(dtype).to(device).eval()
     m.set_attn_implementation("sdpa")
     return m
@@ -93,6 +104,7 @@ def measure(model, ids, new: int, device: str) -> tuple[float, float, int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default=None, help="a registry decoder (smollm2-135m, gemma3-270m); default: random Llama")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--dtype", choices=["fp32", "bf16"], default=None, help="default: bf16 on CUDA, fp32 on CPU")
     ap.add_argument("--rounds", type=int, default=3)
@@ -104,7 +116,7 @@ def main() -> None:
     if a.new < 1 or a.rounds < 1 or a.batch < 1 or a.prompt < 1:
         raise SystemExit(f"--new, --rounds, --batch and --prompt must be >= 1; got {a.new}, {a.rounds}, {a.batch}, {a.prompt}")
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[a.dtype or ("bf16" if a.device.startswith("cuda") else "fp32")]
-    dense = build(dtype, a.device)
+    dense = build(dtype, a.device, a.model)
     models = {"dense": ("plain", dense, 0.0)}
     with tempfile.TemporaryDirectory() as tmp:
         for share in (0.25, 0.5):
@@ -131,7 +143,8 @@ def main() -> None:
 def report(models, times, a, dtype) -> list[dict]:
     p0, d0, b0 = statistics.median(times["dense"][0]), statistics.median(times["dense"][1]), times["dense"][2]
     rows = []
-    print(f"\nLlama-shaped random decoder {SHAPE}, {a.device} {str(dtype).split('.')[-1]}, batch {a.batch} x prompt "
+    what = f"{a.model} (real weights, dequantised from 4-bit GGUF)" if a.model else "Llama-shaped random decoder"
+    print(f"\n{what} {SHAPE}, {a.device} {str(dtype).split('.')[-1]}, batch {a.batch} x prompt "
           f"{a.prompt}, {a.new} new tokens, median of {a.rounds} interleaved rounds\n")
     print(f"{'model':<15} {'format':<9} {'attention':<12} {'heads pruned':>12} {'prefill ms':>10} {'x dense':>8} "
           f"{'decode tok/s':>12} {'x dense':>8} {'KV MiB':>8} {'x dense':>8}")

@@ -128,6 +128,10 @@ def check(cmd: str) -> tuple[str, str]:
                   and re.search(rf"^\S*python3? -m pip install .*\.\[{x}\]", r.stdout, re.M)]  # unconditional
         if extras:
             return "ok", f"installs the {extras[0]!r} extra first ({', '.join(e.packages)})"
+        direct = [ln for ln in r.stdout.splitlines() if re.search(r"^\S*python3? -m pip install ", ln)
+                  and set(e.packages) <= set(shlex.split(ln))]  # an unconditional `pip install --no-deps <packages>`
+        if direct:
+            return "ok", f"installs {', '.join(e.packages)} first"
         return "FAILED", str(e)[:400]
     except Exception as e:  # noqa: BLE001 - reported per command
         msg = f"{type(e).__name__}: {e}"

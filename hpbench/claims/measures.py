@@ -243,7 +243,8 @@ def relative_at(ev: Evidence, criterion: str, reference: str = "his", sparsities
                 tasks: list[str] | None = None) -> list[Finding]:
     """The HIES paper's Table 1 arithmetic: metric_c / metric_ref - 1 at each claimed sparsity (the swept level
     within 5 points of it, named), on ``tasks`` (all when None), with its paired 95 % interval (the same bootstrap
-    resamples of examples and seeds for both). Holds when the interval lies above 0."""
+    resamples of examples and seeds for both). Holds when the interval lies above 0 (below 0 for a lower-is-better
+    metric such as perplexity: the criterion's is the smaller)."""
     out = []
     for r, c, ref, crit, task in _pairs(ev.reps, criterion, reference, out, tasks):
         point, rep = r.curve()
@@ -258,7 +259,7 @@ def relative_at(ev: Evidence, criterion: str, reference: str = "his", sparsities
             lo, hi = percentile_interval(rel_reps[np.isfinite(rel_reps)], LEVEL)
             text = (f"{100 * r.sparsities[p]:.0f} % pruned: {r.metric} {crit} {point[c, p]:.3f} vs {reference} "
                     f"{point[ref, p]:.3f}: {100 * rel:+.1f} % [{100 * lo:+.1f}, {100 * hi:+.1f}]")
-            out.append(Finding(task, text, verdict(lo, hi, 0.0), rel, lo, hi, r.keys))
+            out.append(Finding(task, text, verdict(lo, hi, 0.0, r.direction.higher_is_better), rel, lo, hi, r.keys))
     return out
 
 

@@ -70,7 +70,8 @@ def _run_local_task(model, tokenizer, task: str, rows: list[dict], task_yaml, *,
         try:
             # only this task indexed: lm-eval's ~6 s scan of its own task folders would run at every evaluation
             manager = TaskManager(include_path=tmp, include_defaults=False)
-            out = simple_evaluate(model=lm, tasks=[task], task_manager=manager, log_samples=True, verbosity="ERROR")
+            out = simple_evaluate(model=lm, tasks=[task], task_manager=manager, log_samples=True, verbosity="ERROR",
+                                  bootstrap_iters=0)  # (hpbench resamples the samples itself; lm-eval's f1 stderr took minutes)
         finally:
             for q, lv in zip(quiet, levels):
                 q.setLevel(lv)

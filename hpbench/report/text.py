@@ -44,6 +44,21 @@ def _hardware(run) -> str:
             + (f"; peak accelerator memory {_num(peak, '.0f')} MiB" if peak == peak and peak is not None else "") + ".")
 
 
+def _model_description(name: str) -> str:
+    """The registry's description of a named model ("" for a local folder): e.g. "dequantised from 4-bit GGUF"."""
+    from ..models.registry import MODELS
+
+    return MODELS.get(name).description if name in MODELS else ""
+
+
+def _finetune_line(cfg, run) -> str:
+    if cfg.epochs == 0:
+        return ("* **No fine-tuning** (epochs 0): the pretrained model is pruned and evaluated as it is (zero-shot); "
+                f"max length {cfg.max_len} for scoring.")
+    return (f"* **Fine-tuning**: {cfg.n_train or 'all'} training examples, {cfg.epochs} epoch(s), lr {cfg.lr}, "
+            f"batch {cfg.batch_size}, max length {cfg.max_len}; {_num(run.get('finetune_seconds'), '.0f')} s.")
+
+
 def run_header(cfg, tables: dict[str, pd.DataFrame]) -> str:
     task = get_task(cfg.task)
     run = tables["run"].iloc[0]
@@ -58,8 +73,8 @@ def run_header(cfg, tables: dict[str, pd.DataFrame]) -> str:
         f"# {esc(cfg.model)} on {esc(task.description or cfg.task)} ({esc(cfg.language)})",
         "",
         *([tiny_warning(cfg.model), ""] if is_tiny(cfg.model) else []),
-        f"* **Fine-tuning**: {cfg.n_train or 'all'} training examples, {cfg.epochs} epoch(s), lr {cfg.lr}, "
-        f"batch {cfg.batch_size}, max length {cfg.max_len}; {_num(run.get('finetune_seconds'), '.0f')} s.",
+        *([f"*Model*: {esc(_model_description(cfg.model))}.", ""] if _model_description(cfg.model) else []),
+        _finetune_line(cfg, run),
         f"* **Evaluation**: dev split, {'all' if cfg.n_dev is None else f'a fixed random subset of {int(run.n_dev)}'} "
         f"examples; main metric **{task.main_metric}** ({d.label}; one point = {d.point:g}). Unpruned model: "
         + ", ".join(f"{k} = {_num(v)}" for k, v in dense.items())

@@ -44,6 +44,7 @@ class RunConfig:
     batch_size: int = 32
     max_len: int = 128
     n_dev: int | None = None
+    full_dev: bool = True  # with an n_dev subset, also evaluate the unpruned model on the whole dev split (a reference)
     n_score: int = 256
     n_val: int = 256  # held-out validation subset of train (not used for fine-tuning) for search methods
     eval_batch_size: int | None = None  # None: 16 on CPU (little padding), 128 on an accelerator
@@ -104,7 +105,7 @@ class RunConfig:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 or (v == 0 and name != "epochs"):
                 raise ValueError(f"{name} must be a positive finite number, got {v!r}")
         self._check_zero_shot()
-        for name in ("iterative", "finetune_per_seed"):
+        for name in ("iterative", "finetune_per_seed", "full_dev"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         self._check_units()

