@@ -48,10 +48,14 @@ def main(preset: str, results: str) -> None:
     for cell in cells:
         if cell["model"] in LOCAL:  # a model from large PyPI parts: its shrunk stand-in (hub_cache.py)
             cell = {**cell, "model": str(write_local_standin(Path(results), cell["model"]))}
-        cell = check_cell({**cell, **TINY, "criteria": [shrink_spec(c) for c in cell["criteria"]]})
+        keep = {"epochs": 0} if cell.get("epochs") == 0 else {}  # a zero-shot preset stays zero-shot
+        if len(cell.get("sparsities") or []) < 2:  # a cell of the unpruned model alone stays so
+            keep["sparsities"] = cell["sparsities"]
+        cell = check_cell({**cell, **TINY, **keep, "criteria": [shrink_spec(c) for c in cell["criteria"]]})
         t = run_benchmark(**{**cell, "results_dir": results, "device": "cpu"})
         r = t["results"]
         print(json.dumps({"model": cell["model"], "task": cell["task"], "unit": cell.get("gqa_unit", "query"),
+                          "registry_model": next((m for m in LOCAL if cell["model"].endswith(f"{m}-standin")), cell["model"]),
                           "pruned_share": sorted(set(r["pruned_share"].round(4))), "criteria": sorted(set(r["criterion"])),
                           "heads_total": int(r["heads_total"].iloc[0]), "languages": sorted(set(r["language"])),
                           "rows": len(r), "finite": bool(r["value"].notna().all())}), flush=True)

@@ -25,7 +25,7 @@ CRITERION_COLOURS = {"his": "#1f77b4", "entropy": "#ff7f0e", "hies": "#2ca02c", 
                      "astar": "#d62728", "dsp": "#9467bd", "smp": "#8c564b",
                      "smp_distance": "#5254a3", "l2": "#e377c2", "ad": "#bcbd22", "hies_recon": "#98df8a",
                      "fisher": "#17becf", "kwon": "#8b0000", "l0": "#b8860b", "flap": "#006d2c",
-                     "flap_heads": "#74c476", "kwon_heads": "#7b4173"}
+                     "flap_heads": "#74c476", "kwon_heads": "#7b4173", "wanda_sp": "#e7ba52"}
 _EXTRA = ["#aec7e8", "#ffbb78", "#ff9896", "#c5b0d5", "#c49c94",
           "#f7b6d2", "#dbdb8d", "#9edae5", "#393b79", "#637939", "#8c6d31", "#843c39"]
 
@@ -111,6 +111,26 @@ def _interval_curves(results: pd.DataFrame, reps, *, col: str, height: float):
             ax.fill_between(c["% heads pruned"], c["lo"], c["hi"], color=palette[crit], alpha=0.15, lw=0)
         ax.set_ylabel(metric_label(sub["metric"].iloc[0]) if len(sub) else "dev metric")
         ax.set_title(task_label(key) if col == "task" else str(key))
+    return g.figure
+
+
+def kv_curves(results: pd.DataFrame, height: float = 3.0):
+    """Main metric vs % of the KV cache removed (KV heads whose whole group is pruned), one line per criterion (mean
+    over seeds), one panel per model x task x pruning unit; a log scale for perplexities (they explode)."""
+    df = main_results(results)
+    df = df[df["kv_pruned_share"].notna()].assign(**{"% KV cache removed": lambda d: 100 * d["kv_pruned_share"]})
+    df["panel"] = df["model"] + " / " + df["task"] + " [" + df["gqa_unit"].fillna("query") + "]"
+    mean = df.groupby(["panel", "criterion", "sparsity"], as_index=False).agg(
+        **{"% KV cache removed": ("% KV cache removed", "mean"), "value": ("value", "mean"), "metric": ("metric", "first")})
+    g = sns.relplot(data=mean, x="% KV cache removed", y="value", hue="criterion", col="panel", kind="line", marker="o",
+                    palette=criterion_palette(mean["criterion"]), errorbar=None, height=height, aspect=1.2,
+                    facet_kws={"sharey": False, "sharex": False}, col_wrap=min(3, mean["panel"].nunique()))
+    for key, ax in g.axes_dict.items():
+        sub = mean[mean["panel"] == key]
+        ax.set_ylabel(metric_label(sub["metric"].iloc[0]))
+        ax.set_title(key, fontsize=9)
+        if "perplexity" in sub["metric"].iloc[0]:
+            ax.set_yscale("log")
     return g.figure
 
 

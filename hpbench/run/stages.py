@@ -364,6 +364,7 @@ def tabulate(prep: Prepared, seed_models: list[SeedModel], outcomes: list[tuple[
 
 def _result_rows(prep: Prepared, sm: SeedModel, sc: Scored, evals: dict[float, Evaluated]) -> list[dict]:
     cfg, L, H = prep.cfg, len(sc.scores), len(sc.scores[0])
+    kv = int(getattr(sm.model.config, "num_key_value_heads", None) or H)  # (groups of H / kv query heads share a KV head)
     rows = []
     dense = flops_for_mask(sm.model.config, torch.ones(L, H, dtype=torch.bool), 1, FLOPS_SEQ)
     for s, ev in evals.items():
@@ -375,7 +376,8 @@ def _result_rows(prep: Prepared, sm: SeedModel, sc: Scored, evals: dict[float, E
         common = {"model": cfg.model, "task": cfg.task, "train_language": cfg.language,
                   "score_language": prep.score_language, "criterion": sc.spec, "protocol": sc.criterion.protocol,
                   "seed": sm.seed, "sparsity": s, "n_pruned": int((~keep).sum()), "heads_total": L * H,
-                  "pruned_share": int((~keep).sum()) / (L * H), "gqa_unit": cfg.gqa_unit, "layer_uniform": cfg.layer_uniform,
+                  "pruned_share": int((~keep).sum()) / (L * H), "kv_pruned_share": kv_pruned_share(keep, kv),
+                  "gqa_unit": cfg.gqa_unit, "layer_uniform": cfg.layer_uniform,
                   "recovery": cfg.recovery,
                   f"encoder_gflops_{FLOPS_SEQ}": flops / 1e9, "flops_pruned_share": 1 - flops / dense,
                   "budget": plan.budget,
@@ -386,6 +388,13 @@ def _result_rows(prep: Prepared, sm: SeedModel, sc: Scored, evals: dict[float, E
         rows += [{**common, "language": lang, "metric": metric, "value": value, "main": metric == prep.task.main_metric}
                  for lang, mets in ev.metrics.items() for metric, value in mets.items()]
     return rows
+
+
+def kv_pruned_share(keep: torch.Tensor, n_kv: int) -> float:
+    """Share of KV heads gone (a KV head goes when every query head of its group is pruned): the share of the KV cache
+    a decoder no longer holds. ``keep`` ``[L, H]``, groups of H / n_kv consecutive query heads."""
+    L, H = keep.shape
+    return int((~keep.view(L, n_kv, H // n_kv).any(-1)).sum()) / (L * n_kv)
 
 
 def _run_rows(prep: Prepared, sm: SeedModel) -> list[dict]:

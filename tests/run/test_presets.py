@@ -1,7 +1,6 @@
 """The paper-scale presets are valid papermill parameter files for run_all.ipynb and give valid RunConfigs."""
 import ast
 import json
-import math
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ def _run_all_parameters() -> set[str]:
 
 def test_the_presets_exist():
     assert {p.stem for p in PRESETS} == {"michel2019", "ma2021", "medium", "hies_grid", "hies2025", "hies2025_gpu", "stability",
-                                      "decoder", "vit", "baselines", "recovery", "base144", "base144_gpu"}
+                                      "decoder", "vit", "baselines", "recovery", "base144", "base144_gpu", "llm-small"}
 
 
 def test_the_hies_grid_preset_lists_every_setting_once():
@@ -49,8 +48,11 @@ def test_preset_names_only_run_all_parameters_and_builds_valid_cells(path):
                          device="cpu")  # as run_all does
     from hpbench.run.grid import AXES
 
-    per_cell = [len(v) for k, v in g["run_params"].items() if k in AXES and isinstance(v, list)]
-    assert len(cells) == len(g["models"]) * len(g["tasks"]) * len(g["languages"]) * math.prod(per_cell)
+    from test_presets_run import _cells_wanted
+
+    assert AXES == ("gqa_unit", "layer_uniform", "recovery")  # (the axes _cells_wanted counts)
+    wanted = _cells_wanted({**p, "models": g["models"], "tasks": g["tasks"], "run_params": g["run_params"]})
+    assert len(cells) == wanted * len(g["languages"])
     for c in cells:
         cfg = RunConfig.from_params(c)  # unknown names raise
         assert cfg.n_dev is None or not paper_scale  # whole dev sets in every paper-scale preset

@@ -1,0 +1,49 @@
+"""The KV-cache view of decoder runs: the share of KV heads a plan frees (counted by hand) and the section that draws
+the metric against it, with each criterion's freed share in its table cells."""
+import matplotlib
+import pandas as pd
+import torch
+
+matplotlib.use("Agg")
+
+from hpbench.report.sections.context import ReportContext  # noqa: E402
+from hpbench.report.sections.kv_cache import KVCache  # noqa: E402
+from hpbench.run.stages import kv_pruned_share  # noqa: E402
+
+
+def test_a_kv_head_is_freed_only_when_its_whole_group_is_pruned():
+    keep = torch.ones(2, 6, dtype=torch.bool)  # 2 layers x 6 query heads in 3 KV groups of 2
+    keep[0, [0, 1]] = False  # layer 0: group 0 emptied
+    keep[0, 2] = False  # group 1 half pruned: its KV head stays
+    keep[1, [3, 5]] = False  # one head of groups 1 and 2: no KV head freed
+    assert kv_pruned_share(keep, 3) == 1 / 6
+    keep[1, [2, 4]] = False  # layer 1: groups 1 and 2 emptied too
+    assert kv_pruned_share(keep, 3) == 3 / 6
+    assert kv_pruned_share(keep, 6) == 7 / 12  # without grouping every pruned query head frees its own KV head
+
+
+def _results() -> pd.DataFrame:
+    rows = []
+    for unit, kv in (("query", 0.0), ("group", 0.5)):
+        for crit, ppl in (("his", 20.0), ("random", 80.0)):
+            for seed in (0, 1):
+                for s in (0.0, 0.5):
+                    rows.append({"run_id": f"m-ewt-{unit}", "model": "m", "task": "ewt_ppl", "language": "en",
+                                 "train_language": "en", "criterion": crit, "seed": seed, "sparsity": s, "main": True,
+                                 "metric": "word_perplexity", "value": 10.0 if s == 0 else ppl + seed,
+                                 "n_pruned": int(8 * s), "heads_total": 8, "pruned_share": s,
+                                 "kv_pruned_share": 0.0 if s == 0 else kv, "gqa_unit": unit})
+    return pd.DataFrame(rows)
+
+
+def test_the_section_draws_decoder_runs_and_tabulates_each_plans_freed_share():
+    ctx = ReportContext({"results": _results(), "masks": pd.DataFrame(), "run": pd.DataFrame(),
+                         "predictions": pd.DataFrame(), "scores": pd.DataFrame()})
+    sec = KVCache()
+    assert sec.applies(ctx)
+    fig, note, table = list(sec.render(ctx))
+    assert fig.axes and fig.axes[0].get_yscale() == "log"  # perplexity explodes: log scale
+    assert table.loc[("m", "ewt_ppl", "group", 0.5), "random"] == "80.5 (50 % KV)"  # mean over seeds 0 and 1
+    assert table.loc[("m", "ewt_ppl", "query", 0.5), "his"] == "20.5 (0 % KV)"
+    no_kv = _results().assign(kv_pruned_share=0.0)
+    assert not KVCache().applies(ReportContext({"results": no_kv}))
