@@ -263,6 +263,37 @@ def relative_at(ev: Evidence, criterion: str, reference: str = "his", sparsities
     return out
 
 
+@MEASURES.register("ratio_within")
+def ratio_within(ev: Evidence, criterion: str, sparsity: float, max_change: float) -> list[Finding]:
+    """LLM-pruning papers' reading of a cost: metric at ``sparsity`` (the swept level within 5 points, named) over the
+    unpruned model's, paired 95 % interval. Holds when the worse end changes the metric by at most ``max_change`` of
+    its unpruned value in the worse direction (perplexity: ratio <= 1 + max_change; accuracy: >= 1 - max_change)."""
+    out = []
+    for r in _own_runs(ev.reps):
+        crit, task = _match(r, criterion), r.keys["task"]
+        if crit is None:
+            out.append(Finding(task, f"{criterion.rstrip('*')} not run on this task", "not comparable", keys=r.keys))
+            continue
+        c = r.criteria.index(crit)
+        point, rep = r.curve()
+        ran = [p for p in range(len(r.sparsities)) if point[c, p] == point[c, p]]
+        p0 = ran[0]
+        p = _level(r, point, c, c, sparsity)
+        if p is None or r.sparsities[p0] != 0.0:
+            out.append(Finding(task, f"{100 * sparsity:.0f} % (or 0 %) not swept", "not comparable", keys=r.keys))
+            continue
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio, reps = point[c, p] / point[c, p0], rep[c, p] / rep[c, p0]
+        lo, hi = percentile_interval(reps[np.isfinite(reps)], LEVEL)
+        lower = not r.direction.higher_is_better
+        text = (f"{crit} at {100 * r.sparsities[p]:.0f} % pruned: {r.metric} {point[c, p]:.3f} vs unpruned "
+                f"{point[c, p0]:.3f}, x{ratio:.3f} [{lo:.3f}, {hi:.3f}] (claimed at most "
+                f"x{1 + max_change if lower else 1 - max_change:.2f})")
+        threshold = 1 + max_change if lower else 1 - max_change
+        out.append(Finding(task, text, verdict(lo, hi, threshold, higher_holds=not lower), ratio, lo, hi, r.keys))
+    return out
+
+
 def stability_percent(values: np.ndarray, unpruned: float) -> float:
     """hpbench's reading of the HIES paper's undefined "stability (%) against the unpruned model" (Table 2):
     100 * (1 - std over seeds of the pruned metric / |unpruned metric|): 100 % when every seed gives the same

@@ -259,21 +259,23 @@ def auc_table(reps: list[Replicates], *, reference: str = "his", level: float = 
     return pd.DataFrame(rows)
 
 
-def prunable_table(reps: list[Replicates], *, tol: float | None = None, level: float = LEVEL) -> pd.DataFrame:
+def prunable_table(reps: list[Replicates], *, tol: float | None = None, level: float = LEVEL,
+                   rel_tol: float | None = None) -> pd.DataFrame:
     """Largest % of heads pruned such that, at that and every smaller sparsity, the paired interval of the change
     from the unpruned model stays within ``tol`` on the worse side (``tol`` = one point of the metric by default:
-    0.01 for accuracy-like metrics, 1.0 perplexity; the metric's direction decides which side is worse); left out
+    0.01 for accuracy-like metrics, 1.0 perplexity; ``rel_tol`` instead: that share of the unpruned value, e.g. 0.05
+    for "within +5 % perplexity"; the metric's direction decides which side is worse); left out
     (None, with the reason) when the unpruned model's interval does not lie on the better side of the
     majority-class (or no-skill) baseline."""
     rows = []
     for r in reps:
         point, rep = r.curve()
         d = r.direction
-        t = d.point if tol is None else tol
         for c, crit in enumerate(r.criteria):
             ok = ~np.isnan(point[c])
             ps = [p for p in range(len(r.sparsities)) if ok[p]]
             p0 = ps[0]
+            t = rel_tol * abs(point[c, p0]) if rel_tol is not None else d.point if tol is None else tol
             within = [r.sparsities[p] for p in ps if d.sign * (point[c, p] - point[c, p0]) >= -t]
             row = {**r.keys, "criterion": crit, "metric": r.metric, "better": r.direction.better, "unpruned": point[c, p0],
                    "baseline": r.baseline, "tolerance": t, "point estimate within 1 pt (%)": int(round(100 * max(within)))}

@@ -96,9 +96,14 @@ def test_prunable_within_one_point_of_a_lower_is_better_metric(change, want):
     t = _lm_tables(ntok, nll)
     ppl = {s: np.exp(v.sum() / ntok.sum()) for s, v in nll.items()}  # hand computation
     assert abs(ppl[0.6] - ppl[0.0]) > 1.5 and abs(ppl[0.3] - ppl[0.0]) < 0.3
-    row = I.prunable_table(I.replicates(t, n_boot=300)).iloc[0]
+    reps = I.replicates(t, n_boot=300)
+    row = I.prunable_table(reps).iloc[0]
     assert row["better"] == "lower" and row["tolerance"] == 1.0 and row["baseline"] is None
     assert row["prunable %"] == want and row["point estimate within 1 pt (%)"] == want
+    # relative: +0.1 nats per token is +10.5 % perplexity: outside +5 %, inside +20 %
+    rel5, rel20 = (I.prunable_table(reps, rel_tol=r).iloc[0] for r in (0.05, 0.20))
+    assert rel5["tolerance"] == pytest.approx(0.05 * ppl[0.0], rel=1e-9)
+    assert rel5["prunable %"] == want and rel20["prunable %"] == 60
     fallback = F.prunable_within(t["results"]).iloc[0]  # no replicates: the mean curve, same direction
     assert fallback["max % pruned within 1 pt"] == want
 
@@ -293,3 +298,27 @@ def test_an_architecture_without_sdpa_loads_with_eager_attention(tmp_path):
     tok.save_pretrained(tmp_path)
     model, _ = load(str(tmp_path), get_task("sst2"))
     assert type(model).__name__ == "DebertaV2ForSequenceClassification" and model.config._attn_implementation == "eager"
+
+
+def test_perplexity_claims_read_lower_as_better():
+    """ratio_within: perplexity at 20 % over unpruned = exp(0.1) by hand (+0.1 nats per token), within +16 % (holds)
+    but not within +5 % (does not hold); relative_at: FLAP's perplexity below Wanda-sp's is a "holds" (the ratio - 1 is
+    negative), the reverse pairing "does not hold"."""
+    from hpbench.claims.measures import MEASURES, Evidence
+
+    rng = np.random.default_rng(5)
+    ntok = rng.integers(5, 30, 2000)
+    per_tok = rng.normal(3.0, 0.5, 2000)
+    flap = _lm_tables(ntok, {0.0: ntok * per_tok, 0.2: ntok * (per_tok + 0.1)}, criterion="flap_heads")
+    wanda = _lm_tables(ntok, {0.0: ntok * per_tok, 0.2: ntok * (per_tok + 0.3)}, criterion="wanda_sp")
+    t = {k: pd.concat([flap[k], wanda[k]], ignore_index=True) for k in ("predictions", "results")}
+    t["run"] = flap["run"]
+    ev = Evidence(t, I.replicates(t, n_boot=300))
+    ratio = MEASURES.get("ratio_within")
+    (ok,) = ratio(ev, criterion="flap_heads", sparsity=0.2, max_change=0.16)
+    (tight,) = ratio(ev, criterion="flap_heads", sparsity=0.2, max_change=0.05)
+    assert ok.value == pytest.approx(np.exp(0.1), rel=1e-9) and ok.verdict == "holds" and tight.verdict == "does not hold"
+    (better,) = MEASURES.get("relative_at")(ev, criterion="flap_heads", reference="wanda_sp", sparsities=[0.2])
+    (worse,) = MEASURES.get("relative_at")(ev, criterion="wanda_sp", reference="flap_heads", sparsities=[0.2])
+    assert better.value == pytest.approx(np.exp(0.1) / np.exp(0.3) - 1, rel=1e-9)
+    assert better.verdict == "holds" and worse.verdict == "does not hold"
