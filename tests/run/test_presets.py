@@ -23,7 +23,8 @@ def _run_all_parameters() -> set[str]:
 
 def test_the_presets_exist():
     assert {p.stem for p in PRESETS} == {"michel2019", "ma2021", "medium", "hies_grid", "hies2025", "hies2025_gpu", "stability",
-                                      "decoder", "vit", "baselines", "recovery", "base144", "base144_gpu", "llm-small"}
+                                      "decoder", "vit", "baselines", "recovery", "base144", "base144_gpu", "llm-small",
+                                      "llm-small_gpu"}
 
 
 def test_the_hies_grid_preset_lists_every_setting_once():
@@ -40,7 +41,7 @@ def test_preset_names_only_run_all_parameters_and_builds_valid_cells(path):
 
     p = yaml.safe_load(path.read_text())
     unknown = set(p) - _run_all_parameters()
-    paper_scale = path.stem in ("michel2019", "ma2021", "medium", "hies2025_gpu")
+    paper_scale = path.stem in ("michel2019", "ma2021", "medium", "hies2025_gpu", "llm-small_gpu")
     p = {**_run_all_defaults(), **p}
     assert not unknown, f"{path.name}: not run_all parameters: {unknown}"
     g, cells = plan_grid(**{k: p[k] for k in ("models", "tasks", "languages", "criteria", "sparsities", "seeds", "iterative",
