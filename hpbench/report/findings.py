@@ -54,12 +54,13 @@ def _prunable(pt: pd.DataFrame) -> str:
         return ""
     best = ok.sort_values("prunable %", ascending=False, kind="stable")
     top = best.iloc[0]
+    within = top.get("within", "1 point") if isinstance(top.get("within"), str) else "1 point"
     if top["prunable %"] <= 0:
         return ("No criterion has a certified prunable share: already the first pruning step's 95 % interval reaches "
-                "more than 1 point below the unpruned model.")
+                f"beyond {within} worse than the unpruned model.")
     ties = best[best["prunable %"] == top["prunable %"]]["criterion"].tolist()
     names = ", ".join(code(c) for c in ties)
-    return (f"Certified prunable within 1 point (the 95 % interval's worse end): **{int(top['prunable %'])} % of heads** "
+    return (f"Certified prunable within {within} (the 95 % interval's worse end): **{int(top['prunable %'])} % of heads** "
             f"by {names} (point estimate {int(top['point estimate within 1 pt (%)'])} %).")
 
 
@@ -84,6 +85,18 @@ def run_findings(r, auc: pd.DataFrame, pt: pd.DataFrame) -> tuple[str, str | Non
         text += " Against HIS: " + vs + "."
     pr = _prunable(pt)
     return text + (" " + pr if pr else ""), None
+
+
+def _quantised_models(models: list[str]) -> str:
+    """A sentence naming the models dequantised from 4-bit GGUF files (real pretrained weights with quantisation noise:
+    their numbers are said to be so wherever they appear); "" when none ran."""
+    from ..models.registry import MODELS
+
+    names = [m for m in dict.fromkeys(models) if m in MODELS and "GGUF" in MODELS.get(m).description]
+    if not names:
+        return ""
+    return ("**Real pretrained decoders, dequantised from 4-bit GGUF** (quantisation noise included in every number "
+            "below): " + "; ".join(f"{code(m)}: {esc(MODELS.get(m).description)}" for m in names) + ".")
 
 
 def claim_anchor(claim: str, task: str, run: str = "", k: int = 0) -> str:
@@ -172,6 +185,9 @@ def findings(reps, claims: pd.DataFrame | None = None, models: list[str] | None 
         paras.append("* " + text)
         if warn:
             warnings.append(warn)
+    quantised = _quantised_models(models or [])
+    if quantised:
+        paras.insert(0, "* " + quantised)
     tiny = sorted({m for m in (models or []) if is_tiny(m)})
     warnings += [f"{esc(m)} is a tiny random-init model: its numbers show the pipeline works, they are no finding." for m in tiny]
     out = (["## Findings", ""] if heading else []) + paras

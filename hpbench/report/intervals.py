@@ -259,12 +259,20 @@ def auc_table(reps: list[Replicates], *, reference: str = "his", level: float = 
     return pd.DataFrame(rows)
 
 
+def _within(d, tol: float | None, rel_tol: float | None) -> str:
+    """The tolerance in words: "1 point", "+5 %" (worse by at most), or the absolute value given."""
+    if rel_tol is not None:
+        return f"{'-' if d.higher_is_better else '+'}{100 * rel_tol:g} %"
+    return d.within if tol is None else f"{tol:g}"
+
+
 def prunable_table(reps: list[Replicates], *, tol: float | None = None, level: float = LEVEL,
                    rel_tol: float | None = None) -> pd.DataFrame:
     """Largest % of heads pruned such that, at that and every smaller sparsity, the paired interval of the change
     from the unpruned model stays within ``tol`` on the worse side (``tol`` = one point of the metric by default:
-    0.01 for accuracy-like metrics, 1.0 perplexity; ``rel_tol`` instead: that share of the unpruned value, e.g. 0.05
-    for "within +5 % perplexity"; the metric's direction decides which side is worse); left out
+    0.01 for accuracy-like metrics, 1.0 perplexity, 5 % of the unpruned value for word perplexity (the metric's
+    ``Direction.tolerance``); ``rel_tol``: that share of the unpruned value instead; the metric's direction decides
+    which side is worse); left out
     (None, with the reason) when the unpruned model's interval does not lie on the better side of the
     majority-class (or no-skill) baseline."""
     rows = []
@@ -275,10 +283,10 @@ def prunable_table(reps: list[Replicates], *, tol: float | None = None, level: f
             ok = ~np.isnan(point[c])
             ps = [p for p in range(len(r.sparsities)) if ok[p]]
             p0 = ps[0]
-            t = rel_tol * abs(point[c, p0]) if rel_tol is not None else d.point if tol is None else tol
+            t = rel_tol * abs(point[c, p0]) if rel_tol is not None else d.tolerance(point[c, p0]) if tol is None else tol
             within = [r.sparsities[p] for p in ps if d.sign * (point[c, p] - point[c, p0]) >= -t]
             row = {**r.keys, "criterion": crit, "metric": r.metric, "better": r.direction.better, "unpruned": point[c, p0],
-                   "baseline": r.baseline, "tolerance": t, "point estimate within 1 pt (%)": int(round(100 * max(within)))}
+                   "baseline": r.baseline, "tolerance": t, "within": _within(d, tol, rel_tol), "point estimate within 1 pt (%)": int(round(100 * max(within)))}
             if r.sparsities[p0] != 0.0:
                 row.update({"prunable %": None, "reason": "no unpruned (0 %) point in this series"})
             elif not r.clears_baseline(c, p0, level):

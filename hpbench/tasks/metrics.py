@@ -29,6 +29,18 @@ class Direction:
 
     higher_is_better: bool = True
     point: float = 0.01
+    # "prunable within" tolerance as a share of the unpruned value instead of one point (word perplexity: 0.05, the
+    # LLM-pruning papers' reading: one perplexity point is 0.4 % of a word perplexity of 240)
+    relative: float | None = None
+
+    def tolerance(self, unpruned: float) -> float:
+        """How much worse than ``unpruned`` still counts as "within": one point, or the relative share of it."""
+        return self.point if self.relative is None else self.relative * abs(unpruned)
+
+    @property
+    def within(self) -> str:
+        """"1 point" or "+5 %" (worse by at most), for texts."""
+        return "1 point" if self.relative is None else f"{'-' if self.higher_is_better else '+'}{100 * self.relative:g} %"
 
     @property
     def sign(self) -> int:
@@ -57,14 +69,15 @@ class Direction:
 DIRECTIONS: Registry[Direction] = Registry("metric direction")
 
 
-def register_metric(name: str, *, higher_is_better: bool = True, point: float = 0.01, overwrite: bool = False):
+def register_metric(name: str, *, higher_is_better: bool = True, point: float = 0.01, overwrite: bool = False,
+                    relative: float | None = None):
     """Decorator registering ``fn(y_true, y_pred) -> float`` under ``name`` with its direction."""
     if not point > 0:
         raise ValueError(f"metric {name!r}: point={point!r} must be > 0 (the size of one point of the metric)")
 
     def deco(fn):
         METRICS.add(name, fn, overwrite=overwrite)
-        DIRECTIONS.add(name, Direction(bool(higher_is_better), float(point)), overwrite=overwrite)
+        DIRECTIONS.add(name, Direction(bool(higher_is_better), float(point), relative), overwrite=overwrite)
         return fn
 
     return deco
@@ -141,7 +154,7 @@ def perplexity(y_true: Sequence[int], y_pred: Sequence[float]) -> float:
     return float(np.exp(np.sum(np.asarray(y_pred, float)) / n)) if n > 0 else float("nan")
 
 
-@register_metric("word_perplexity", higher_is_better=False, point=1.0)
+@register_metric("word_perplexity", higher_is_better=False, point=1.0, relative=0.05)
 def word_perplexity(y_true: Sequence[int], y_pred: Sequence[float]) -> float:
     """lm-eval's word perplexity, exp(sum_i NLL_i / sum_i words_i): ``y_true`` = words of each document, ``y_pred`` =
     its negative log-likelihood in nats (the ``lm_perplexity`` kind). Lower is better."""

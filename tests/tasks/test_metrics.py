@@ -42,3 +42,24 @@ def test_seqeval_entity_f1_hand_checked():
 def test_unknown_metric():
     with pytest.raises(KeyError, match="unknown metric 'acc'; available: accuracy"):
         M.compute(["acc"], [1], [1])
+
+
+def test_word_perplexity_is_lm_evals_and_prunable_within_five_percent():
+    """word_perplexity = exp(Σ NLL / Σ words) (lower is better); "within" is +5 % of the unpruned value, not one
+    perplexity point (0.4 % of a word perplexity of 240)."""
+    import math
+
+    from hpbench.tasks.metrics import METRICS, direction
+
+    assert METRICS.get("word_perplexity")([10, 30], [25.0, 55.0]) == pytest.approx(math.exp(80.0 / 40))
+    d = direction("word_perplexity")
+    assert not d.higher_is_better and d.tolerance(240.0) == pytest.approx(12.0) and d.within == "+5 %"
+    assert direction("accuracy").tolerance(0.9) == 0.01 and direction("accuracy").within == "1 point"
+
+
+def test_findings_say_which_models_are_dequantised_from_4_bit_gguf():
+    from hpbench.report.findings import _quantised_models
+
+    text = _quantised_models(["minilm", "smollm2-135m", "gemma3-270m"])
+    assert "dequantised from 4-bit GGUF" in text and "smollm2-135m" in text and "gemma3-270m" in text
+    assert "minilm" not in text and _quantised_models(["minilm"]) == ""
