@@ -7,10 +7,13 @@ non-zero certified prunable share. Zero-shot runs (the default's cross-lingual c
 and Ma et al.'s held-out verdict per language.
 
     python benchmarks/default_report.py [--results results] [--model minilm] [--csv out.csv] [--levels]
-                                        [--rel-tol 0.05]
+                                        [--rel-tol 0.05] [--time]
 
 ``--rel-tol 0.05`` certifies the prunable share within +5 % of the unpruned value (perplexity: the LLM-pruning
 papers' reading) instead of within 1 point.
+
+``--time`` adds where each cell's time went: its wall time (the grid's cell record) against fine-tuning, the unpruned
+evaluation (with any whole-dev reference), scoring (each criterion x seed once) and the pruned evaluations.
 
 ``--levels`` adds what fewer sparsity levels cost: per run, the width of HIS's AUC interval and of the paired
 AUC difference to HIS, recomputed on evenly spaced subsets of the levels the run swept (always 0 % and the
@@ -19,6 +22,8 @@ largest), from the same bootstrap replicates.
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 import pandas as pd
 
@@ -79,12 +84,32 @@ def languages(tables, reps) -> None:
         print(f"  {f.task}: {f.measurement} -> {f.verdict}")
 
 
+def time_rows(tables, results_dir: str) -> pd.DataFrame:
+    """Per run: cell wall seconds and its parts, summed over what each stage really ran once."""
+    walls = {}
+    for f in Path(results_dir, "_cells").glob("*.json"):
+        rec = json.loads(f.read_text())
+        walls[rec.get("run_id")] = rec.get("seconds")
+    run, res = tables["run"], tables["results"]
+    rows = []
+    for rid, g in res.groupby("run_id", sort=False):
+        r = run[run["run_id"] == rid].drop_duplicates("seed")
+        ft = r.drop_duplicates("finetune_seconds")["finetune_seconds"].fillna(0).sum()
+        scored = g.drop_duplicates(["criterion", "seed"])["score_seconds"].fillna(0).sum()
+        evals = g.drop_duplicates(["criterion", "seed", "sparsity"])["eval_seconds"].fillna(0).sum()
+        rows.append({"run_id": rid, "cell s": walls.get(rid), "fine-tuning s": ft,
+                     "unpruned eval s": r["dense_seconds"].fillna(0).sum(), "scoring s": scored,
+                     "pruned evals s": evals, "evaluations": int(g["eval_seconds"].notna().sum())})
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--results", default="results")
     ap.add_argument("--model", default=None, help="only runs of this model (default: every run)")
     ap.add_argument("--csv", default=None, help="also write the per-criterion table here")
     ap.add_argument("--levels", action="store_true", help="interval widths on subsets of the sparsity levels")
+    ap.add_argument("--time", action="store_true", help="where each cell's time went")
     ap.add_argument("--rel-tol", type=float, default=None, help="prunable within this share of the unpruned value")
     a = ap.parse_args()
     tables = load_tables(a.results)
@@ -120,6 +145,9 @@ def main() -> None:
     for _, r in best.iterrows():
         print(f"  {r['task']} / {r['language']}: {int(r['prunable %'])} % by {r['criterion']}")
     languages(tables, reps)
+    if a.time:
+        print("\nWhere the time went, per cell (seconds; parts summed once per stage that ran)")
+        print(time_rows(tables, a.results).round(1).to_string(index=False))
     if a.levels:
         print("\nInterval widths (95 %) on evenly spaced subsets of the swept levels")
         print(levels_rows(reps).round(4).to_string(index=False))

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -52,6 +52,13 @@ class Replicates:
     y: list  # dev labels
     preds: dict  # (criterion, sparsity, seed) -> per-example predictions
     label_names: list[str] | None = None
+    # (criterion, sparsity) -> share of heads its plans really pruned (least over seeds) where it differs from the
+    # level: a layer-uniform plan rounds to whole units per layer (Wanda-sp on 3 KV groups: 0 % at a 10 % level)
+    realised: dict = field(default_factory=dict)
+
+    def share(self, criterion: str, sparsity: float) -> float:
+        """The share of heads that ``criterion``'s plans pruned at level ``sparsity`` (the level when not recorded)."""
+        return self.realised.get((criterion, sparsity), sparsity)
 
     def permutation_p(self, a: str, b: str, sparsities: list[float], *, n_perm: int = N_BOOT, seed: int = 0) -> float:
         """Paired permutation p-value of "a and b score the same" (on the AUC over ``sparsities`` when there
@@ -196,7 +203,19 @@ def _replicates_of(g: pd.DataFrame, kd: dict, res: pd.DataFrame, run, n_boot: in
         point[i], reps[i] = v[0], v[1:]
     draws = np.random.default_rng(seed + 1).integers(0, len(seeds), size=(n_boot, len(seeds)))
     return Replicates(kd | {"task": task}, metric, crits, sps, seeds, point, reps, draws, _baseline(run, kd, metric),
-                      y, preds, label_names)
+                      y, preds, label_names, _realised(res, kd))
+
+
+def _realised(res: pd.DataFrame, kd: dict) -> dict:
+    """(criterion, sparsity) -> least ``pruned_share`` over seeds, for this run's rows, where it is not the level."""
+    if "pruned_share" not in res:
+        return {}
+    sub = res
+    for k in ("run_id", "model", "task"):
+        if k in kd and k in sub:
+            sub = sub[sub[k] == kd[k]]
+    least = sub.dropna(subset=["pruned_share"]).groupby(["criterion", "sparsity"])["pruned_share"].min()
+    return {(c, float(sp)): float(v) for (c, sp), v in least.items() if abs(v - sp) > 1e-9}
 
 
 def _reference(r: Replicates, reference: str) -> int | None:
@@ -274,7 +293,8 @@ def prunable_table(reps: list[Replicates], *, tol: float | None = None, level: f
     ``Direction.tolerance``); ``rel_tol``: that share of the unpruned value instead; the metric's direction decides
     which side is worse); left out
     (None, with the reason) when the unpruned model's interval does not lie on the better side of the
-    majority-class (or no-skill) baseline."""
+    majority-class (or no-skill) baseline. The share is what the plans really pruned at that level
+    (:meth:`Replicates.share`), which a layer-uniform plan rounds to whole units per layer."""
     rows = []
     for r in reps:
         point, rep = r.curve()
@@ -284,7 +304,7 @@ def prunable_table(reps: list[Replicates], *, tol: float | None = None, level: f
             ps = [p for p in range(len(r.sparsities)) if ok[p]]
             p0 = ps[0]
             t = rel_tol * abs(point[c, p0]) if rel_tol is not None else d.tolerance(point[c, p0]) if tol is None else tol
-            within = [r.sparsities[p] for p in ps if d.sign * (point[c, p] - point[c, p0]) >= -t]
+            within = [r.share(crit, r.sparsities[p]) for p in ps if d.sign * (point[c, p] - point[c, p0]) >= -t]
             row = {**r.keys, "criterion": crit, "metric": r.metric, "better": r.direction.better, "unpruned": point[c, p0],
                    "baseline": r.baseline, "tolerance": t, "within": _within(d, tol, rel_tol), "point estimate within 1 pt (%)": int(round(100 * max(within)))}
             if r.sparsities[p0] != 0.0:
@@ -293,12 +313,12 @@ def prunable_table(reps: list[Replicates], *, tol: float | None = None, level: f
                 row.update({"prunable %": None, "reason": f"unpruned model's {int(100 * level)} % interval "
                             f"({d.worse_end} end {r.unpruned_bound(c, p0, level):.4f}) does not clear the baseline {r.baseline:.4f}"})
             else:
-                best = r.sparsities[p0]
+                best = r.share(crit, r.sparsities[p0])
                 for p in ps[1:]:
                     worst, _ = percentile_interval(d.sign * (rep[c, p] - rep[c, p0]), level)  # the worse end
                     if worst < -t:
                         break
-                    best = r.sparsities[p]
+                    best = max(best, r.share(crit, r.sparsities[p]))
                 first = ps[1] if len(ps) > 1 else p0
                 lost = d.sign * (point[c, first] - point[c, p0]) < -t  # the point estimate itself is > 1 point worse
                 row.update({"prunable %": int(round(100 * best)), "reason": "ok" if best > 0 else

@@ -122,6 +122,27 @@ def test_prunable_within_uses_the_interval_and_the_baseline():
     assert row["prunable %"] is None and "baseline 0.9000" in row["reason"]
 
 
+def test_prunable_share_is_what_the_plans_really_pruned():
+    """A layer-uniform plan on 3 units per layer prunes nothing at its 10 % level and a third at 20 % and 30 %: with the
+    10 % level as good as the unpruned model and 20 % far worse, the certified share is 0 % (hand count: no head was
+    pruned at any level that stayed within 1 point), not the nominal 10 %; a plan pruning exactly its levels keeps 10 %."""
+    rng = np.random.default_rng(5)
+    n = 2000
+    y = rng.integers(0, 2, n)
+    base = rng.random(n)
+    good, bad = np.where(base < 0.85, y, 1 - y), np.where(base < 0.60, y, 1 - y)
+    curve = {0.0: good, 0.1: good, 0.2: bad, 0.3: bad}
+    t = _tables(y, {"wanda_sp": {0: curve}, "his": {0: curve}}, sparsities=(0.0, 0.1, 0.2, 0.3), majority=0.5)
+    realised = {0.0: 0.0, 0.1: 0.0, 0.2: 1 / 3, 0.3: 1 / 3}
+    t["results"]["pruned_share"] = [realised[s] if c == "wanda_sp" else s
+                                    for c, s in zip(t["results"]["criterion"], t["results"]["sparsity"])]
+    (r,) = I.replicates(t, n_boot=300)
+    assert r.share("wanda_sp", 0.2) == pytest.approx(1 / 3) and r.share("his", 0.2) == 0.2
+    rows = I.prunable_table([r]).set_index("criterion")
+    assert rows.loc["wanda_sp", "prunable %"] == 0 and rows.loc["wanda_sp", "point estimate within 1 pt (%)"] == 0
+    assert rows.loc["his", "prunable %"] == 10 and rows.loc["his", "point estimate within 1 pt (%)"] == 10
+
+
 def test_seed_spread_widens_the_interval():
     """Three seeds whose models differ by 10 points: the two-stage bootstrap interval is wider than one seed's."""
     rng = np.random.default_rng(2)
