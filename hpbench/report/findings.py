@@ -64,6 +64,18 @@ def _prunable(pt: pd.DataFrame) -> str:
             f"by {names} (point estimate {int(top['point estimate within 1 pt (%)'])} %).")
 
 
+def _off_levels(r) -> str:
+    """Criteria whose plans pruned another share than the level (layer-uniform rounding): their AUC is not on the
+    others' x axis, so the reader is told the realised shares."""
+    parts = []
+    for c in r.criteria:
+        got = [(s, r.realised[(c, s)]) for s in r.sparsities if (c, s) in r.realised]
+        if got:
+            parts.append(f"{code(c)} pruned " + ", ".join(f"{100 * v:.0f} % at the {100 * s:.0f} % level" for s, v in got))
+    return ("Levels not met exactly (whole units per layer): " + "; ".join(parts)
+            + ": their AUC is not on the same x axis; the prunable share counts what was pruned.") if parts else ""
+
+
 def run_findings(r, auc: pd.DataFrame, pt: pd.DataFrame) -> tuple[str, str | None]:
     """(the paragraph for one run, a warning or None)."""
     k = r.keys
@@ -83,8 +95,8 @@ def run_findings(r, auc: pd.DataFrame, pt: pd.DataFrame) -> tuple[str, str | Non
     vs = _versus(auc)
     if vs:
         text += " Against HIS: " + vs + "."
-    pr = _prunable(pt)
-    return text + (" " + pr if pr else ""), None
+    pr, off = _prunable(pt), _off_levels(r)
+    return text + (" " + pr if pr else "") + (" " + off if off else ""), None
 
 
 def _quantised_models(models: list[str]) -> str:

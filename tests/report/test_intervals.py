@@ -141,6 +141,10 @@ def test_prunable_share_is_what_the_plans_really_pruned():
     rows = I.prunable_table([r]).set_index("criterion")
     assert rows.loc["wanda_sp", "prunable %"] == 0 and rows.loc["wanda_sp", "point estimate within 1 pt (%)"] == 0
     assert rows.loc["his", "prunable %"] == 10 and rows.loc["his", "point estimate within 1 pt (%)"] == 10
+    from hpbench.report.findings import _off_levels
+
+    said = _off_levels(r)  # the findings tell the reader the shares really pruned, and only for that criterion
+    assert "0 % at the 10 % level" in said and "33 % at the 20 % level" in said and "his" not in said
 
 
 def test_seed_spread_widens_the_interval():
