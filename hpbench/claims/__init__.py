@@ -21,6 +21,8 @@ from . import transfer  # noqa: F401  (registers transfer_heldout)
 
 CLAIMS_FILE = Path(__file__).with_name("claims.yaml")
 VERDICTS = ("holds", "does not hold", "inconclusive", "not comparable")
+# the seed papers measure pretrained text encoders on classification, regression and tagging tasks
+PAPER_KINDS = ("classification", "regression", "token")
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,8 @@ class Claim:
     measure: str
     params: dict[str, Any] = field(default_factory=dict)
     setting: dict[str, Any] = field(default_factory=dict)
+    # task kinds the paper measured: the seed papers' encoders (default) or, e.g., LLM pruning's perplexity
+    kinds: tuple[str, ...] = PAPER_KINDS
 
 
 def load_claims(path: str | Path = CLAIMS_FILE) -> list[Claim]:
@@ -53,7 +57,8 @@ def setting_differences(claim: Claim, run: pd.DataFrame, keys: dict) -> str:
     row = r.iloc[0]
     n_train = "all" if pd.isna(row.get("n_train")) else f"{int(row['n_train']):,}"
     parts = [f"model {row['model']}{_model_kind(str(row['model']))} vs {claim.setting.get('model', '?')}",
-             f"training {n_train} examples x {row.get('epochs')} epoch(s) vs {claim.setting.get('data', '?')}",
+             (f"no fine-tuning (pretrained, epochs 0)" if row.get("epochs") == 0 else
+              f"training {n_train} examples x {row.get('epochs')} epoch(s)") + f" vs {claim.setting.get('data', '?')}",
              f"dev subset {int(row['n_dev'])} examples"]
     if claim.setting.get("protocol"):
         parts.append(f"paper's protocol: {claim.setting['protocol']}")
@@ -72,13 +77,9 @@ def _model_kind(name: str) -> str:
     return f" ({head})" if head else ""
 
 
-# the seed papers measure pretrained text encoders on classification, regression and tagging tasks
-PAPER_KINDS = ("classification", "regression", "token")
-
-
-def in_scope(model: str, task: str) -> bool:
-    """Whether a run can speak to the papers' claims: a task of the papers' kinds (not language modelling or
-    images) on a real model (not one of hpbench's tiny random-init models)."""
+def in_scope(model: str, task: str, kinds: tuple[str, ...] = PAPER_KINDS) -> bool:
+    """Whether a run can speak to a claim: a task of the claim's kinds (by default the seed papers': not language
+    modelling or images) on a real model (not one of hpbench's tiny random-init models)."""
     from ..models.tiny import is_tiny
     from ..tasks.lookup import get_task
 
@@ -86,28 +87,26 @@ def in_scope(model: str, task: str) -> bool:
         kind = get_task(task).kind
     except (KeyError, ValueError):  # a task not registered in this process: judged by its model alone
         kind = PAPER_KINDS[0]
-    return kind in PAPER_KINDS and not is_tiny(model)
+    return kind in kinds and not is_tiny(model)
 
 
 def claims_table(tables: dict[str, pd.DataFrame], reps=None, claims: list[Claim] | None = None) -> pd.DataFrame:
     """One row per (claim, task): the paper's number, hpbench's closest measurement with its 95 % interval,
     the verdict and how the setting differs. ``reps``: :func:`hpbench.report.intervals.replicates` of
-    ``tables`` (computed when not given). Runs outside the papers' scope (:func:`in_scope`: language modelling,
-    images, tiny random-init models) are left out."""
+    ``tables`` (computed when not given). Each claim is judged on the runs of its task kinds (``kinds``: the seed papers'
+    encoder tasks by default, ``lm_perplexity`` for LLM pruning's perplexity claims; :func:`in_scope`); tiny
+    random-init models are always left out."""
     from ..report.intervals import replicates
 
-    reps = replicates(tables) if reps is None else reps
-    reps = [r for r in reps if in_scope(r.keys.get("model", ""), r.keys.get("task", ""))]
-    res = tables.get("results")
-    if res is not None and len(res):
-        keep = [in_scope(m, t) for m, t in zip(res["model"], res["task"])]
-        tables = {**tables, "results": res[keep]}
-    heads = model_heads(tables.get("results"))
+    all_reps = replicates(tables) if reps is None else reps
     rows = []
     for c in claims or load_claims():
-        ev = _evidence_at_paper_scale(tables, reps, heads, c)
-        findings = MEASURES.get(c.measure)(ev, **c.params) if reps else [
-            Finding("(any)", "no per-example predictions stored: rerun with this hpbench", "not comparable")]
+        tabs, reps = _scoped(tables, all_reps, tuple(c.kinds))
+        heads = model_heads(tabs.get("results"))
+        ev = _evidence_at_paper_scale(tabs, reps, heads, c)
+        findings = MEASURES.get(c.measure)(ev, **c.params) if reps else [Finding("(any)", (
+            f"no run of the kinds this claim is about ({', '.join(c.kinds)}) in these results" if all_reps
+            else "no per-example predictions stored: rerun with this hpbench"), "not comparable")]
         if not findings:  # e.g. the claim is about a task these results do not hold: say so, never drop the claim
             tasks = c.params.get("tasks")
             findings = [Finding(", ".join(tasks) if tasks else "(any)", "no run in these results that this claim is about"
@@ -120,6 +119,16 @@ def claims_table(tables: dict[str, pd.DataFrame], reps=None, claims: list[Claim]
                          "setting differs": setting_differences(c, tables.get("run", pd.DataFrame()), f.keys)
                          if f.keys else ""})
     return pd.DataFrame(rows)
+
+
+def _scoped(tables: dict[str, pd.DataFrame], reps: list, kinds: tuple[str, ...]) -> tuple[dict, list]:
+    """The tables' results and the replicates of the runs that can speak to a claim of these task kinds."""
+    reps = [r for r in reps if in_scope(r.keys.get("model", ""), r.keys.get("task", ""), kinds)]
+    res = tables.get("results")
+    if res is not None and len(res):
+        keep = [in_scope(m, t, kinds) for m, t in zip(res["model"], res["task"])]
+        tables = {**tables, "results": res[keep]}
+    return tables, reps
 
 
 def model_heads(results: pd.DataFrame | None) -> dict[str, int]:

@@ -238,6 +238,14 @@ def _level(r: Replicates, point: np.ndarray, c: int, ref: int, sparsity: float) 
     return p if p is not None and abs(r.sparsities[p] - sparsity) <= 0.05 else None
 
 
+def _off_level(r: Replicates, crits: list[str], p: int) -> str | None:
+    """Why a level is no common ground: a criterion whose plans pruned another share than the level there (layer-uniform
+    rounding, :meth:`Replicates.share`); None when every one met it."""
+    s = r.sparsities[p]
+    off = [f"{c} pruned {100 * r.share(c, s):.0f} %" for c in crits if r.share(c, s) != s]
+    return f"not the same share at the {100 * s:.0f} % level: " + ", ".join(off) if off else None
+
+
 @MEASURES.register("relative_at")
 def relative_at(ev: Evidence, criterion: str, reference: str = "his", sparsities: list[float] = (0.5,),
                 tasks: list[str] | None = None) -> list[Finding]:
@@ -253,6 +261,10 @@ def relative_at(ev: Evidence, criterion: str, reference: str = "his", sparsities
             if p is None or abs(point[ref, p]) < 1e-9:
                 why = f"{100 * s:.0f} % not swept" if p is None else f"{reference} scores 0 at {100 * s:.0f} %: no ratio"
                 out.append(Finding(task, why, "not comparable", keys=r.keys))
+                continue
+            off = _off_level(r, [crit, r.criteria[ref]], p)
+            if off:
+                out.append(Finding(task, off, "not comparable", keys=r.keys))
                 continue
             with np.errstate(invalid="ignore", divide="ignore"):
                 rel, rel_reps = point[c, p] / point[ref, p] - 1, rep[c, p] / rep[ref, p] - 1
@@ -281,6 +293,10 @@ def ratio_within(ev: Evidence, criterion: str, sparsity: float, max_change: floa
         p = _level(r, point, c, c, sparsity)
         if p is None or r.sparsities[p0] != 0.0:
             out.append(Finding(task, f"{100 * sparsity:.0f} % (or 0 %) not swept", "not comparable", keys=r.keys))
+            continue
+        off = _off_level(r, [crit], p)
+        if off:
+            out.append(Finding(task, off, "not comparable", keys=r.keys))
             continue
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio, reps = point[c, p] / point[c, p0], rep[c, p] / rep[c, p0]

@@ -50,6 +50,12 @@ def metric_label(metric: str, prefix: str = "dev ") -> str:
     return f"{prefix}{metric} ({'↑' if d.higher_is_better else '↓'} {d.label})"
 
 
+def log_if_ratio(ax, metric: str) -> None:
+    """A log y axis for metrics read in ratios (perplexity: it explodes by orders of magnitude when heads go)."""
+    if direction(metric).relative is not None:
+        ax.set_yscale("log")
+
+
 def main_results(results: pd.DataFrame, budget: str | None = "heads") -> pd.DataFrame:
     """Rows of each task's main metric only; ``budget="heads"`` leaves out criteria searched under a FLOPs budget
     (``kwon``, whose sparsity is a share of FLOPs: never drawn against % heads pruned), None keeps them."""
@@ -77,6 +83,8 @@ def curves(results: pd.DataFrame, reps=None, *, col: str = "task", hue: str = "c
     for key, ax in g.axes_dict.items():
         ax.set_ylabel(metric_label(names[key]) if key in names else "dev metric")
         ax.set_title(task_label(key) if col == "task" else str(key))
+        if key in names:
+            log_if_ratio(ax, names[key])
     return g.figure
 
 
@@ -111,6 +119,8 @@ def _interval_curves(results: pd.DataFrame, reps, *, col: str, height: float):
             ax.fill_between(c["% heads pruned"], c["lo"], c["hi"], color=palette[crit], alpha=0.15, lw=0)
         ax.set_ylabel(metric_label(sub["metric"].iloc[0]) if len(sub) else "dev metric")
         ax.set_title(task_label(key) if col == "task" else str(key))
+        if len(sub):
+            log_if_ratio(ax, sub["metric"].iloc[0])
     return g.figure
 
 
@@ -129,8 +139,7 @@ def kv_curves(results: pd.DataFrame, height: float = 3.0):
         sub = mean[mean["panel"] == key]
         ax.set_ylabel(metric_label(sub["metric"].iloc[0]))
         ax.set_title(key, fontsize=9)
-        if "perplexity" in sub["metric"].iloc[0]:
-            ax.set_yscale("log")
+        log_if_ratio(ax, sub["metric"].iloc[0])
     return g.figure
 
 
@@ -414,4 +423,5 @@ def pareto(results: pd.DataFrame, run: pd.DataFrame, x: str = "seconds", reps=No
         names = g.loc[g["task"] == task, "name"]
         if len(names):
             ax.set_ylabel(metric_label(names.iloc[0], ""))
+            log_if_ratio(ax, names.iloc[0])
     return grid.figure

@@ -152,10 +152,12 @@ def comparison_header(t: dict[str, pd.DataFrame]) -> str:
         full = g[f"dense_full_dev_{mm}"].dropna().mean() if f"dense_full_dev_{mm}" in g else float("nan")
         base = g[f"majority_{mm}"].mean() if f"majority_{mm}" in g else float("nan")
         base_txt = f"{base:.4f}" if base == base else (f"{NO_SKILL[mm]:.4f} (no skill)" if mm in NO_SKILL else "none")
-        full_txt = f"{full:.4f}" if full == full else "the same (whole dev used)"
+        subset = "dev_subset" in g and bool(g["dev_subset"].fillna(False).astype(bool).any())
+        full_txt = f"{full:.4f}" if full == full else ("not evaluated (full_dev off)" if subset else "the same (whole dev used)")
         n_train = g["n_train"].iloc[0]
+        trained = "none (pretrained, epochs 0)" if g["epochs"].iloc[0] == 0 else "all" if pd.isna(n_train) else int(n_train)
         lines.append(f"| {esc(m)} | {esc(task)} | {esc(lang)} | {esc(setting or 'default')} | {esc(mm)} ({'↑' if d.higher_is_better else '↓'}) | {dense:.4f} | {full_txt} | {base_txt} | "
-                     f"{int(g['n_dev'].iloc[0])} | {'all' if pd.isna(n_train) else int(n_train)} | "
+                     f"{int(g['n_dev'].iloc[0])} | {trained} | "
                      f"{g['epochs'].iloc[0]} | {_computed_on(g)} |")
         if base == base and d.sign * (dense - base) <= d.point:
             warn.append(esc(f"{m}/{task}/{lang}"))

@@ -404,6 +404,7 @@ def _run_rows(prep: Prepared, sm: SeedModel) -> list[dict]:
         full = (d.get("full_dev") or {}) if lang == prep.eval_languages[0] else {}
         rows.append({"model": cfg.model, "task": cfg.task, "language": cfg.language, "seed": sm.seed,
                      "eval_language": lang, "main_metric": prep.task.main_metric, "n_dev": len(prep.dev_examples[lang]),
+                     "dev_subset": cfg.n_dev is not None,
                      "n_score": cfg.n_score, "n_train": cfg.n_train, "epochs": cfg.epochs, "iterative": cfg.iterative,
                      "finetune_per_seed": cfg.finetune_per_seed, "finetune_seconds": sm.train_record.get("seconds"),
                      "gqa_unit": cfg.gqa_unit, "layer_uniform": cfg.layer_uniform, "recovery": cfg.recovery,

@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -119,6 +120,24 @@ def test_forest_rows_read_every_difference_in_the_metrics_better_direction():
     # 5 points more perplexity is worse than HIS: -5, interval [-7, -3]
     assert (ppl.better_delta, ppl.lo, ppl.hi) == pytest.approx((-5.0, -7.0, -3.0))
     assert bool(acc.significant) and not bool(ppl.significant)
+    assert set(rows["scale"]) == {"difference"}
+
+
+def test_perplexity_differences_are_drawn_as_ratios_to_his():
+    """With the AUC ratio in the table (a metric read in ratios), the picture reads AUC(his) / AUC for lower-is-better:
+    random's 25 against HIS's 20 is 0.8 (worse), its ratio interval [1.15, 1.35] becomes [1/1.35, 1/1.15]."""
+    auc = _auc_rows()
+    auc["ratio vs his"], auc["ratio lo"], auc["ratio hi"] = np.nan, np.nan, np.nan
+    auc.loc[3, ["ratio vs his", "ratio lo", "ratio hi"]] = [1.25, 1.15, 1.35]
+    rows = forest_rows(auc).set_index("run")
+    ppl, acc = rows.loc["m / lm / en"], rows.loc["m / sst2 / en"]
+    assert ppl.scale == "ratio" and acc.scale == "difference"
+    assert (ppl.better_delta, ppl.lo, ppl.hi) == pytest.approx((0.8, 1 / 1.35, 1 / 1.15))
+    assert (acc.better_delta, acc.lo, acc.hi) == pytest.approx((-0.10, -0.13, -0.07))
+    from hpbench.report.sections.findings import forest_plot
+
+    fig = forest_plot(auc)
+    assert [a.get_xscale() for a in fig.axes] == ["linear", "log"]
 
 
 def test_findings_table_has_one_row_per_run_with_the_numbers_of_the_auc_table():
@@ -131,7 +150,7 @@ def test_findings_table_has_one_row_per_run_with_the_numbers_of_the_auc_table():
     assert t.loc["m / sst2 / en", "AUC his"] == "0.800 [0.780, 0.820]"
     assert t.loc["m / sst2 / en", "Δ random"] == "-0.100* [-0.130, -0.070]"
     assert t.loc["m / lm / en", "Δ random"] == "+5.000 [+3.000, +7.000]"
-    assert t.loc["m / sst2 / en", "certified prunable (1 pt)"] == "30 % (his)"
+    assert t.loc["m / sst2 / en", "certified prunable"] == "30 % (his; within 1 point)"
 
 
 def test_layer_profile_counts_pruned_heads_per_layer_by_hand():
@@ -179,3 +198,18 @@ def test_the_cost_view_of_zero_shot_runs_draws_each_model_at_its_own_language():
     ys = [y for ax in fig.axes for line in ax.get_lines() if line.get_marker() == "o" for y in line.get_ydata()]
     plt.close(fig)
     assert ys and all(abs(y - 0.85) < 0.03 for y in ys)
+
+
+def test_settings_table_says_when_nothing_was_trained_and_the_whole_dev_was_not_evaluated():
+    """A zero-shot decoder run (epochs 0) on a 40-document subset without the whole-dev reference: the row says no
+    training examples and no whole-dev number, instead of the split's size and "the same (whole dev used)"."""
+    from hpbench.report.text import comparison_header
+
+    run = pd.DataFrame([dict(model="m", task="ewt_ppl", language="en", main_metric="word_perplexity",
+                             dense_word_perplexity=199.0, n_dev=40, n_train=4000, epochs=0.0, dev_subset=True),
+                        dict(model="m", task="sst2", language="en", main_metric="accuracy", dense_accuracy=0.85,
+                             majority_accuracy=0.51, n_dev=872, n_train=None, epochs=1.0, dev_subset=False)])
+    rows = {line.split(" | ")[1]: line for line in comparison_header({"run": run}).splitlines() if line.startswith("| m |")}
+    assert "none (pretrained, epochs 0)" in rows["ewt_ppl"] and "not evaluated (full_dev off)" in rows["ewt_ppl"]
+    assert "| 4000 |" not in rows["ewt_ppl"]
+    assert "| all |" in rows["sst2"] and "the same (whole dev used)" in rows["sst2"]

@@ -322,3 +322,19 @@ def test_perplexity_claims_read_lower_as_better():
     (worse,) = MEASURES.get("relative_at")(ev, criterion="wanda_sp", reference="flap_heads", sparsities=[0.2])
     assert better.value == pytest.approx(np.exp(0.1) / np.exp(0.3) - 1, rel=1e-9)
     assert better.verdict == "holds" and worse.verdict == "does not hold"
+    # Wanda-sp's layer-uniform plans pruned a third of the heads at the 20 % level: no common ground, said so
+    t["results"]["pruned_share"] = np.where(t["results"]["criterion"] == "wanda_sp", t["results"]["sparsity"] * 5 / 3,
+                                            t["results"]["sparsity"])
+    t["results"]["heads_total"] = 270
+    ev = Evidence(t, I.replicates(t, n_boot=300))
+    (off,) = MEASURES.get("relative_at")(ev, criterion="flap_heads", reference="wanda_sp", sparsities=[0.2])
+    (cost,) = ratio(ev, criterion="wanda_sp", sparsity=0.2, max_change=0.75)
+    (still,) = ratio(ev, criterion="flap_heads", sparsity=0.2, max_change=0.16)
+    assert off.verdict == cost.verdict == "not comparable" and "wanda_sp pruned 33 %" in off.measurement
+    assert still.verdict == "holds"
+    from hpbench.claims import claims_table
+
+    t["run"] = t["run"].assign(n_dev=2000, n_train=None, epochs=0.0)
+    table = claims_table(t, ev.reps).set_index("claim")  # each claim judged on the runs of its own task kinds
+    assert table.loc["flap2024-cost", "verdict"] == "holds" and "flap_heads at 20 %" in table.loc["flap2024-cost", "hpbench measurement [95 % interval]"]
+    assert "no run of the kinds this claim is about" in table.loc["michel2019", "hpbench measurement [95 % interval]"]
