@@ -359,14 +359,17 @@ def pareto_front(x: np.ndarray, y: np.ndarray, higher_is_better: bool = True) ->
     return np.array(front, dtype=int)
 
 
-def _own_language_intervals(reps) -> pd.DataFrame | None:
-    """(task, criterion, sparsity) -> lo, hi of the 95 % interval, from runs evaluated on their own language."""
+def _own_language_intervals(reps, with_model: bool = False) -> pd.DataFrame | None:
+    """(task, criterion, sparsity) -> lo, hi of the 95 % interval, from runs evaluated on their own language
+    (``with_model``: the task column reads "model / task", as the Pareto view's panels when several models ran)."""
     if not reps:
         return None
     from .intervals import curve_table
 
     ct = curve_table([r for r in reps if r.keys.get("train_language", r.keys.get("language")) == r.keys.get("language")],
                      paired=False)
+    if with_model and len(ct):
+        ct = ct.assign(task=ct["model"] + " / " + ct["task"])
     return ct.groupby(["task", "criterion", "sparsity"])[["lo", "hi"]].mean().reset_index() if len(ct) else None
 
 
@@ -400,13 +403,16 @@ def pareto(results: pd.DataFrame, run: pd.DataFrame, x: str = "seconds", reps=No
         label = "measured s / 100 dev examples"
     else:
         raise ValueError(f"unknown x {x!r}; allowed: 'seconds', 'gflops'")
+    several = df["model"].nunique() > 1  # one panel per model x task: two models' costs are no common front
+    if several:
+        df = df.assign(task=df["model"] + " / " + df["task"])
     g = df.groupby(["task", "criterion", "sparsity"]).agg(metric=("value", "mean"), t=("t", "mean"),
                                                          name=("metric", "first")).reset_index()
     grid = sns.relplot(data=g, x="t", y="metric", hue="criterion", col="task", kind="line", marker="o", sort=False,
                        palette=criterion_palette(g["criterion"]),
                        height=3.0, aspect=1.2, facet_kws={"sharex": False, "sharey": False},
                        col_wrap=min(4, g["task"].nunique()))
-    bars = _own_language_intervals(reps)
+    bars = _own_language_intervals(reps, with_model=several)
     for task, ax in grid.axes_dict.items():
         sub = g[(g["task"] == task) & g["t"].notna()].reset_index(drop=True)
         front = sub.iloc[pareto_front(sub["t"], sub["metric"], direction(sub["name"].iloc[0]).higher_is_better)] if len(sub) else sub
@@ -419,7 +425,7 @@ def pareto(results: pd.DataFrame, run: pd.DataFrame, x: str = "seconds", reps=No
                 ax.errorbar(ec["t"], ec["metric"], yerr=err, fmt="none", ecolor=criterion_colour(crit), alpha=0.5, lw=1)
     grid.set_axis_labels(label, "main metric")
     for task, ax in grid.axes_dict.items():
-        ax.set_title(task_label(task))
+        ax.set_title(task if several else task_label(task))
         names = g.loc[g["task"] == task, "name"]
         if len(names):
             ax.set_ylabel(metric_label(names.iloc[0], ""))

@@ -138,6 +138,8 @@ def test_perplexity_differences_are_drawn_as_ratios_to_his():
 
     fig = forest_plot(auc)
     assert [a.get_xscale() for a in fig.axes] == ["linear", "log"]
+    t = findings_table(auc, pd.DataFrame(columns=["run_id", "criterion", "prunable %"]))
+    assert t.loc["m / lm / en", "Δ random"] == "×1.25 [1.15, 1.35]" and t.loc["m / sst2 / en", "Δ random"].startswith("-0.100*")
 
 
 def test_findings_table_has_one_row_per_run_with_the_numbers_of_the_auc_table():

@@ -140,6 +140,12 @@ def test_pareto_figure_and_curves_follow_the_metric_direction():
     assert "lower is better" in ax.get_ylabel()
     fig = F.curves(res)
     assert "lower is better" in fig.axes[0].get_ylabel()
+    # two models: one panel each (their costs share no front), each with its own front
+    two = pd.concat([res, res.assign(model="m2", value=res["value"] * 10)], ignore_index=True)
+    fig = F.pareto(two, pd.DataFrame(), x="gflops")
+    assert sorted(a.get_title() for a in fig.axes) == ["m / ud_lm", "m2 / ud_lm"]
+    (front2,) = [ln for a in fig.axes if a.get_title() == "m2 / ud_lm" for ln in a.get_lines() if ln.get_label() == "Pareto front"]
+    assert sorted(front2.get_ydata().tolist()) == [200.0, 210.0, 230.0]
 
 
 def test_auc_table_reads_a_lower_auc_as_better():

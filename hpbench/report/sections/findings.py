@@ -104,8 +104,8 @@ def forest_plot(auc: pd.DataFrame):
 
 
 def findings_table(auc: pd.DataFrame, prunable: pd.DataFrame) -> pd.DataFrame:
-    """One row per run: the reference's AUC, each other criterion's Δ vs HIS ``+0.012 [−0.003, +0.027]`` with ``*``
-    when significant, and the largest certified prunable share with the criterion that reaches it."""
+    """One row per run: the reference's AUC, each other criterion's Δ vs HIS ``+0.012 [−0.003, +0.027]`` (perplexity: the
+    AUC ratio ``×1.06 [0.98, 1.15]``) with ``*`` when significant, and the largest certified prunable share with the criterion that reaches it."""
     if auc is None or auc.empty:
         return pd.DataFrame()
     keys = [k for k in ("run_id", "model", "task", "language") if k in auc]
@@ -118,9 +118,11 @@ def findings_table(auc: pd.DataFrame, prunable: pd.DataFrame) -> pd.DataFrame:
             r = ref.iloc[0]
             row[f"AUC {REFERENCE}"] = f"{r['AUC']:.3f} [{r['AUC lo']:.3f}, {r['AUC hi']:.3f}]"
         for _, r in g[g["criterion"] != REFERENCE].iterrows():
-            if DELTA in r and pd.notna(r[DELTA]):
-                row[f"Δ {r['criterion']}"] = (f"{r[DELTA]:+.3f}{'*' if r['significant'] else ''} "
-                                              f"[{r['Δ lo']:+.3f}, {r['Δ hi']:+.3f}]")
+            star = "*" if r.get("significant") else ""
+            if RATIO in r and pd.notna(r[RATIO]):  # perplexity: AUC / AUC(his), the ratio the picture draws
+                row[f"Δ {r['criterion']}"] = f"×{r[RATIO]:.3g}{star} [{r['ratio lo']:.3g}, {r['ratio hi']:.3g}]"
+            elif DELTA in r and pd.notna(r[DELTA]):
+                row[f"Δ {r['criterion']}"] = f"{r[DELTA]:+.3f}{star} [{r['Δ lo']:+.3f}, {r['Δ hi']:+.3f}]"
         sel = pd.Series(True, index=prunable.index)
         for k in keys:
             if k in prunable:

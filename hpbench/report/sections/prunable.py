@@ -11,7 +11,8 @@ class Prunable(Section):
     title = "Largest share of heads prunable within 1 point of the unpruned model"
     intro = ("The largest sparsity such that, there and at every smaller sparsity, the worse end of the 95 % interval of "
              "(pruned − unpruned) stays within one point of the metric (0.01 for accuracy-like metrics, 1.0 for "
-             "perplexity, where lower is better and the upper end is the worse one); no answer, with the reason, when the "
+             "perplexity, +5 % of the unpruned value for word perplexity, where lower is better and the upper end is the "
+             "worse one; the share is what the plans really pruned); no answer, with the reason, when the "
              "unpruned model does not beat the majority-class baseline (correlations: 0).")
 
     def render(self, ctx):
