@@ -70,8 +70,16 @@ def leaderboard_html(table: pd.DataFrame) -> str:
     setting = table["setting"] if "setting" in table else pd.Series("default", index=table.index)
     runs = list(dict.fromkeys(zip(table["model"], table["task"], table["language"], setting)))
     crits = list(dict.fromkeys(table["criterion"]))
+    def metric_of(m, t, lang, v) -> str:  # "word_perplexity ↓": which way is better, under each run's name
+        g = table[(table["model"] == m) & (table["task"] == t) & (table["language"] == lang) & (setting == v)]
+        if g.empty or "metric" not in g:
+            return ""
+        arrow = "↓" if "better" in g and g["better"].iloc[0] == "lower" else "↑"
+        return f"<br><small>{html.escape(str(g['metric'].iloc[0]))} {arrow}</small>"
+
     head = "".join(f"<th data-col='{i + 1}' title='click to sort'>{html.escape(m)}<br>{html.escape(t)} / "
-                   f"{html.escape(lang)}{'' if v == 'default' else '<br><small>' + html.escape(v) + '</small>'}</th>"
+                   f"{html.escape(lang)}{'' if v == 'default' else '<br><small>' + html.escape(v) + '</small>'}"
+                   f"{metric_of(m, t, lang, v)}</th>"
                    for i, (m, t, lang, v) in enumerate(runs))
     body = []
     for c in crits:

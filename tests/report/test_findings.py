@@ -89,6 +89,7 @@ def test_leaderboard_entries_equal_each_runs_auc_table(tmp_path):
     assert html.count("<tr><td data-v='nan'>") == 2 and criterion_colour("random") in html
     mrpc_random = lb[(lb.task == "mrpc") & (lb.criterion == "random")].iloc[0]
     assert mrpc_random["vs his"] == "better" and f"{mrpc_random['Δ vs his']:+.3f}*" in html
+    assert html.count("<small>accuracy ↑</small>") == 2  # each run's header says which way its metric is better
 
 
 def test_runs_of_one_task_are_told_apart_by_their_setting():
