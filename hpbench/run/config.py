@@ -122,7 +122,8 @@ class RunConfig:
         if self.epochs == 0 and not kind_of(task).zero_shot:
             ok = [k for k in KINDS.names() if KINDS.get(k).zero_shot]
             raise ValueError(f"epochs=0 (no fine-tuning) needs a task whose kind uses the pretrained model's own head "
-                             f"({', '.join(ok)}); task {self.task!r} is of kind {task.kind!r}, whose head would be untrained")
+                             f"(allowed kinds: {', '.join(ok)}); task {self.task!r} is of kind {task.kind!r}, whose head "
+                             "would be untrained: give epochs > 0")
 
     def _check_recovery(self) -> None:
         allowed = ("none", *RECOVERIES.names())

@@ -152,7 +152,7 @@ INVALID = {  # RunConfig field -> invalid values (each must be named in the erro
     "n_val": [0, -1, None, 1.5], "batch_size": [0, -32, 8.5, None, False], "max_len": [0, -1, 64.0, "128"],
     "eval_batch_size": [0, -16, 1.5], "epochs": [0, -1.0, float("nan"), float("inf"), "2", True],
     "lr": [0, -1.0, float("nan"), float("inf"), "1e-4", True], "iterative": [1, "yes", None],
-    "finetune_per_seed": [0, "no", None], "freeze_word_embeddings": ["yes", 2],
+    "finetune_per_seed": [0, "no", None], "full_dev": [1, "no", None], "freeze_word_embeddings": ["yes", 2],
     "seeds": [[], [0, 0], [0.5], "0", 3], "sparsities": [[], [1.0], [-0.1], [0.5, 0.2], ["a"]],
     "criteria": [[], "his", ["nope"], ["hies:alpha=2"]], "device": ["gpu0", "cuda:99"], "precision": ["fp8", "half"],
     "model": ["gpt5", "minlm"], "task": ["qnli", "sst-2"], "language": ["xx", "EN"], "eval_languages": ["en", ["en", "xx"]],

@@ -29,15 +29,19 @@ def preset_runs(tmp_path_factory):
     env = {**os.environ, "HF_HOME": str(tmp / "hf"), "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1",
            "HPBENCH_CACHE": str(tmp / "cache"), "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     todo, running, out = list(PRESETS), {}, {}
+    logs = tmp / "logs"
+    logs.mkdir()
     while todo or running:
         while todo and len(running) < 2:
             name = todo.pop(0)
-            running[name] = subprocess.Popen([sys.executable, str(ROOT / "tests" / "preset_smoke.py"), name,
-                                              str(tmp / "res" / name)], env=env, text=True,
-                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            # output goes to files: two runs polled side by side never read a pipe, and lm-eval's progress bars filled
+            # one (64 KB) and blocked the run forever
+            with open(logs / f"{name}.out", "w") as o, open(logs / f"{name}.err", "w") as e:
+                running[name] = subprocess.Popen([sys.executable, str(ROOT / "tests" / "preset_smoke.py"), name,
+                                                  str(tmp / "res" / name)], env=env, text=True, stdout=o, stderr=e)
         for name, proc in list(running.items()):
             if proc.poll() is not None:
-                stdout, stderr = proc.communicate()
+                stdout, stderr = (logs / f"{name}.out").read_text(), (logs / f"{name}.err").read_text()
                 out[name] = (proc.returncode, [json.loads(ln) for ln in stdout.splitlines() if ln.startswith("{")],
                              stderr[-4000:])
                 del running[name]

@@ -139,7 +139,7 @@ def test_bad_lm_eval_specs_and_untrained_heads_are_refused_before_any_work(tmp_p
     from hpbench.run.config import RunConfig
 
     with pytest.raises(ValueError, match=r"epochs=0 \(no fine-tuning\) needs a task whose kind uses the pretrained "
-                                         r"model's own head \(causal_lm, lm_choice, lm_perplexity\); task 'sst2' is of "
+                                         r"model's own head \(allowed kinds: causal_lm, lm_choice, lm_perplexity\); task 'sst2' is of "
                                          r"kind 'classification'"):
         RunConfig(model="tiny-random-llama", task="sst2", epochs=0, results_dir=str(tmp_path)).validate()
 
