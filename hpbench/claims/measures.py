@@ -71,6 +71,19 @@ def _own_runs(reps: list[Replicates]) -> list[Replicates]:
     return [r for r in reps if r.keys.get("train_language", r.keys.get("language")) == r.keys.get("language")]
 
 
+def _criterion_runs(ev: Evidence, criterion: str, out: list[Finding]):
+    """For each own-language run: (replicates, matched criterion, its index, task, curve point, curve replicates, the
+    level indices it ran); a run without the criterion adds a "not run" finding to ``out`` instead."""
+    for r in _own_runs(ev.reps):
+        crit, task = _match(r, criterion), r.keys["task"]
+        if crit is None:
+            out.append(Finding(task, f"{criterion.rstrip('*')} not run on this task", "not comparable", keys=r.keys))
+            continue
+        c = r.criteria.index(crit)
+        point, rep = r.curve()
+        yield r, crit, c, task, point, rep, [p for p in range(len(r.sparsities)) if point[c, p] == point[c, p]]
+
+
 def _beats_baseline(r: Replicates, c: int, p0: int) -> tuple[bool, str]:
     if r.clears_baseline(c, p0):
         return True, ""
@@ -108,15 +121,7 @@ def pruned_within(ev: Evidence, criterion: str, sparsity: float, tolerance: floa
     """Metric at the claimed sparsity minus the unpruned model's (paired 95 % interval); holds when the lower
     end is >= -tolerance. The closest swept sparsity is used (and named)."""
     out = []
-    for r in _own_runs(ev.reps):
-        crit = _match(r, criterion)
-        task = r.keys["task"]
-        if crit is None:
-            out.append(Finding(task, f"{criterion.rstrip('*')} not run on this task", "not comparable", keys=r.keys))
-            continue
-        c = r.criteria.index(crit)
-        point, rep = r.curve()
-        ran = [p for p in range(len(r.sparsities)) if point[c, p] == point[c, p]]
+    for r, crit, c, task, point, rep, ran in _criterion_runs(ev, criterion, out):
         p0, p = ran[0], min(ran, key=lambda i: abs(r.sparsities[i] - sparsity))
         ok, why = _beats_baseline(r, c, p0)
         if not ok:
@@ -281,14 +286,7 @@ def ratio_within(ev: Evidence, criterion: str, sparsity: float, max_change: floa
     unpruned model's, paired 95 % interval. Holds when the worse end changes the metric by at most ``max_change`` of
     its unpruned value in the worse direction (perplexity: ratio <= 1 + max_change; accuracy: >= 1 - max_change)."""
     out = []
-    for r in _own_runs(ev.reps):
-        crit, task = _match(r, criterion), r.keys["task"]
-        if crit is None:
-            out.append(Finding(task, f"{criterion.rstrip('*')} not run on this task", "not comparable", keys=r.keys))
-            continue
-        c = r.criteria.index(crit)
-        point, rep = r.curve()
-        ran = [p for p in range(len(r.sparsities)) if point[c, p] == point[c, p]]
+    for r, crit, c, task, point, rep, ran in _criterion_runs(ev, criterion, out):
         p0 = ran[0]
         p = _level(r, point, c, c, sparsity)
         if p is None or r.sparsities[p0] != 0.0:
