@@ -99,3 +99,15 @@ def three_live_heads():
     for layer, h in live:
         live_mask[layer, h] = True
     return model, loss_fn, data, hard_loss, best_of, live_mask
+
+
+def continuation_logp(model, tok, context: str, continuation: str) -> float:
+    """The independent reference for lm-eval 0.4.13's causal loglikelihood: the whole string and the context encoded
+    with the tokenizer's defaults, the continuation's tokens being the whole's after the context's length, their
+    log-probabilities summed (float64) from one forward pass over context + continuation."""
+    whole, ctx = tok(context + continuation)["input_ids"], tok(context)["input_ids"]
+    cont = whole[len(ctx):]
+    ids = torch.tensor([ctx + cont])
+    with torch.no_grad():
+        lp = torch.log_softmax(model(input_ids=ids).logits.double(), -1)[0]
+    return float(sum(lp[len(ctx) - 1 + j, t] for j, t in enumerate(cont)))

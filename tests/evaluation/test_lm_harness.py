@@ -8,6 +8,8 @@ import torch
 
 lm_eval = pytest.importorskip("lm_eval", reason="the llm extra (lm-eval) is not installed")
 
+from tiny_models import continuation_logp  # noqa: E402
+
 TEXTS = ["The cat sat on the mat.", "It was a sunny day, and the children were playing near the river.",
          "Pruning heads changes perplexity.",
          "[...]", '"Lenhart, Matthew"']  # UD EWT sentences that are Python literals: scored as written
@@ -67,14 +69,7 @@ def test_zero_shot_multiple_choice_is_lm_evals_rte_prompt_scored_by_hand():
     acc = multiple_choice(model, tok, "rte", docs, batch_size=2, device="cpu")
 
     def logp(context: str, continuation: str) -> float:
-        # lm-eval 0.4.13 (causal): the whole string and the context encoded with the tokenizer's defaults; the
-        # continuation's tokens are the whole's after the context's length
-        whole, ctx = tok(context + continuation)["input_ids"], tok(context)["input_ids"]
-        cont = whole[len(ctx):]
-        ids = torch.tensor([ctx + cont])
-        with torch.no_grad():
-            lp = torch.log_softmax(model(input_ids=ids).logits.double(), -1)[0]
-        return float(sum(lp[len(ctx) - 1 + j, t] for j, t in enumerate(cont)))
+        return continuation_logp(model, tok, context, continuation)
 
     for d, a in zip(docs, acc):
         prompt = f"{d['sentence1']}\nQuestion: {d['sentence2']} True or False?\nAnswer:"

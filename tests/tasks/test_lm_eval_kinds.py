@@ -16,6 +16,7 @@ from hpbench.tasks import load_task  # noqa: E402
 from hpbench.tasks.conll import read_conllu_texts  # noqa: E402
 from hpbench.tasks.kinds import kind_of  # noqa: E402
 from hpbench.tasks.specs import SpecError  # noqa: E402
+from tiny_models import continuation_logp  # noqa: E402
 
 CONLLU = """# newdoc id = a
 # sent_id = 1
@@ -111,13 +112,7 @@ def test_lm_choice_predictions_are_lm_evals_sst2_prompt_scored_by_hand(tmp_path,
     ys, ps = harness_predict(model, task, tok, task.load("dev"), batch_size=2, precision="fp32")
 
     def logp(context: str, continuation: str) -> float:
-        # lm-eval 0.4.13 (causal): the continuation's tokens are those of context + continuation after the context's
-        whole, ctx = tok(context + continuation)["input_ids"], tok(context)["input_ids"]
-        cont = whole[len(ctx):]
-        ids = torch.tensor([ctx + cont])
-        with torch.no_grad():
-            lp = torch.log_softmax(model(input_ids=ids).logits.double(), -1)[0]
-        return float(sum(lp[len(ctx) - 1 + j, t] for j, t in enumerate(cont)))
+        return continuation_logp(model, tok, context, continuation)
 
     want = []
     for s, _ in rows:
