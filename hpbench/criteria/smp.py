@@ -15,13 +15,17 @@ hpbench's own code after the design of the authors' release (GitHub thunlp/SMP: 
   is kept each step (the release's dropout mask on ``r``).
 * **Sampling**: in a random half of the layers every head is kept; in the others heads are drawn one
   at a time by hard Gumbel-softmax over the layer's scores (straight-through), up to ``5 H`` draws,
-  until ``H / 2`` distinct heads are kept. SGD on the CNN only.
+  until ``H / 2`` distinct heads are kept. SGD on the CNN only, gradient norm clipped at 1.0; ``width`` 4 (the
+  release's ``--ndf`` default).
 * **Selection**: scores averaged over the task's training (scoring) examples; heads are pruned *per
   layer* (lowest first within each layer; a global count that is not a multiple of the layers goes to
   the layers whose next head scores lowest), then the pruned pretrained model is fine-tuned
   (protocol ``prune-before-finetune``).
 
-Scaled down for CPUs (``steps``; the release trains for epochs of the task data). ``smp_distance``
+Scaled down for CPUs and made per task: the release trains one pruner for 6,000 steps (batch 60 x 8 accumulated,
+lr 0.02) over seven GLUE training sets at once on 128 x 128 maps and ships it (``checkpoints/base.bin``, BERT-base);
+hpbench trains it on the task's scoring examples for ``steps`` (default 60, lr 0.05) on ``size`` x ``size`` maps
+(default 32). See docs/fidelity.md. ``smp_distance``
 (:mod:`hpbench.criteria.smp_distance`) is hpbench's earlier, simpler reconstruction.
 """
 from __future__ import annotations
@@ -44,7 +48,7 @@ POOLINGS = ("auto", "cls", "mean")
 class MapScorer(nn.Module):
     """CNN over one head's attention map ``[N, 1, size, size]`` -> ``[N, 2]`` scores in (0, 2)."""
 
-    def __init__(self, size: int = 32, width: int = 8) -> None:
+    def __init__(self, size: int = 32, width: int = 4) -> None:
         super().__init__()
         if size < 8 or size & (size - 1):
             raise ValueError(f"smp: size={size!r}; allowed: a power of two >= 8")
@@ -187,6 +191,7 @@ def train_pruner(ctx: ScoringContext, *, steps: int, lr: float, size: int, width
                                 generator=g, feature_keep=feature_keep)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                nn.utils.clip_grad_norm_(scorer.parameters(), 1.0)  # released: max_grad_norm 1.0
                 opt.step()
                 losses.append(loss.detach())
             if not ctx.encoded or len(ctx.encoded) < 2:
@@ -227,7 +232,7 @@ def _trained(ctx: ScoringContext, steps: int, lr: float, size: int, width: int, 
                         lambda: train_pruner(ctx, steps=steps, lr=lr, size=size, width=width, pooling=pooling))
 
 
-def _smp_mask(ctx: ScoringContext, n_prune: int, steps: int = 60, lr: float = 0.05, size: int = 32, width: int = 8,
+def _smp_mask(ctx: ScoringContext, n_prune: int, steps: int = 60, lr: float = 0.05, size: int = 32, width: int = 4,
               pooling: str = "auto") -> MaskResult:
     scores, info = _trained(ctx, steps, lr, size, width, pooling)
     first = ctx.remember(("smp-info", steps, lr, size, width, pooling), lambda: [True])
@@ -239,7 +244,7 @@ def _smp_mask(ctx: ScoringContext, n_prune: int, steps: int = 60, lr: float = 0.
 
 
 @register_criterion("smp", mask_fn=_smp_mask, protocol="prune-before-finetune")
-def smp(ctx: ScoringContext, steps: int = 60, lr: float = 0.05, size: int = 32, width: int = 8,
+def smp(ctx: ScoringContext, steps: int = 60, lr: float = 0.05, size: int = 32, width: int = 4,
         pooling: str = "auto") -> torch.Tensor:
     """SMP (authors' design): a CNN over attention maps scores heads so that the pruned pretrained model keeps
     the full model's similarity distribution of sentence representations; per-layer selection, then fine-tuning."""

@@ -120,3 +120,30 @@ def test_learned_smp_mask_beats_the_median_random_mask():
     rand = sorted(_objective(m, held, per_layer_keep(torch.rand(2, 4, generator=g), 4)) for _ in range(15))
     assert learned <= rand[len(rand) // 2], (learned, rand, scores)
     assert all(p.requires_grad for p in m.parameters())  # the model's weights unfrozen again
+
+
+def test_the_pruner_update_is_clipped_to_gradient_norm_one_as_released(monkeypatch):
+    """The release clips the pruner's gradient norm at ``max_grad_norm`` 1.0 before each SGD step: with the objective
+    scaled by 1e6 (raw gradient norms far above 1), every step's gradient has norm 1 (it fails without the clip)."""
+    import hpbench.criteria.smp as smp_mod
+    from hpbench.criteria import ScoringContext
+    from hpbench.tasks import get_task
+
+    norms: list[float] = []
+
+    class RecordingSGD(torch.optim.SGD):
+        def step(self, closure=None):
+            g = [p.grad.flatten() for grp in self.param_groups for p in grp["params"] if p.grad is not None]
+            norms.append(float(torch.cat(g).norm()))
+            return super().step(closure)
+
+    step = smp_mod.smp_step
+    monkeypatch.setattr(smp_mod, "smp_step", lambda *a, **k: step(*a, **k) * 1e6)
+    monkeypatch.setattr(smp_mod.torch.optim, "SGD", RecordingSGD)
+    m = _distinct_heads_model()
+    b = tiny_batch(n=16, T=12, seed=3)
+    enc = [{"input_ids": b["input_ids"][i, : int(b["attention_mask"][i].sum())].tolist(),
+            "attention_mask": [1] * int(b["attention_mask"][i].sum()), "labels": i % 2} for i in range(16)]
+    ctx = ScoringContext(m, get_task("sst2"), enc, seed=0, batch_size=8)
+    train_pruner(ctx, steps=4, lr=0.01, size=16, width=4, pooling="cls")
+    assert len(norms) == 4 and all(n == pytest.approx(1.0, rel=1e-4) for n in norms), norms
