@@ -289,6 +289,40 @@ def test_kwon_meets_each_mac_budget_tunes_toward_its_teacher_and_kwon_heads_prun
     assert heads.levels[0.5].model is not None and heads.levels[0.0].model is None
 
 
+def test_kwon_tunes_the_rearranged_student_toward_the_search_at_the_square_root_of_the_constraint(monkeypatch):
+    """The wiring of the released ``main.py``: the teacher-assistant is ``search_mac`` at sqrt(c), *not* rearranged;
+    the student is ``search_mac`` at c, rearranged greedily (released loop) in every layer; kwon_heads' teacher keeps
+    the top round(sqrt(1 - level) x L x H) heads by Fisher. Fails if the student is passed as its own teacher or the
+    teacher's constraint is c."""
+    import hpbench.criteria.kwon as kw
+    from hpbench.criteria import ScoringContext, masks_for_sparsities, parse_spec
+    from hpbench.criteria.kwon_search import rearrange
+
+    calls, searches = [], {}
+    real_rescale, real_search = kw.rescale_mask, kw.search_mac
+    monkeypatch.setattr(kw, "rescale_mask", lambda m, tk, tn, k, n, *a, **kw_: calls.append((tk, tn, k, n)) or
+                        real_rescale(m, tk, tn, k, n, *a, **kw_))
+    monkeypatch.setattr(kw, "search_mac", lambda *a: searches.setdefault(round(a[-1], 12), real_search(*a)))
+    model, task = tiny_model("bert", seed=2).double(), get_task("sst2")
+    ctx = ScoringContext(model, task, _encoded(n=48, seed=1), batch_size=5)
+    masks_for_sparsities(*parse_spec("kwon:n=40"), ctx, [0.0, 0.6])
+    grads = ctx.remember(("kwon_grads", 40), lambda: None)
+    assert sorted(searches) == [pytest.approx(0.4), pytest.approx(0.4 ** 0.5)] and len(calls) == 1
+    tk, tn, k, n = calls[0]
+    sk, sn = searches[round(0.4, 12)]
+    assert torch.equal(tk, searches[round(0.4 ** 0.5, 12)][0]) and torch.equal(tn, searches[round(0.4 ** 0.5, 12)][1])
+    assert torch.equal(k, rearrange(sk, grads.head)) and torch.equal(n, rearrange(sn, grads.neuron))
+    assert int(tk.sum()) + int(tn.sum()) > int(k.sum()) + int(n.sum())  # the teacher keeps more than the student
+    calls.clear()
+    ctx = ScoringContext(model, task, _encoded(n=48, seed=1), batch_size=5)
+    masks_for_sparsities(*parse_spec("kwon_heads:n=40"), ctx, [0.0, 0.5])
+    grads = ctx.remember(("kwon_grads", 40), lambda: None)
+    (tk, tn, k, n), = calls
+    want = torch.zeros(12, dtype=torch.bool)
+    want[torch.argsort(grads.head_fisher.flatten(), descending=True, stable=True)[:round(0.5 ** 0.5 * 12)]] = True
+    assert torch.equal(tk.flatten(), want) and bool(tn.all()) and int(k.sum()) == 6
+
+
 def test_kwon_refuses_what_the_released_method_cannot_run_with_the_reason():
     from hpbench.criteria import ScoringContext, masks_for_sparsities, parse_spec
     from tiny_models import tiny
