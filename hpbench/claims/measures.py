@@ -53,6 +53,23 @@ def verdict(lo: float, hi: float, threshold: float, higher_holds: bool = True) -
     return "holds" if hi <= threshold else "does not hold" if lo > threshold else "inconclusive"
 
 
+def sized_verdict(lo: float, hi: float, threshold: float, size: float | None, higher_holds: bool = True) -> str:
+    """:func:`verdict` for a claim that names its size (HIES: "+15.2 %", "2.04x"): it does not hold when the paper's
+    value lies beyond the whole interval (the effect, if any, is smaller than claimed), and holds only when the
+    interval is on the claim's side of ``threshold`` and reaches the claimed size. Without a size, :func:`verdict`."""
+    v = verdict(lo, hi, threshold, higher_holds)
+    if size is None or v == "not comparable":
+        return v
+    beyond = hi < size if higher_holds else lo > size
+    return "does not hold" if beyond else v
+
+
+def _size_text(size: float | None, lo: float, hi: float, fmt: Callable[[float], str]) -> str:
+    if size is None:
+        return ""
+    return f"; the paper's {fmt(size)} is {'inside' if lo <= size <= hi else 'outside'} the interval"
+
+
 def matches(spec: str, pattern: str) -> bool:
     """``"dsp*"`` matches ``"dsp"`` and any parameterised ``"dsp:..."`` (never ``"dsp_other"``); else equality."""
     if pattern.endswith("*"):
@@ -253,11 +270,12 @@ def _off_level(r: Replicates, crits: list[str], p: int) -> str | None:
 
 @MEASURES.register("relative_at")
 def relative_at(ev: Evidence, criterion: str, reference: str = "his", sparsities: list[float] = (0.5,),
-                tasks: list[str] | None = None) -> list[Finding]:
+                tasks: list[str] | None = None, size: float | None = None) -> list[Finding]:
     """The HIES paper's Table 1 arithmetic: metric_c / metric_ref - 1 at each claimed sparsity (the swept level
     within 5 points of it, named), on ``tasks`` (all when None), with its paired 95 % interval (the same bootstrap
     resamples of examples and seeds for both). Holds when the interval lies above 0 (below 0 for a lower-is-better
-    metric such as perplexity: the criterion's is the smaller)."""
+    metric such as perplexity: the criterion's is the smaller); with the paper's ``size`` (e.g. 0.152), see
+    :func:`sized_verdict`."""
     out = []
     for r, c, ref, crit, task in _pairs(ev.reps, criterion, reference, out, tasks):
         point, rep = r.curve()
@@ -275,8 +293,10 @@ def relative_at(ev: Evidence, criterion: str, reference: str = "his", sparsities
                 rel, rel_reps = point[c, p] / point[ref, p] - 1, rep[c, p] / rep[ref, p] - 1
             lo, hi = percentile_interval(rel_reps[np.isfinite(rel_reps)], LEVEL)
             text = (f"{100 * r.sparsities[p]:.0f} % pruned: {r.metric} {crit} {point[c, p]:.3f} vs {reference} "
-                    f"{point[ref, p]:.3f}: {100 * rel:+.1f} % [{100 * lo:+.1f}, {100 * hi:+.1f}]")
-            out.append(Finding(task, text, verdict(lo, hi, 0.0, r.direction.higher_is_better), rel, lo, hi, r.keys))
+                    f"{point[ref, p]:.3f}: {100 * rel:+.1f} % [{100 * lo:+.1f}, {100 * hi:+.1f}]"
+                    + _size_text(size, lo, hi, lambda v: f"{100 * v:+.1f} %"))
+            higher = r.direction.higher_is_better
+            out.append(Finding(task, text, sized_verdict(lo, hi, 0.0, size, higher), rel, lo, hi, r.keys))
     return out
 
 
@@ -318,10 +338,10 @@ def stability_percent(values: np.ndarray, unpruned: float) -> float:
 
 @MEASURES.register("stability_percent_ratio")
 def stability_percent_ratio(ev: Evidence, criterion: str, reference: str = "his", sparsity: float = 0.5,
-                            tasks: list[str] | None = None) -> list[Finding]:
+                            tasks: list[str] | None = None, size: float | None = None) -> list[Finding]:
     """Stability (%) of ``criterion`` / stability (%) of ``reference`` at ``sparsity`` (:func:`stability_percent`,
     the seeds of the run), interval from the two-stage bootstrap (seeds drawn with replacement, then examples);
-    holds when it lies above 1."""
+    holds when it lies above 1; with the paper's ``size`` (e.g. 2.04), see :func:`sized_verdict`."""
     out = []
     for r, c, ref, crit, task in _pairs(ev.reps, criterion, reference, out, tasks):
         point = r.curve()[0]
@@ -337,6 +357,7 @@ def stability_percent_ratio(ev: Evidence, criterion: str, reference: str = "his"
             ratio, ratios = stab[0] / stab[1], reps[:, 0] / reps[:, 1]
         lo, hi = percentile_interval(ratios[np.isfinite(ratios)], LEVEL)
         text = (f"{100 * r.sparsities[p]:.0f} % pruned, {len(r.seeds)} seeds: stability {crit} {stab[0]:.1f} % vs "
-                f"{reference} {stab[1]:.1f} % = {ratio:.2f}x [{lo:.2f}, {hi:.2f}] (stability = 100 (1 - std/|unpruned|))")
-        out.append(Finding(task, text, verdict(lo, hi, 1.0), ratio, lo, hi, r.keys))
+                f"{reference} {stab[1]:.1f} % = {ratio:.2f}x [{lo:.2f}, {hi:.2f}] (stability = 100 (1 - std/|unpruned|))"
+                + _size_text(size, lo, hi, lambda v: f"{v:.2f}x"))
+        out.append(Finding(task, text, sized_verdict(lo, hi, 1.0, size), ratio, lo, hi, r.keys))
     return out

@@ -18,6 +18,25 @@ def test_verdicts_follow_the_interval():
     assert verdict(float("nan"), 0.1, 0.0) == "not comparable"
 
 
+def test_a_sized_claim_does_not_hold_when_its_size_lies_beyond_the_interval():
+    from hpbench.claims.measures import sized_verdict
+
+    assert sized_verdict(-0.09, 0.046, 0.0, 0.152) == "does not hold"  # straddles 0, but +15.2 % is excluded
+    assert sized_verdict(0.02, 0.10, 0.0, 0.152) == "does not hold"  # better, but less than claimed
+    assert sized_verdict(0.02, 0.20, 0.0, 0.152) == "holds" and sized_verdict(0.16, 0.3, 0.0, 0.152) == "holds"
+    assert sized_verdict(-0.05, 0.20, 0.0, 0.152) == "inconclusive"
+    assert sized_verdict(0.92, 1.02, 1.0, 2.04) == "does not hold" and sized_verdict(0.92, 1.02, 1.0, None) == "inconclusive"
+    assert sized_verdict(-0.3, -0.01, 0.0, -0.2, higher_holds=False) == "holds"  # lower is better: reaches -20 %
+    assert sized_verdict(-0.1, -0.01, 0.0, -0.2, higher_holds=False) == "does not hold"
+    # on runs: a true +16.7 % (0.7 vs 0.6) reproduces a claimed +15.2 % and refutes a claimed +40 %
+    t = _tables(3000, {"his": {0.0: 0.8, 0.5: 0.6}, "hies": {0.0: 0.8, 0.5: 0.7}})
+    ev = Evidence(t, replicates(t, n_boot=300))
+    (ok,) = MEASURES.get("relative_at")(ev, criterion="hies", reference="his", sparsities=[0.5], size=0.152)
+    (no,) = MEASURES.get("relative_at")(ev, criterion="hies", reference="his", sparsities=[0.5], size=0.40)
+    assert ok.lo < 0.152 < ok.hi and ok.verdict == "holds" and "+15.2 % is inside the interval" in ok.measurement
+    assert no.hi < 0.40 and no.verdict == "does not hold" and "+40.0 % is outside the interval" in no.measurement
+
+
 def test_shipped_claims_cover_every_seed_paper_with_known_measures():
     claims = load_claims()
     ids = [c.id for c in claims]
