@@ -377,6 +377,7 @@ def _result_rows(prep: Prepared, sm: SeedModel, sc: Scored, evals: dict[float, E
                   "score_language": prep.score_language, "criterion": sc.spec, "protocol": sc.criterion.protocol,
                   "seed": sm.seed, "sparsity": s, "n_pruned": int((~keep).sum()), "heads_total": L * H,
                   "pruned_share": int((~keep).sum()) / (L * H), "kv_pruned_share": kv_pruned_share(keep, kv),
+                  "query_heads_per_kv": H // kv,
                   "gqa_unit": cfg.gqa_unit, "layer_uniform": cfg.layer_uniform,
                   "recovery": cfg.recovery,
                   f"encoder_gflops_{FLOPS_SEQ}": flops / 1e9, "flops_pruned_share": 1 - flops / dense,

@@ -22,7 +22,7 @@ def test_a_kv_head_is_freed_only_when_its_whole_group_is_pruned():
     assert kv_pruned_share(keep, 6) == 7 / 12  # without grouping every pruned query head frees its own KV head
 
 
-def _results() -> pd.DataFrame:
+def _results(per_kv: int | None = 2) -> pd.DataFrame:
     rows = []
     for unit, kv in (("query", 0.0), ("group", 0.5)):
         for crit, ppl in (("his", 20.0), ("random", 80.0)):
@@ -33,7 +33,16 @@ def _results() -> pd.DataFrame:
                                  "metric": "word_perplexity", "value": 10.0 if s == 0 else ppl + seed,
                                  "n_pruned": int(8 * s), "heads_total": 8, "pruned_share": s,
                                  "kv_pruned_share": 0.0 if s == 0 else kv, "gqa_unit": unit})
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    return df if per_kv is None else df.assign(query_heads_per_kv=per_kv)
+
+
+def _encoder() -> pd.DataFrame:
+    """An encoder run (no grouping: each query head its own K and V, so the KV share is the head share)."""
+    return pd.DataFrame([{"run_id": "enc-sst2", "model": "enc", "task": "sst2", "language": "en", "train_language": "en",
+                          "criterion": c, "seed": 0, "sparsity": s, "main": True, "metric": "accuracy", "value": 0.9 - s / 4,
+                          "n_pruned": int(8 * s), "heads_total": 8, "pruned_share": s, "kv_pruned_share": s,
+                          "gqa_unit": "query", "query_heads_per_kv": 1} for c in ("his", "random") for s in (0.0, 0.5)])
 
 
 def test_the_section_draws_decoder_runs_and_tabulates_each_plans_freed_share():
@@ -47,3 +56,21 @@ def test_the_section_draws_decoder_runs_and_tabulates_each_plans_freed_share():
     assert table.loc[("m", "ewt_ppl", "query", 0.5), "his"] == "20.5 (0 % KV)"
     no_kv = _results().assign(kv_pruned_share=0.0)
     assert not KVCache().applies(ReportContext({"results": no_kv}))
+
+
+def test_encoders_and_ungrouped_models_stay_out_of_the_kv_view():
+    """An encoder's 'KV share' equals its head share (nothing to learn; the base144 report drew mpnet-base here):
+    alone it gets no section; beside a decoder only the decoder's runs are drawn and tabulated. Results written
+    before ``query_heads_per_kv`` existed are judged by whether the KV share ever differs from the head share."""
+    enc = _encoder()
+    assert not KVCache().applies(ReportContext({"results": enc}))
+    assert not KVCache().applies(ReportContext({"results": enc.drop(columns="query_heads_per_kv")}))
+    both = pd.concat([_results(), enc], ignore_index=True)
+    sec, ctx = KVCache(), ReportContext({"results": both})
+    assert sec.applies(ctx)
+    fig, _, table = list(sec.render(ctx))
+    assert sorted(ax.get_title() for ax in fig.axes) == ["m / ewt_ppl [group]", "m / ewt_ppl [query]"]
+    assert set(table.index.get_level_values("model")) == {"m"}
+    old = pd.concat([_results(None), enc.drop(columns="query_heads_per_kv")], ignore_index=True)
+    assert KVCache().applies(ReportContext({"results": old}))
+    assert set(list(KVCache().render(ReportContext({"results": old})))[2].index.get_level_values("model")) == {"m"}

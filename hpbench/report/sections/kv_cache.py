@@ -3,13 +3,27 @@ is pruned, so the same share of query heads frees very different amounts of deco
 unit (query heads one by one rarely empty a group; whole groups always do)."""
 from __future__ import annotations
 
+import pandas as pd
+
 from .. import figures
 from .base import Section, register
 
 
+def grouped_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """Rows of models whose query heads share KV heads (``query_heads_per_kv`` > 1). Without grouping (encoders,
+    GPT-2) the KV share is the head share and the view adds nothing; results written before that column existed count
+    a model as grouped where the two shares differ in any of its runs."""
+    if "kv_pruned_share" not in results:
+        return results.iloc[0:0]
+    if "query_heads_per_kv" in results:
+        return results[results["query_heads_per_kv"].fillna(1) > 1]
+    differs = (results["kv_pruned_share"] - results["pruned_share"]).abs() > 1e-9
+    return results[results["model"].isin(results.loc[differs, "model"])]
+
+
 def _grouped(ctx) -> bool:
-    r = ctx.results
-    return "kv_pruned_share" in r and bool((r["kv_pruned_share"].fillna(0) > 0).any())
+    r = grouped_rows(ctx.results)
+    return bool((r["kv_pruned_share"].fillna(0) > 0).any())
 
 
 @register
@@ -25,8 +39,9 @@ class KVCache(Section):
         return ctx.has_results and _grouped(ctx)
 
     def render(self, ctx):
-        yield figures.kv_curves(ctx.results)
-        df = figures.main_results(ctx.results)
+        results = grouped_rows(ctx.results)
+        yield figures.kv_curves(results)
+        df = figures.main_results(results)
         df = df.assign(unit=df["gqa_unit"].fillna("query"))
         t = df.groupby(["model", "task", "unit", "sparsity", "criterion"]).agg(
             heads=("pruned_share", "mean"), kv=("kv_pruned_share", "mean"), value=("value", "mean")).reset_index()
