@@ -74,3 +74,5 @@ def test_encoders_and_ungrouped_models_stay_out_of_the_kv_view():
     old = pd.concat([_results(None), enc.drop(columns="query_heads_per_kv")], ignore_index=True)
     assert KVCache().applies(ReportContext({"results": old}))
     assert set(list(KVCache().render(ReportContext({"results": old})))[2].index.get_level_values("model")) == {"m"}
+    mixed = pd.concat([_results(None), enc], ignore_index=True)  # an old decoder store beside a new encoder run
+    assert set(list(KVCache().render(ReportContext({"results": mixed})))[2].index.get_level_values("model")) == {"m"}

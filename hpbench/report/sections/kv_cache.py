@@ -11,14 +11,13 @@ from .base import Section, register
 
 def grouped_rows(results: pd.DataFrame) -> pd.DataFrame:
     """Rows of models whose query heads share KV heads (``query_heads_per_kv`` > 1). Without grouping (encoders,
-    GPT-2) the KV share is the head share and the view adds nothing; results written before that column existed count
-    a model as grouped where the two shares differ in any of its runs."""
+    GPT-2) the KV share is the head share and the view adds nothing; rows written before that column existed count
+    as grouped where their model's two shares differ in any of its runs."""
     if "kv_pruned_share" not in results:
         return results.iloc[0:0]
-    if "query_heads_per_kv" in results:
-        return results[results["query_heads_per_kv"].fillna(1) > 1]
+    per_kv = results["query_heads_per_kv"] if "query_heads_per_kv" in results else pd.Series(float("nan"), results.index)
     differs = (results["kv_pruned_share"] - results["pruned_share"]).abs() > 1e-9
-    return results[results["model"].isin(results.loc[differs, "model"])]
+    return results[(per_kv > 1) | (per_kv.isna() & results["model"].isin(results.loc[differs, "model"]))]
 
 
 def _grouped(ctx) -> bool:
